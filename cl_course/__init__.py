@@ -1,0 +1,9 @@
+"""cl-course: continual learning on Permuted MNIST, after NTU ML 2021 HW14."""
+from .config import HW14_LAMBDAS, HW14_TA_RESULTS, METHODS, RunConfig
+from .data import DataError, Task, permuted_mnist, split_mnist
+from .metrics import average_accuracy, backward_transfer, forgetting, forward_transfer
+from .model import MLP
+from .strategies import EWC, MAS, SCP, SI, Baseline, RWalk, Strategy, make_strategy
+from .train import evaluate, fit, run_methods, select_device
+
+__version__ = "0.1.0"

@@ -1,0 +1,88 @@
+"""`python -m cl_course run` / `cl-course run`: reproduce the HW14 comparison table."""
+import argparse
+import sys
+
+from .config import FISHER_LABELS, METHODS, PROTOCOLS, RunConfig
+from .data import DataError
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage block
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def lambda_pair(text):
+    method, sep, value = text.partition("=")
+    try:
+        if not sep:
+            raise ValueError
+        return method.strip().lower(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected METHOD=VALUE such as ewc=100, got {text!r}") from None
+
+
+def method_list(text):
+    methods = [m.strip().lower() for m in text.split(",") if m.strip()]
+    bad = [m for m in methods if m not in METHODS]
+    if bad or not methods:
+        raise argparse.ArgumentTypeError(f"unknown method(s) {', '.join(bad) or repr(text)}; choose from {','.join(METHODS)}")
+    return tuple(methods)
+
+
+def build_parser():
+    d = RunConfig()
+    parser = Parser(prog="cl-course", description="Continual learning on Permuted MNIST (NTU ML 2021 HW14).")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    run = sub.add_parser("run", help="train the methods one after another and write results, figures and summary.md",
+                         description="Train each method on Permuted MNIST and compare with the HW14 TA's table. "
+                                     "Defaults reproduce HW14: all six methods, 5 tasks x 10 epochs.")
+    run.add_argument("--methods", type=method_list, default=d.methods, help=f"comma-separated subset of {','.join(METHODS)}")
+    run.add_argument("--protocol", choices=PROTOCOLS, default=d.protocol,
+                     help="hw14: the sample code's importances (test-set leakage included); paper: the papers'")
+    run.add_argument("--tasks", type=int, default=d.tasks, help="number of permuted tasks (default %(default)s)")
+    run.add_argument("--epochs", type=int, default=d.epochs, help="epochs per task (default %(default)s)")
+    run.add_argument("--batch-size", type=int, default=d.batch_size, help="training batch (default %(default)s)")
+    run.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (default %(default)s)")
+    run.add_argument("--lambda", dest="lambdas", type=lambda_pair, action="append", default=[], metavar="METHOD=VALUE",
+                     help="regularisation strength for one method, repeatable (defaults: HW14's)")
+    run.add_argument("--subset", type=int, default=None, help="training samples per task (default: all)")
+    run.add_argument("--seed", type=int, default=d.seed, help="seed for python, numpy and torch (default %(default)s)")
+    run.add_argument("--fisher-labels", choices=FISHER_LABELS, default=d.fisher_labels,
+                     help="paper protocol: labels for EWC's and RWalk's Fisher (default %(default)s)")
+    run.add_argument("--multi-head", action="store_true", help="one output head per task")
+    run.add_argument("--device", default=d.device, help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N, mps")
+    run.add_argument("--data-root", default=None, help="torchvision MNIST root (default: $CL_COURSE_DATA, else data/)")
+    run.add_argument("--out", default="runs/latest", help="output folder (default %(default)s)")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    config = RunConfig(methods=args.methods, protocol=args.protocol, tasks=args.tasks, epochs=args.epochs,
+                       batch_size=args.batch_size, lr=args.lr, lambdas=dict(args.lambdas), subset=args.subset,
+                       seed=args.seed, fisher_labels=args.fisher_labels, multi_head=args.multi_head,
+                       device=args.device, data_root=args.data_root)
+    try:
+        config.check()
+        # imported here so that --help and option errors answer at once, without loading torch
+        from .report import write_outputs
+        from .train import load_tasks, run_methods, select_device
+        device = select_device(config.device)
+        tasks = load_tasks(config, device)
+    except ValueError as e:
+        parser.error(str(e))
+    except DataError as e:
+        sys.exit(f"cl-course: error: {e}")
+    print(f"cl-course: {', '.join(config.methods)} | protocol {config.protocol} | {config.tasks} tasks x "
+          f"{config.epochs} epochs | {len(tasks[0].x_train)} training samples per task | {device}", file=sys.stderr)
+    results = run_methods(config, tasks, progress=not args.quiet)
+    data = write_outputs(args.out, config, results, device, len(tasks[0].x_train))
+    for m, r in data["methods"].items():
+        print(f"{m:9s} average accuracy {r['metrics']['average_accuracy']:6.2f}%  ({r['wall_time_s']:.0f} s)")
+    print(f"wrote {args.out}/results.json, summary.md and figures")
+
+
+if __name__ == "__main__":
+    main()

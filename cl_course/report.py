@@ -1,0 +1,67 @@
+"""What a run leaves in --out: results.json, the figures, and summary.md."""
+import dataclasses
+import json
+import platform
+from pathlib import Path
+
+import torch
+
+from . import metrics, plots
+from .config import HW14_TA_RESULTS
+
+FIGURES = {"forgetting_curves.png": plots.plot_forgetting_curves,
+           "accuracy_matrix.png": plots.plot_accuracy_matrix,
+           "average_accuracy.png": plots.plot_average_accuracy}
+
+
+def results_dict(config, results, device, n_train):
+    return {
+        "config": dataclasses.asdict(config) | {"methods": list(config.methods)},
+        "environment": {"torch": torch.__version__, "python": platform.python_version(), "device": str(device),
+                        "training_samples_per_task": n_train},
+        "methods": {m: {"metrics": metrics.summary(h.accuracy_matrix, h.initial_accuracy),
+                        "average_accuracy_per_epoch": h.average_accuracy,
+                        "epoch_accuracy": h.epoch_accuracy,
+                        "accuracy_matrix": h.accuracy_matrix,
+                        "initial_accuracy": h.initial_accuracy,
+                        "lambda": config.lam(m),
+                        "wall_time_s": h.wall_time}
+                    for m, h in results.items()},
+    }
+
+
+def summary_markdown(data):
+    cfg, env = data["config"], data["environment"]
+    lines = [
+        "# cl-course results", "",
+        f"Protocol `{cfg['protocol']}`, {cfg['tasks']} tasks x {cfg['epochs']} epochs, batch {cfg['batch_size']}, "
+        f"Adam lr {cfg['lr']}, {env['training_samples_per_task']} training samples per task, seed {cfg['seed']}, "
+        f"permutation seed {cfg['permutation_seed']}; torch {env['torch']} on {env['device']}.", "",
+        "| method | lambda | average accuracy (%) | HW14 TA (%) | difference | BWT | FWT | forgetting | wall time (s) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    hw14_like = cfg["protocol"] == "hw14" and cfg["tasks"] == 5 and cfg["epochs"] == 10
+    for m, r in data["methods"].items():
+        k, ta = r["metrics"], HW14_TA_RESULTS.get(m)
+        diff = f"{k['average_accuracy'] - ta:+.2f}" if hw14_like else "n/a"
+        lines.append(f"| {m} | {r['lambda']:g} | {k['average_accuracy']:.2f} | {ta:.2f} | {diff} | "
+                     f"{k['backward_transfer']:+.2f} | {k['forward_transfer']:+.2f} | {k['forgetting']:.2f} | "
+                     f"{r['wall_time_s']:.0f} |")
+    lines += ["", "Average accuracy: mean test accuracy over all tasks after the last one (HW14's metric). "
+              "BWT, FWT and forgetting in percentage points (see cl_course/metrics.py)."]
+    if not hw14_like:
+        lines += ["", "The TA's numbers are for the HW14 protocol with 5 tasks x 10 epochs; this run differs, "
+                  "so no difference is given."]
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(out, config, results, device, n_train):
+    """Write results.json, the PNGs and summary.md under `out`; return the results dict."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = results_dict(config, results, device, n_train)
+    (out / "results.json").write_text(json.dumps(data, indent=1))
+    for name, plot in FIGURES.items():
+        plot(results, out / name)
+    (out / "summary.md").write_text(summary_markdown(data))
+    return data
