@@ -4,6 +4,8 @@ import sys
 
 from .config import FISHER_LABELS, METHODS, PROTOCOLS, RunConfig
 from .data import DataError
+from .report import write_outputs
+from .train import load_tasks, run_methods, select_device
 
 
 class Parser(argparse.ArgumentParser):
@@ -66,9 +68,6 @@ def main(argv=None):
                        device=args.device, data_root=args.data_root)
     try:
         config.check()
-        # imported here so that --help and option errors answer at once, without loading torch
-        from .report import write_outputs
-        from .train import load_tasks, run_methods, select_device
         device = select_device(config.device)
         tasks = load_tasks(config, device)
     except ValueError as e:

@@ -49,6 +49,11 @@ def summary_markdown(data):
                      f"{r['wall_time_s']:.0f} |")
     lines += ["", "Average accuracy: mean test accuracy over all tasks after the last one (HW14's metric). "
               "BWT, FWT and forgetting in percentage points (see cl_course/metrics.py)."]
+    n = env["training_samples_per_task"]
+    if n < 60000:
+        lines += ["", f"HW14 trained on all 60,000 MNIST training images per task; this run on {n:,} "
+                  f"({60000 / n:.1f}x fewer optimiser steps per task), which changes how much each task is learnt "
+                  "and how much of the earlier ones is forgotten."]
     if not hw14_like:
         lines += ["", "The TA's numbers are for the HW14 protocol with 5 tasks x 10 epochs; this run differs, "
                   "so no difference is given."]

@@ -1,0 +1,84 @@
+"""The main job as a user runs it: bad options get one line and exit code 2; a short real run
+writes results.json, the figures and summary.md."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from cl_course.cli import build_parser, main
+
+BAD = [
+    (["run", "--methods", "ewc,foo"], "unknown method(s) foo"),
+    (["run", "--methods", ","], "unknown method"),
+    (["run", "--protocol", "paperz"], "invalid choice"),
+    (["run", "--lambda", "ewc"], "expected METHOD=VALUE"),
+    (["run", "--lambda", "ewc=lots"], "expected METHOD=VALUE"),
+    (["run", "--lambda", "sgd=1"], "unknown method 'sgd'"),
+    (["run", "--lambda", "ewc=-1"], "must be >= 0"),
+    (["run", "--epochs", "0"], "epochs must be at least 1"),
+    (["run", "--tasks", "three"], "invalid int value"),
+    (["run", "--subset", "-5"], "subset must be a positive"),
+    (["run", "--lr", "0"], "lr must be positive"),
+    (["run", "--device", "tpu9"], "device"),
+    (["run", "--fisher-labels", "true"], "invalid choice"),
+    (["fly"], "invalid choice"),
+    ([], "required"),
+]
+
+
+def cl_course(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "cl_course", *args], capture_output=True, text=True, env=env)
+
+
+@pytest.mark.parametrize("argv,message", BAD)
+def test_bad_options_get_one_line_and_exit_2(argv, message, data_root, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv + ["--data-root", str(data_root)] if argv and argv[0] == "run" else argv)
+    err = capsys.readouterr()
+    assert e.value.code == 2
+    assert message in err.err and err.err.count("\n") == 1
+    assert err.out == ""
+
+
+def test_a_bad_option_from_the_shell_has_no_traceback():
+    r = cl_course("run", "--methods", "ewc,foo")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == "cl-course run: error: argument --methods: unknown method(s) foo; " \
+                       "choose from baseline,ewc,mas,si,rwalk,scp (see --help)\n"
+
+
+def test_missing_data_is_one_line(tmp_path, monkeypatch):
+    # no network needed: a file where the MNIST folder should be makes torchvision fail at once
+    (tmp_path / "MNIST").write_text("not a folder")
+    r = cl_course("run", "--epochs", "1", "--data-root", str(tmp_path))
+    assert r.returncode == 1
+    assert r.stderr.startswith("cl-course: error: MNIST is not under") and r.stderr.count("\n") == 1
+    assert (tmp_path / "MNIST").read_text() == "not a folder"  # nothing lost
+
+
+def test_help_lists_every_option():
+    text = build_parser()._subparsers._group_actions[0].choices["run"].format_help()
+    for option in ("--methods", "--protocol", "--tasks", "--epochs", "--batch-size", "--lr", "--lambda", "--subset",
+                   "--seed", "--device", "--data-root", "--out"):
+        assert option in text
+
+
+def test_short_run_baseline_forgets_and_ewc_forgets_less(data_root, tmp_path):
+    out = tmp_path / "run"
+    r = cl_course("run", "--methods", "baseline,ewc", "--protocol", "paper", "--lambda", "ewc=100",
+                  "--tasks", "3", "--epochs", "2", "--subset", "2000", "--lr", "1e-3", "--device", "cpu",
+                  "--data-root", str(data_root), "--out", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr
+    for name in ("results.json", "summary.md", "forgetting_curves.png", "accuracy_matrix.png", "average_accuracy.png"):
+        assert (out / name).stat().st_size > 0, name
+    data = json.loads((out / "results.json").read_text())
+    assert data["environment"]["training_samples_per_task"] == 2000
+    assert data["config"]["protocol"] == "paper" and data["config"]["lambdas"] == {"ewc": 100.0}
+    base, ewc = data["methods"]["baseline"], data["methods"]["ewc"]
+    assert len(base["average_accuracy_per_epoch"]) == 6 and len(base["accuracy_matrix"]) == 3
+    assert base["metrics"]["forgetting"] > 3.0  # the baseline forgets task 1 and 2
+    assert ewc["metrics"]["forgetting"] < 0.75 * base["metrics"]["forgetting"]
+    assert ewc["metrics"]["average_accuracy"] > base["metrics"]["average_accuracy"]
+    summary = (out / "summary.md").read_text()
+    assert "| baseline |" in summary and "| ewc | 100 |" in summary

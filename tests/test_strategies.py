@@ -1,0 +1,222 @@
+"""Strategies in the loop, on tiny synthetic tasks: hooks, what data each protocol uses, and the
+SI / RWalk bookkeeping against independent recomputations."""
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cl_course.config import RunConfig
+from cl_course.data import Task
+from cl_course.importance import fisher_diagonal
+from cl_course.model import MLP
+from cl_course.strategies import EWC, MAS, SCP, SI, RWalk, Strategy, make_strategy, snapshot
+from cl_course.train import fit
+from helpers import gradient
+
+
+def synthetic_tasks(n_tasks=2, n_train=60, n_test=50, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    tasks = []
+    for t in range(n_tasks):
+        x, xt = torch.randn(n_train, 8, generator=g), torch.randn(n_test, 8, generator=g)
+        y, yt = torch.randint(0, 4, (n_train,), generator=g), torch.randint(0, 4, (n_test,), generator=g)
+        tasks.append(Task(f"t{t}", x, y, xt, yt, head=t))
+    return tasks
+
+
+def small_model(heads=1):
+    torch.manual_seed(0)
+    return MLP(out_features=4, heads=heads, hidden=(6, 5), in_features=8)
+
+
+class Recorder(Strategy):
+    def __init__(self):
+        super().__init__(lam=1.0)
+        self.calls = []
+
+    def before_task(self, model, tasks):
+        self.calls.append(("before_task", len(tasks)))
+
+    def penalty(self, model):
+        self.calls.append(("penalty", None))
+        return None
+
+    def after_step(self, model, tasks):
+        self.calls.append(("after_step", len(tasks)))
+
+    def after_task(self, model, tasks):
+        self.calls.append(("after_task", len(tasks)))
+
+
+def test_every_hook_is_reached_in_order():
+    tasks, rec = synthetic_tasks(2, n_train=50), Recorder()
+    history = fit(small_model(), tasks, rec, epochs=2, batch_size=20, progress=False)
+    steps = 2 * 3  # 2 epochs x ceil(50 / 20) batches
+    per_task = [("before_task", None)] + [("penalty", None), ("after_step", None)] * steps + [("after_task", None)]
+    assert [c for c, _ in rec.calls] == [c for c, _ in per_task] * 2
+    assert [n for c, n in rec.calls if c == "after_task"] == [1, 2]  # tasks seen so far
+    assert len(history.epoch_accuracy) == 4 and [len(a) for a in history.epoch_accuracy] == [1, 1, 2, 2]
+    assert len(history.accuracy_matrix) == 2 and all(len(r) == 2 for r in history.accuracy_matrix)
+    assert history.accuracy_matrix[0][0] == history.epoch_accuracy[1][0]
+
+
+def test_penalty_scale_per_protocol():
+    model = small_model()
+    for protocol, scale in (("hw14", 1.0), ("paper", 0.5)):
+        s = EWC(lam=3.0, protocol=protocol)
+        assert s.penalty(model) is None  # nothing before the first task ends
+        s.anchor = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
+        s.importance = {n: torch.full_like(p, 2.0) for n, p in model.named_parameters()}
+        expected = scale * sum(2.0 * (p.detach() ** 2).sum() for p in model.parameters())
+        assert s.penalty(model).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_penalty_pulls_towards_the_anchor():
+    tasks = synthetic_tasks(2)
+    drift = {}
+    for lam in (0.0, 1e4):
+        model, s = small_model(), EWC(lam=lam, protocol="paper", fisher_labels="exact", batch_size=64)
+        fit(model, tasks[:1], s, epochs=2, batch_size=20, lr=1e-2, progress=False)
+        anchor = snapshot(model)
+        fit(model, tasks[1:], s, epochs=2, batch_size=20, lr=1e-2, progress=False)
+        drift[lam] = sum((p.detach() - anchor[n]).pow(2).sum() for n, p in model.named_parameters()).item()
+    assert drift[1e4] < 0.1 * drift[0.0]
+
+
+class Snapshots(EWC):
+    """EWC that also keeps a copy of the model at each task's end."""
+    def after_task(self, model, tasks):
+        self.copies = getattr(self, "copies", []) + [copy.deepcopy(model)]
+        super().after_task(model, tasks)
+
+
+def test_hw14_protocol_recomputes_from_seen_test_sets():
+    tasks = synthetic_tasks(2)
+    model, s = small_model(), Snapshots(lam=0.0, protocol="hw14", batch_size=1000)
+    fit(model, tasks, s, epochs=1, batch_size=30, progress=False)
+    # one batch per task: the batch-mean gradient of each seen test set, squared, averaged over the 2 batches
+    last = s.copies[-1]
+    grads = [gradient(last, F.cross_entropy(last(t.x_test), t.y_test)) for t in tasks]
+    expected = {n: (grads[0][n] ** 2 + grads[1][n] ** 2) / 2 for n in grads[0]}
+    for n in expected:
+        torch.testing.assert_close(s.importance[n], expected[n], rtol=1e-4, atol=1e-10)
+
+
+def test_paper_protocol_adds_up_training_set_importances():
+    tasks = synthetic_tasks(2)
+    model, s = small_model(), Snapshots(lam=0.0, protocol="paper", fisher_labels="empirical", batch_size=25)
+    fit(model, tasks, s, epochs=1, batch_size=30, progress=False)
+    parts = [fisher_diagonal(m, [(t.x_train, t.y_train)], "empirical") for m, t in zip(s.copies, tasks)]
+    for n in parts[0]:
+        torch.testing.assert_close(s.importance[n], parts[0][n] + parts[1][n], rtol=1e-4, atol=1e-10)
+
+
+def test_importance_ignores_the_data_the_protocol_does_not_use():
+    base = synthetic_tasks(1)[0]
+    other_train = Task("t", torch.randn_like(base.x_train), base.y_train, base.x_test, base.y_test)
+    other_test = Task("t", base.x_train, base.y_train, torch.randn_like(base.x_test), base.y_test)
+    for cls in (EWC, MAS, SCP):
+        def importance(task, protocol):
+            model, s = small_model(), cls(lam=0.0, protocol=protocol, batch_size=1000, seed=0)
+            s.after_task(model, [task])
+            return s.importance["fc1.weight"]
+        assert torch.equal(importance(base, "hw14"), importance(other_train, "hw14")), cls.__name__
+        assert not torch.equal(importance(base, "hw14"), importance(other_test, "hw14")), cls.__name__
+        assert torch.equal(importance(base, "paper"), importance(other_test, "paper")), cls.__name__
+        assert not torch.equal(importance(base, "paper"), importance(other_train, "paper")), cls.__name__
+
+
+class Trajectory(Strategy):
+    """Records each step's gradient and parameters with plain clones."""
+    def __init__(self, inner):
+        super().__init__(inner.lam)
+        self.inner, self.steps = inner, []
+
+    def before_task(self, model, tasks):
+        self.start = snapshot(model)
+        self.starts = getattr(self, "starts", []) + [self.start]
+        self.inner.before_task(model, tasks)
+
+    def penalty(self, model):
+        return self.inner.penalty(model)
+
+    def after_step(self, model, tasks):
+        self.steps.append(({n: p.grad.clone() for n, p in model.named_parameters()}, snapshot(model)))
+        self.inner.after_step(model, tasks)
+
+    def after_task(self, model, tasks):
+        self.path_before_consolidation = {n: w.clone() for n, w in self.inner.path.items()}
+        self.paths = getattr(self, "paths", []) + [self.path_before_consolidation]
+        self.models = getattr(self, "models", []) + [copy.deepcopy(model)]
+        self.inner.after_task(model, tasks)
+        self.importances = getattr(self, "importances", []) + [dict(self.inner.importance)]
+
+
+def test_si_path_integral_and_omega_follow_the_trajectory():
+    tasks = synthetic_tasks(1)
+    model, si = small_model(), SI(lam=1.0, protocol="hw14")
+    rec = Trajectory(si)
+    fit(model, tasks, rec, epochs=2, batch_size=20, lr=1e-2, progress=False)
+    previous, W = rec.start, {n: torch.zeros_like(p) for n, p in rec.start.items()}
+    for grads, params in rec.steps:
+        for n in W:
+            W[n] -= grads[n] * (params[n] - previous[n])
+        previous = params
+    for n in W:
+        torch.testing.assert_close(rec.path_before_consolidation[n], W[n], rtol=1e-5, atol=1e-9)
+        delta = previous[n] - rec.start[n]
+        torch.testing.assert_close(si.importance[n], W[n] / (delta ** 2 + 0.1), rtol=1e-5, atol=1e-9)
+    assert sum(w.sum() for w in W.values()) > 0  # training lowered the loss along the path
+
+
+def test_rwalk_hw14_fisher_mix_and_score_average():
+    # identical samples within each test set: every batch has the same mean gradient, whatever the shuffle
+    tasks = synthetic_tasks(2)
+    for t, n in zip(tasks, (50, 30)):
+        t.x_test, t.y_test = t.x_test[:1].repeat(n, 1), t.y_test[:1].repeat(n)
+    model, rw = small_model(), RWalk(lam=0.0, protocol="hw14", batch_size=20)
+    rec = Trajectory(rw)
+    fit(model, tasks, rec, epochs=1, batch_size=30, progress=False)
+
+    def grad_at(k, task):  # the batch-mean gradient of `task`'s test set at the end of task k
+        m = rec.models[k]
+        return gradient(m, F.cross_entropy(m(task.x_test[:1]), task.y_test[:1]))
+
+    theta = [snapshot(m) for m in rec.models]
+    g = grad_at(0, tasks[0])
+    fisher1 = {n: 0.4 * 3 / 3 * g[n] ** 2 for n in g}  # one loader of 3 batches, each g^2 / 3
+    score1 = {n: 0.5 * rec.paths[0][n] / (0.5 * fisher1[n] * (theta[0][n] - rec.starts[0][n]) ** 2 + 0.1) for n in g}
+    for n in g:
+        torch.testing.assert_close(rec.importances[0][n], score1[n] + fisher1[n], rtol=1e-4, atol=1e-10)
+
+    ga, gb = grad_at(1, tasks[0]), grad_at(1, tasks[1])
+    # HW14: F = 0; per loader F *= 0.6, then F += 0.4 g^2 / (all 5 batches) per batch
+    fisher2 = {n: 0.6 * 0.4 * 3 * ga[n] ** 2 / 5 + 0.4 * 2 * gb[n] ** 2 / 5 for n in ga}
+    score2 = {n: 0.5 * score1[n] + 0.5 * rec.paths[1][n] / (0.5 * fisher2[n] * (theta[1][n] - theta[0][n]) ** 2 + 0.1)
+              for n in ga}
+    for n in ga:
+        torch.testing.assert_close(rec.importances[1][n], score2[n] + fisher2[n], rtol=1e-4, atol=1e-10)
+
+
+def test_multi_head_training_uses_each_tasks_head():
+    tasks = synthetic_tasks(2)
+    model = small_model(heads=2)
+    before = snapshot(model)
+    fit(model, tasks[:1], MAS(lam=1.0, protocol="paper"), epochs=1, batch_size=30, progress=False)
+    assert torch.equal(model.heads[1].weight, before["heads.1.weight"])  # untouched by task 1
+    assert not torch.equal(model.heads[0].weight, before["heads.0.weight"])
+
+
+@pytest.mark.parametrize("method", ["baseline", "ewc", "mas", "si", "rwalk", "scp"])
+@pytest.mark.parametrize("protocol", ["hw14", "paper"])
+def test_every_strategy_trains_two_tasks(method, protocol):
+    config = RunConfig(protocol=protocol, eval_batch_size=32, scp_slices=7)
+    s = make_strategy(method, config)
+    assert s.lam == config.lam(method)
+    history = fit(small_model(), synthetic_tasks(2), s, epochs=1, batch_size=30, progress=False)
+    assert len(history.accuracy_matrix) == 2
+    if method != "baseline":
+        values = torch.cat([v.flatten() for v in s.importance.values()])
+        assert torch.isfinite(values).all() and (values != 0).any()
+        assert s.penalty(small_model()).item() > 0
