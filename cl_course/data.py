@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
-REPO_DATA = Path(__file__).resolve().parent.parent / "data"
+REPO = Path(__file__).resolve().parent.parent
 
 
 class DataError(RuntimeError):
@@ -31,8 +31,10 @@ class Task:
 
 
 def data_root(root=None):
-    """--data-root, else $CL_COURSE_DATA, else data/ in the repo."""
-    return Path(root or os.environ.get("CL_COURSE_DATA") or REPO_DATA)
+    """--data-root, else $CL_COURSE_DATA, else data/ in the repo (data/ in the working directory
+    when the package is installed from a wheel, as on Colab, rather than used from a checkout)."""
+    default = REPO / "data" if (REPO / "pyproject.toml").exists() else Path("data")
+    return Path(root or os.environ.get("CL_COURSE_DATA") or default)
 
 
 def load_mnist(root=None):

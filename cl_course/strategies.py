@@ -15,6 +15,7 @@ their path integral; RWalk's Fisher follows the protocol.
 """
 import torch
 
+from .config import PROTOCOLS
 from .data import index_batches
 from .importance import (fisher_diagonal, mas_importance, random_directions, rwalk_score, scp_importance,
                          si_importance, si_path_step)
@@ -57,6 +58,8 @@ class Regulariser(Strategy):
 
     def __init__(self, lam, protocol="hw14", batch_size=8192, seed=0):
         super().__init__(lam)
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {protocol!r}; choose hw14 or paper")
         self.protocol = protocol
         self.scale = 1.0 if protocol == "hw14" else 0.5
         self.batch_size = batch_size

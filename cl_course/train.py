@@ -88,9 +88,10 @@ def fit(model, tasks, strategy, epochs=10, batch_size=128, lr=1e-4, eval_batch_s
                 optimizer.step()
                 strategy.after_step(model, seen)
                 bar.update()
-            history.epoch_accuracy.append(evaluate(model, seen, eval_batch_size))
+            accuracy = evaluate(model, seen, eval_batch_size)
+            history.epoch_accuracy.append(accuracy)
             model.use_head(task.head)
-            bar.set_postfix({"task": k + 1, "loss": f"{loss.item():.3f}", "avg acc": f"{history.average_accuracy[-1]:.2f}"})
+            bar.set_postfix({"task": k + 1, "loss": f"{loss.item():.3f}", "avg acc": f"{sum(accuracy) / len(accuracy):.2f}"})
             if on_epoch:
                 on_epoch(history)
         strategy.after_task(model, seen)

@@ -89,4 +89,6 @@ def test_data_root_precedence(monkeypatch, tmp_path):
     assert data.data_root("elsewhere") == data.Path("elsewhere")
     assert data.data_root() == tmp_path
     monkeypatch.delenv("CL_COURSE_DATA")
-    assert data.data_root() == data.REPO_DATA
+    assert data.data_root() == data.REPO / "data"  # a source checkout
+    monkeypatch.setattr(data, "REPO", tmp_path)  # an installed wheel: site-packages has no pyproject.toml
+    assert data.data_root() == data.Path("data")

@@ -72,6 +72,11 @@ def test_penalty_scale_per_protocol():
         assert s.penalty(model).item() == pytest.approx(expected.item(), rel=1e-5)
 
 
+def test_unknown_protocol_is_refused():
+    with pytest.raises(ValueError, match="unknown protocol 'papers'"):
+        EWC(lam=1.0, protocol="papers")
+
+
 def test_penalty_pulls_towards_the_anchor():
     tasks = synthetic_tasks(2)
     drift = {}
