@@ -70,7 +70,7 @@ def fit(model, tasks, strategy, epochs=10, batch_size=128, lr=1e-4, eval_batch_s
     """Train on `tasks` one after another with `strategy`'s hooks; evaluate after every epoch."""
     history = History(initial_accuracy=evaluate(model, tasks, eval_batch_size), epochs_per_task=epochs)
     steps = epochs * sum(-(-len(t.x_train) // batch_size) for t in tasks)
-    bar = tqdm(total=steps, desc=name or type(strategy).__name__, disable=not progress, leave=False)
+    bar = tqdm(total=steps, desc=name or type(strategy).__name__, disable=not progress, leave=False, mininterval=0.5)
     for k, task in enumerate(tasks):
         seen = tasks[:k + 1]
         model.use_head(task.head)
