@@ -48,6 +48,7 @@ def build_parser():
     run.add_argument("--lambda", dest="lambdas", type=lambda_pair, action="append", default=[], metavar="METHOD=VALUE",
                      help="regularisation strength for one method, repeatable (defaults: HW14's)")
     run.add_argument("--subset", type=int, default=None, help="training samples per task (default: all)")
+    run.add_argument("--test-subset", type=int, default=None, help="test samples per task (default: all 10,000)")
     run.add_argument("--seed", type=int, default=d.seed, help="seed for python, numpy and torch (default %(default)s)")
     run.add_argument("--fisher-labels", choices=FISHER_LABELS, default=d.fisher_labels,
                      help="paper protocol: labels for EWC's and RWalk's Fisher (default %(default)s)")
@@ -64,6 +65,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     config = RunConfig(methods=args.methods, protocol=args.protocol, tasks=args.tasks, epochs=args.epochs,
                        batch_size=args.batch_size, lr=args.lr, lambdas=dict(args.lambdas), subset=args.subset,
+                       test_subset=args.test_subset,
                        seed=args.seed, fisher_labels=args.fisher_labels, multi_head=args.multi_head,
                        device=args.device, data_root=args.data_root)
     try:

@@ -22,6 +22,7 @@ class RunConfig:
     lr: float = 1e-4                  # Adam, recreated for every task as HW14 does
     lambdas: dict = field(default_factory=dict)  # METHOD -> lambda, overriding HW14_LAMBDAS
     subset: int | None = None         # training samples per task (None: all that the data root holds)
+    test_subset: int | None = None    # test samples per task (None: all 10,000); also caps HW14's importance data
     seed: int = 1126                  # python/numpy/torch seed, reset before every method (HW14 used 1126)
     permutation_seed: int = 0         # np.random.seed for the pixel permutations, as HW14
     fisher_labels: str = "exact"      # paper-protocol EWC/RWalk Fisher: exact, sampled, empirical or batch
@@ -46,8 +47,10 @@ class RunConfig:
         for name in ("tasks", "epochs", "batch_size", "scp_slices", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.subset is not None and self.subset < 1:
-            raise ValueError(f"subset must be a positive number of samples per task, got {self.subset}")
+        for name in ("subset", "test_subset"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name.replace('_', '-')} must be a positive number of samples per task, "
+                                 f"got {getattr(self, name)}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         for m, v in self.lambdas.items():

@@ -77,12 +77,15 @@ def subset_indices(n, size, seed):
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:size]
 
 
-def permuted_mnist(n_tasks=5, root=None, device="cpu", subset=None, permutation_seed=0, subset_seed=0):
-    """HW14's Permuted MNIST: the same images under a fixed pixel permutation per task."""
+def permuted_mnist(n_tasks=5, root=None, device="cpu", subset=None, permutation_seed=0, subset_seed=0,
+                   test_subset=None):
+    """HW14's Permuted MNIST: the same images under a fixed pixel permutation per task.
+    `subset` and `test_subset` cap the training and test samples per task."""
     (xtr, ytr), (xte, yte) = load_mnist(root)
     keep = subset_indices(len(xtr), subset, subset_seed)
     xtr, ytr = normalise(xtr[keep]).to(device), ytr[keep].to(device)
-    xte, yte = normalise(xte).to(device), yte.to(device)
+    keep = subset_indices(len(xte), test_subset, subset_seed + 1)
+    xte, yte = normalise(xte[keep]).to(device), yte[keep].to(device)
     tasks = []
     for t, perm in enumerate(pixel_permutations(n_tasks, permutation_seed)):
         perm = torch.as_tensor(perm, device=device)

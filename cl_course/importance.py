@@ -170,10 +170,10 @@ def scp_importance(model, batches, directions, sliced="independent"):
 
 
 def si_path_step(path_integral, gradients, before, after):
-    """SI's running path integral, in place: W += -g * (theta_after - theta_before).
+    """SI's running path integral: W += -g * (theta_after - theta_before).
 
     gradients: the gradient that produced the step from `before` to `after`.
-    All arguments are {name: tensor}; returns path_integral.
+    All arguments are {name: tensor}; returns the updated path integral (here updated in place).
     """
     ### BEGIN SOLUTION
     for n, w in path_integral.items():

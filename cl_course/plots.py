@@ -67,3 +67,24 @@ def plot_average_accuracy(results, path=None):
     ax.set(xlabel="epoch", ylabel="average accuracy on seen tasks (%)", title="Average accuracy over training")
     ax.legend()
     return _save(fig, path)
+
+
+def plot_digit_samples(tasks, n_tasks=3, path=None):
+    """One training image per digit (columns) for each of the first `n_tasks` tasks (rows), as the
+    model sees it: permuted pixels, normalised."""
+    tasks = tasks[:n_tasks]
+    fig = Figure(figsize=(10, 1.1 * len(tasks) + 0.4), layout="constrained")
+    axes = fig.subplots(len(tasks), 10, squeeze=False)
+    for row, task in zip(axes, tasks):
+        y = task.y_train.cpu()
+        for digit, ax in enumerate(row):
+            found = (y == digit).nonzero()
+            if len(found):
+                ax.imshow(task.x_train[int(found[0])].cpu().reshape(28, 28), cmap="gray")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if ax is row[0]:
+                ax.set_ylabel(task.name, fontsize=8)
+            if task is tasks[0]:
+                ax.set_title(str(digit), fontsize=9)
+    return _save(fig, path)

@@ -2,12 +2,18 @@
 import dataclasses
 import json
 import platform
+from importlib.resources import files
 from pathlib import Path
 
 import torch
 
 from . import metrics, plots
 from .config import HW14_TA_RESULTS
+from .train import History
+
+# Full runs (5 tasks x 10 epochs, all 24,680 training images of the offline copy, CPU) that ship
+# with the package, so notebooks can show both protocols without training.
+PRECOMPUTED = ("hw14", "paper")
 
 FIGURES = {"forgetting_curves.png": plots.plot_forgetting_curves,
            "accuracy_matrix.png": plots.plot_accuracy_matrix,
@@ -70,3 +76,17 @@ def write_outputs(out, config, results, device, n_train):
         plot(results, out / name)
     (out / "summary.md").write_text(summary_markdown(data))
     return data
+
+
+def histories(data):
+    """{method: History} back from a results dict."""
+    return {m: History(r["epoch_accuracy"], r["accuracy_matrix"], r["initial_accuracy"],
+                       data["config"]["epochs"], r["wall_time_s"])
+            for m, r in data["methods"].items()}
+
+
+def precomputed(protocol="hw14"):
+    """The shipped full run of `protocol` as a results dict (see PRECOMPUTED)."""
+    if protocol not in PRECOMPUTED:
+        raise ValueError(f"no precomputed run for {protocol!r}; there are: {', '.join(PRECOMPUTED)}")
+    return json.loads(files("cl_course").joinpath("precomputed", f"{protocol}.json").read_text())

@@ -12,7 +12,12 @@ Two protocols:
         (1/2) sum Omega (theta - theta*)^2.
 In both, theta* is the parameters at the end of the latest task. SI and RWalk use no data for
 their path integral; RWalk's Fisher follows the protocol.
+
+`answers` lets the notebook's own functions stand in for the library's (ANSWERS lists them, with the
+signature each must have); the protocol still decides which data they see.
 """
+import functools
+
 import torch
 
 from .config import PROTOCOLS
@@ -23,6 +28,16 @@ from .importance import (fisher_diagonal, mas_importance, random_directions, rwa
 SI_EPS = 0.1        # damping of SI's and RWalk's denominators (HW14's epsilon)
 RWALK_NEW = 0.4     # weight of the new Fisher when RWalk mixes it with the old one (HW14's 0.4)
 RWALK_SCORE = 0.5   # weight of the new path score when RWalk averages scores (HW14's 0.5)
+
+# What a student writes in the notebook, by library name, and the call each must accept.
+ANSWERS = {
+    "fisher_diagonal": "fisher_diagonal(model, batches)",
+    "mas_importance": "mas_importance(model, batches)",
+    "si_path_step": "si_path_step(path_integral, gradients, before, after)",
+    "si_importance": "si_importance(path_integral, delta, eps)",
+    "rwalk_score": "rwalk_score(path_integral, fisher, delta, eps)",
+    "scp_importance": "scp_importance(model, batches, directions)",
+}
 
 
 def snapshot(model):
@@ -56,10 +71,14 @@ Baseline = Strategy
 class Regulariser(Strategy):
     """Quadratic penalty around the latest task's parameters: scale * sum Omega (theta - theta*)^2."""
 
-    def __init__(self, lam, protocol="hw14", batch_size=8192, seed=0):
+    def __init__(self, lam, protocol="hw14", batch_size=8192, seed=0, answers=None):
         super().__init__(lam)
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {protocol!r}; choose hw14 or paper")
+        unknown = set(answers or ()) - set(ANSWERS)
+        if unknown:
+            raise ValueError(f"unknown answer {sorted(unknown)[0]!r}; the notebook's answers are {', '.join(ANSWERS)}")
+        self.answers = answers or {}
         self.protocol = protocol
         self.scale = 1.0 if protocol == "hw14" else 0.5
         self.batch_size = batch_size
@@ -88,6 +107,15 @@ class Regulariser(Strategy):
     def task_importance(self, model, batches):
         raise NotImplementedError
 
+    def function(self, name, library_version):
+        """The notebook's function called `name` when it was given, else the library's."""
+        return self.answers.get(name, library_version)
+
+    def fisher_of(self, model, batches, labels=None):
+        """EWC's and RWalk's Fisher in the label mode asked for (default: the strategy's own)."""
+        library = functools.partial(fisher_diagonal, labels=labels or self.labels, generator=self.generator)
+        return self.function("fisher_diagonal", library)(model, batches)
+
     def test_batches(self, model, tasks):
         """HW14's importance data: every seen task's test set in shuffled batches (a leakage)."""
         for task in tasks:
@@ -107,14 +135,15 @@ class EWC(Regulariser):
         self.labels = "batch" if protocol == "hw14" else fisher_labels
 
     def task_importance(self, model, batches):
-        return fisher_diagonal(model, batches, self.labels, generator=self.generator)
+        return self.fisher_of(model, batches)
 
 
 class MAS(Regulariser):
     """Memory aware synapses (Aljundi et al. 2018): sensitivity of ||f(x)||^2, no labels."""
 
     def task_importance(self, model, batches):
-        return mas_importance(model, batches, per_sample=self.protocol == "paper")
+        library = functools.partial(mas_importance, per_sample=self.protocol == "paper")
+        return self.function("mas_importance", library)(model, batches)
 
 
 class SCP(Regulariser):
@@ -128,10 +157,12 @@ class SCP(Regulariser):
     def task_importance(self, model, batches):
         out_dim, device = model.heads[model.head].out_features, next(model.parameters()).device
         if self.protocol == "paper":
-            return scp_importance(model, batches, random_directions(self.slices, out_dim, self.generator, device))
+            scp = self.function("scp_importance", scp_importance)
+            return scp(model, batches, random_directions(self.slices, out_dim, self.generator, device))
         # HW14 draws fresh directions for every batch: one call per batch, then the mean over batches
-        parts = [scp_importance(model, [batch], random_directions(self.slices, out_dim, self.generator, device),
-                                "averaged") for batch in batches]
+        scp = self.function("scp_importance", functools.partial(scp_importance, sliced="averaged"))
+        parts = [scp(model, [batch], random_directions(self.slices, out_dim, self.generator, device))
+                 for batch in batches]
         return {n: sum(p[n] for p in parts) / len(parts) for n in parts[0]}
 
 
@@ -154,14 +185,15 @@ class SI(Regulariser):
         # HW14 pairs the same gradient and step one step later, in update() before backward,
         # and so leaves out each task's last step.
         current = snapshot(model)
-        si_path_step(self.path, {n: p.grad for n, p in model.named_parameters()}, self.previous, current)
+        step = self.function("si_path_step", si_path_step)
+        self.path = step(self.path, {n: p.grad for n, p in model.named_parameters()}, self.previous, current)
         self.previous = current
 
     def delta(self, model):
         return {n: p.detach() - self.anchor[n] for n, p in model.named_parameters()}
 
     def consolidate(self, model, tasks):
-        new = si_importance(self.path, self.delta(model), self.eps)
+        new = self.function("si_importance", si_importance)(self.path, self.delta(model), self.eps)
         self.omega = new if self.omega is None else {n: self.omega[n] + new[n] for n in new}
         return self.omega
 
@@ -180,28 +212,30 @@ class RWalk(SI):
         """hw14: from zero, F = 0.6 F + 0.4 F_task over the seen tasks' test sets, each task's part
         weighted by its share of all batches. paper: F = 0.6 F_old + 0.4 F of this task's training data."""
         if self.protocol == "paper":
-            new = fisher_diagonal(model, self.training_batches(model, tasks[-1]), self.labels, self.generator)
+            new = self.fisher_of(model, self.training_batches(model, tasks[-1]))
             old = self.fisher or {n: torch.zeros_like(t) for n, t in new.items()}
             return {n: (1 - RWALK_NEW) * old[n] + RWALK_NEW * new[n] for n in new}
         sizes = [-(-len(t.x_test) // self.batch_size) for t in tasks]  # batches per task
         fisher = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
         for task, n_batches in zip(tasks, sizes):
-            part = fisher_diagonal(model, self.test_batches(model, [task]), "batch")
+            part = self.fisher_of(model, self.test_batches(model, [task]), "batch")
             weight = RWALK_NEW * n_batches / sum(sizes)
             fisher = {n: (1 - RWALK_NEW) * fisher[n] + weight * part[n] for n in fisher}
         return fisher
 
     def consolidate(self, model, tasks):
         self.fisher = self.mixed_fisher(model, tasks)
-        new = rwalk_score(self.path, self.fisher, self.delta(model), self.eps)
+        new = self.function("rwalk_score", rwalk_score)(self.path, self.fisher, self.delta(model), self.eps)
         old = self.score or {n: torch.zeros_like(t) for n, t in new.items()}
         self.score = {n: (1 - RWALK_SCORE) * old[n] + RWALK_SCORE * new[n] for n in new}
         return {n: self.score[n] + self.fisher[n] for n in self.score}
 
 
-def make_strategy(method, config):
-    """The strategy for `method` with the run's protocol, lambda and options."""
-    lam, kw = config.lam(method), dict(protocol=config.protocol, batch_size=config.eval_batch_size, seed=config.seed)
+def make_strategy(method, config, answers=None):
+    """The strategy for `method` with the run's protocol, lambda and options; `answers`: the
+    notebook's functions by library name (ANSWERS), used in place of the library's."""
+    lam = config.lam(method)
+    kw = dict(protocol=config.protocol, batch_size=config.eval_batch_size, seed=config.seed, answers=answers)
     if method == "baseline":
         return Baseline(lam)
     if method in ("ewc", "rwalk"):

@@ -103,14 +103,15 @@ def fit(model, tasks, strategy, epochs=10, batch_size=128, lr=1e-4, eval_batch_s
 def load_tasks(config, device):
     """HW14's Permuted MNIST as the config describes it, on `device`."""
     return permuted_mnist(config.tasks, config.data_root, device, config.subset, config.permutation_seed,
-                          subset_seed=config.seed)
+                          subset_seed=config.seed, test_subset=config.test_subset)
 
 
-def run_methods(config, tasks=None, on_epoch=None, progress=True):
+def run_methods(config, tasks=None, on_epoch=None, progress=True, answers=None):
     """Run every method of `config` from the same initial weights; return {method: History}.
 
     tasks: a list of data.Task, all on one device (default: load_tasks on the config's device).
     on_epoch(method, history) is called after every epoch (live plots).
+    answers: importance functions written in the notebook, by library name (see make_strategy).
     """
     config.check()
     tasks = tasks or load_tasks(config, select_device(config.device))
@@ -120,7 +121,7 @@ def run_methods(config, tasks=None, on_epoch=None, progress=True):
     for method in config.methods:
         seed_everything(config.seed)
         model = MLP(out_features, heads=len(tasks) if config.multi_head else 1).to(device)
-        strategy = make_strategy(method, config)
+        strategy = make_strategy(method, config, answers)
         generator = torch.Generator().manual_seed(config.seed)
         start = time.perf_counter()
         results[method] = fit(model, tasks, strategy, config.epochs, config.batch_size, config.lr,

@@ -225,3 +225,44 @@ def test_every_strategy_trains_two_tasks(method, protocol):
         values = torch.cat([v.flatten() for v in s.importance.values()])
         assert torch.isfinite(values).all() and (values != 0).any()
         assert s.penalty(small_model()).item() > 0
+
+
+def test_notebook_answers_replace_the_library_functions(tiny_batches):
+    """Each answer is called where the library's function was, and gives the same run when it is the same maths."""
+    import functools
+
+    from cl_course import importance
+    from cl_course.strategies import ANSWERS
+
+    x, y = torch.cat([b[0] for b in tiny_batches]).float(), torch.cat([b[1] for b in tiny_batches])
+    tasks = [Task(f"t{k}", x[:, torch.randperm(8, generator=torch.Generator().manual_seed(k))], y, x, y, 0)
+             for k in range(2)]
+    calls = []
+
+    def counted(name, function):
+        def answer(*args):
+            calls.append(name)
+            return function(*args)
+        return answer
+
+    library = {"fisher_diagonal": functools.partial(importance.fisher_diagonal, labels="exact"),
+               "mas_importance": importance.mas_importance, "scp_importance": importance.scp_importance,
+               "si_path_step": importance.si_path_step, "si_importance": importance.si_importance,
+               "rwalk_score": importance.rwalk_score}
+    assert library.keys() == ANSWERS.keys()
+    config = RunConfig(protocol="paper", fisher_labels="exact", scp_slices=4, eval_batch_size=16)
+    for method, names in {"ewc": ["fisher_diagonal"], "mas": ["mas_importance"], "scp": ["scp_importance"],
+                          "si": ["si_path_step", "si_importance"],
+                          "rwalk": ["fisher_diagonal", "si_path_step", "rwalk_score"]}.items():
+        runs = []
+        for answers in (None, {n: counted(n, library[n]) for n in names}):
+            torch.manual_seed(0)
+            model = MLP(4, hidden=(6, 5), in_features=8)
+            strategy = make_strategy(method, config, answers)
+            runs.append(fit(model, tasks, strategy, epochs=1, batch_size=8, progress=False,
+                            generator=torch.Generator().manual_seed(0)).epoch_accuracy)
+        assert runs[0] == runs[1], method
+        assert set(names) <= set(calls), (method, calls)
+        calls.clear()
+    with pytest.raises(ValueError, match="unknown answer 'fisher'"):
+        make_strategy("ewc", config, {"fisher": library["fisher_diagonal"]})

@@ -1,0 +1,196 @@
+"""Self-checks for the notebook's blanks, cs231n style: run the student's function on a small
+published fixture, print expected against got for every parameter, and name the likely mistake.
+
+The expected values (and the values that typical wrong formulas give) are numbers stored in
+selfcheck_values.json, written by `python -m grader.selfcheck_values` from the reference code. The
+student edition of the package has no reference code, so the numbers are all it carries.
+"""
+import copy
+import json
+import os
+import secrets
+from importlib.resources import files
+
+import torch
+
+from . import importance
+from .model import MLP
+
+FIXTURE_SEED = 2021
+GRADING_SEED_VARIABLE = "CL_COURSE_GRADING_SEED"  # the autograder's secret fixture seed
+RTOL, ATOL = 1e-5, 1e-9  # float64 fixture: float32 arithmetic in a student's code still passes
+
+# The arguments each function is called with, by name, from fixture().
+CALLS = {
+    "fisher_diagonal": ("model", "batches"),
+    "mas_importance": ("model", "batches"),
+    "scp_importance": ("model", "batches", "directions"),
+    "si_path_step": ("path_integral", "gradients", "before", "after"),
+    "si_importance": ("path_integral", "delta", "eps"),
+    "rwalk_score": ("path_integral", "fisher", "delta", "eps"),
+}
+
+
+# The library's functions in the variant the notebook teaches (the student edition has none: they raise).
+REFERENCE = {
+    "fisher_diagonal": lambda model, batches: importance.fisher_diagonal(model, batches, "empirical"),
+    "mas_importance": lambda model, batches: importance.mas_importance(model, batches, per_sample=True),
+    "scp_importance": lambda model, batches, directions: importance.scp_importance(model, batches, directions),
+    "si_path_step": importance.si_path_step,
+    "si_importance": importance.si_importance,
+    "rwalk_score": importance.rwalk_score,
+}
+
+
+class SelfCheckError(AssertionError):
+    """A self-check failed; the message says where and, when it can tell, why."""
+
+
+def fixture(seed=FIXTURE_SEED):
+    """Small float64 inputs for every checked function (the published one uses FIXTURE_SEED).
+
+    model: MLP 6 -> 5 -> 4 -> 3; batches: two batches (4 and 3 samples) of x [B, 6], y [B] in 0..2;
+    directions: [5, 3] unit vectors; path_integral, gradients, before, after, delta, fisher:
+    {parameter name: tensor like the parameter}; eps: 0.1.
+    """
+    g = torch.Generator().manual_seed(seed)
+    model = MLP(out_features=3, hidden=(5, 4), in_features=6).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64))
+
+    def like_params(scale=1.0, positive=False):
+        out = {n: scale * torch.randn(p.shape, generator=g, dtype=torch.float64) for n, p in model.named_parameters()}
+        return {n: t.abs() for n, t in out.items()} if positive else out
+
+    x = torch.randn(7, 6, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (7,), generator=g)
+    before = like_params()
+    return dict(model=model, batches=[(x[:4], y[:4]), (x[4:], y[4:])],
+                directions=importance.random_directions(5, 3, g).double(),
+                path_integral=like_params(), gradients=like_params(),
+                before=before, after={n: t + 0.1 * torch.randn(t.shape, generator=g, dtype=t.dtype)
+                                      for n, t in before.items()},
+                delta=like_params(0.5), fisher=like_params(positive=True), eps=0.1)
+
+
+def call(name, function, inputs):
+    """function(*its arguments) on a deep copy of `inputs`, so a function that changes them in place
+    cannot change what the next call sees."""
+    inputs = copy.deepcopy(inputs)
+    return function(*(inputs[k] for k in CALLS[name]))
+
+
+def stored_values():
+    return json.loads(files("cl_course").joinpath("selfcheck_values.json").read_text())
+
+
+def as_tensors(values):
+    return {n: torch.tensor(v, dtype=torch.float64) for n, v in values.items()}
+
+
+def problem_with_result(name, got, shapes):
+    """A one-line description of what is wrong with the result's form, or None."""
+    if not isinstance(got, dict):
+        return f"{name} must return a dict {{parameter name: tensor}}, got {type(got).__name__}"
+    for n, shape in shapes.items():
+        if n not in got:
+            return f"{name}'s result has no entry {n!r}: return one tensor per model.named_parameters()"
+        if not isinstance(got[n], torch.Tensor):
+            return f"{name}'s result[{n!r}] is a {type(got[n]).__name__}, not a tensor"
+        if tuple(got[n].shape) != shape:
+            return f"{name}'s result[{n!r}] has shape {list(got[n].shape)}, expected {list(shape)} (the parameter's)"
+        if not torch.isfinite(got[n]).all():
+            return f"{name}'s result[{n!r}] holds NaN or inf"
+    return None
+
+
+def matches(got, values):
+    return all(torch.allclose(got[n].detach().double().cpu(), v, RTOL, ATOL) for n, v in values.items())
+
+
+def constant_factor(got, expected):
+    """c when got == c * expected for every parameter (c != 1), else None."""
+    num = sum((got[n].detach().double().cpu() * e).sum() for n, e in expected.items())
+    den = sum((e * e).sum() for e in expected.values())
+    c = float(num / den) if den > 0 else 0.0
+    if abs(c - 1) > 1e-3 and c != 0 and matches(got, {n: c * e for n, e in expected.items()}):
+        return c
+    return None
+
+
+def likely_mistake(got, expected, mistakes):
+    for mistake in mistakes:
+        if matches(got, as_tensors(mistake["values"])):
+            return mistake["message"]
+    c = constant_factor(got, expected)
+    if c is not None:
+        what = "the sign" if abs(c + 1) < 1e-3 else f"a constant factor (got = {c:.4g} x expected)"
+        return f"off by {what}: check the sign and the normalisation (mean over samples or slices, 1/2, eps)"
+    return None
+
+
+def fmt(t, k=3):
+    return "[" + ", ".join(f"{v:.4g}" for v in t.flatten()[:k].tolist()) + (", ...]" if t.numel() > k else "]")
+
+
+def grading_seed():
+    """The autograder's seed from $CL_COURSE_GRADING_SEED, else a fresh random one."""
+    return int(os.environ.get(GRADING_SEED_VARIABLE) or secrets.randbelow(2**31))
+
+
+def check(name, function, verbose=True, seed=None):
+    """Run `function` (the notebook's `name`) on the published fixture and compare it with the
+    stored values. Prints a table; raises SelfCheckError saying what differs and the likely mistake.
+    With a `seed` (hidden tests) the fixture is drawn from it and compared with the reference code."""
+    if name not in CALLS:
+        raise ValueError(f"no self-check called {name!r}; there are: {', '.join(CALLS)}")
+    inputs = fixture(FIXTURE_SEED if seed is None else seed)
+    if seed is None:
+        record = stored_values()[name]
+        expected = as_tensors(record["expected"])
+    else:  # mistakes are named from the published fixture only
+        record = {"mistakes": []}
+        expected = {n: t.detach().double() for n, t in call(name, REFERENCE[name], inputs).items()}
+    try:
+        got = call(name, function, inputs)
+    except NotImplementedError:
+        raise NotImplementedError(f"{name} is not written yet: fill in its cell above, run it, then run this "
+                                  "check again") from None
+    problem = problem_with_result(name, got, {n: tuple(v.shape) for n, v in expected.items()})
+    if problem:
+        raise SelfCheckError(problem)
+    wrong = []
+    if verbose:
+        print(f"{name} on the {'published' if seed is None else 'hidden'} fixture:")
+        print(f"  {'parameter':12s} {'expected':34s} {'got':34s}")
+    for n, e in expected.items():
+        ok = torch.allclose(got[n].detach().double().cpu(), e, RTOL, ATOL)
+        wrong += [] if ok else [n]
+        if verbose:
+            print(f"  {n:12s} {fmt(e):34s} {fmt(got[n].detach().double().cpu()):34s} {'ok' if ok else 'DIFFERS'}")
+    if wrong:
+        why = likely_mistake(got, expected, record["mistakes"])
+        raise SelfCheckError(f"{name}: {', '.join(wrong)} differ from the expected values. "
+                             + (f"Likely mistake: {why}." if why else "Compare with the formula in the markdown above."))
+    if verbose:
+        print(f"{name}: all {len(expected)} parameters match.")
+    return True
+
+
+def check_answer(namespace, question, options):
+    """Visible quiz check: `question` (e.g. "q01") is defined in `namespace` as a set of letters
+    from `options`. Whether the set is right is the autograder's business."""
+    if question not in namespace:
+        raise NotImplementedError(f"{question} is not answered yet: set it in the quiz cell above, "
+                                  f'e.g. {question} = {{"a"}}')
+    answer = namespace[question]
+    if isinstance(answer, str):
+        answer = {answer}
+    if not isinstance(answer, (set, frozenset, list, tuple)) or not answer:
+        raise SelfCheckError(f'{question} must be a non-empty set of letters such as {{"a", "c"}}, got {answer!r}')
+    bad = [a for a in answer if a not in options]
+    if bad:
+        raise SelfCheckError(f"{question}: {bad[0]!r} is not an option; choose from {', '.join(options)}")
+    print(f"{question}: answer recorded ({', '.join(sorted(answer))})")
+    return set(answer)

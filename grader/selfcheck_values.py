@@ -1,0 +1,34 @@
+"""Writes cl_course/selfcheck_values.json: the reference answers on the self-checks' published
+fixture and the values of every typical mistake there. Run it after changing the fixture, the
+reference code or grader/mistakes.py:  python -m grader.selfcheck_values
+"""
+import json
+import sys
+from pathlib import Path
+
+from cl_course import selfcheck
+
+from .mistakes import MISTAKES
+
+OUT = Path(selfcheck.__file__).with_name("selfcheck_values.json")
+
+
+def as_lists(result):
+    return {n: t.detach().double().tolist() for n, t in result.items()}
+
+
+def compute(seed=selfcheck.FIXTURE_SEED):
+    inputs = selfcheck.fixture(seed)
+    return {name: {"expected": as_lists(selfcheck.call(name, selfcheck.REFERENCE[name], inputs)),
+                   "mistakes": [{"message": message, "values": as_lists(selfcheck.call(name, wrong, inputs))}
+                                for wrong, message in MISTAKES[name]]}
+            for name in selfcheck.CALLS}
+
+
+def main():
+    OUT.write_text(json.dumps(compute()) + "\n")
+    print(f"wrote {OUT}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
