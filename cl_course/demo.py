@@ -98,9 +98,13 @@ class ForgettingDemo:
             self.loaded[settings] = load_tasks(config, select_device(config.device))
         return self.loaded[settings]
 
+    def cache_path(self, key):
+        return self.cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
+
     def cached(self, key):
+        """The History of a finished run of `key` (this session's, else the disk cache's), or None."""
         if key not in self.memory:
-            path = self.cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
+            path = self.cache_path(key)
             if path.exists():
                 self.memory[key] = next(iter(histories(json.loads(path.read_text())).values()))
         return self.memory.get(key)
@@ -109,8 +113,7 @@ class ForgettingDemo:
         self.memory[key] = history
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         data = results_dict(replace(config, methods=(method,)), {method: history}, device, n_train)
-        path = self.cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
-        path.write_text(json.dumps(data | {"key": key}, default=str))
+        self.cache_path(key).write_text(json.dumps(data | {"key": key}, default=str))
 
     def draw(self, results):
         """Replace the plot with the average-accuracy curve, the forgetting curves and R."""
@@ -136,7 +139,7 @@ class ForgettingDemo:
         try:
             for method in config.methods:
                 key = run_key(config, method, n_train)
-                if self.cached(key) is not None:
+                if self.cached(key) is not None:  # the second call is a dict lookup
                     results[method] = self.cached(key)
                     continue
                 self.say(f"Training {method} ({len(results) + 1} of {len(config.methods)})...")

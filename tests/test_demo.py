@@ -87,7 +87,6 @@ def test_training_error_is_shown_and_the_button_comes_back(tmp_path, data_root, 
 
 def test_only_core_widgets_that_ipywidgets_7_has():
     import ipywidgets
-    demo = ForgettingDemo.__new__(ForgettingDemo)
     core = {"SelectMultiple", "FloatText", "Dropdown", "IntSlider", "Button", "HTML", "Output", "VBox", "HBox", "Layout"}
     used = {name for name in dir(ipywidgets) if f"w.{name}(" in open(demo_module.__file__).read()}
     assert used and used <= core, used - core
