@@ -43,9 +43,15 @@ def load_mnist(root=None):
     Downloads through torchvision when the files are absent. The number of images comes from
     the files: the offline copy used in CI holds 24,680 training images, not 60,000.
     """
+    root = data_root(root)
+    raw = root / "MNIST" / "raw"
+    files = [raw / f"{split}-{kind}-idx{dims}-ubyte" for split in ("train", "t10k")
+             for kind, dims in (("images", 3), ("labels", 1))]
+    if all(f.exists() for f in files):  # torchvision's own files: read them without importing it (3 s)
+        x_train, y_train, x_test, y_test = map(read_idx, files)
+        return (x_train, y_train.long()), (x_test, y_test.long())
     from torchvision.datasets import MNIST
 
-    root = data_root(root)
     sets = []
     for train in (True, False):
         try:
@@ -57,6 +63,14 @@ def load_mnist(root=None):
             ) from None
         sets.append((ds.data, ds.targets.long()))
     return sets[0], sets[1]
+
+
+def read_idx(path):
+    """An MNIST idx file as a uint8 tensor, shaped as its header says."""
+    data = Path(path).read_bytes()
+    ndim = data[3]
+    shape = np.frombuffer(data, ">i4", ndim, 4).tolist()
+    return torch.from_numpy(np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(shape).copy())
 
 
 def normalise(images):

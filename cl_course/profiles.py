@@ -19,7 +19,7 @@ PROFILE_VARIABLE = "CL_COURSE_PROFILE"
 PROFILES = {
     "full": dict(tasks=5, epochs=10, subset=None, test_subset=None),
     "quick": dict(tasks=5, epochs=2, subset=3000, test_subset=500),
-    "grading": dict(tasks=2, epochs=1, subset=256, test_subset=256),
+    "grading": dict(tasks=2, epochs=1, subset=128, test_subset=32, scp_slices=10),
 }
 
 

@@ -1,8 +1,18 @@
-"""python -m grader: the course's instructor and TA commands."""
+"""python -m grader: the course's instructor and TA commands, in the order a TA runs them."""
 import argparse
 import sys
+from pathlib import Path
 
-from .release import ReleaseError, release
+from .release import ReleaseError
+
+STEPS = """the TA's workflow:
+  setup COURSE      create the course folder and gradebook (once)
+  release           build what students get
+  collect PATH      take the downloaded notebooks (a folder or an LMS zip)
+  autograde         grade them in a sandbox
+  feedback          HTML feedback per student
+  export            grades.csv
+  report            per-question score distributions (report.md, report.png)"""
 
 
 class Parser(argparse.ArgumentParser):
@@ -11,28 +21,126 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser():
-    parser = Parser(prog="python -m grader", description="Instructor and TA commands for cl-course.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    rel = sub.add_parser("release", help="build the student notebooks and the student wheel into release/",
-                         description="Strip solutions and hidden tests from the notebooks (nbgrader generate_assignment), "
-                                     "build the student edition of cl_course (solutions replaced by NotImplementedError), "
-                                     "and check that no solution line reached the release.")
-    rel.add_argument("--out", default="release", help="output folder (default %(default)s)")
-    rel.add_argument("--wheel-url", default=None,
-                     help="where students' notebooks install the wheel from when it is not beside them "
-                          "(default: the course's GitHub release)")
+    parser = Parser(prog="python -m grader", description="Instructor and TA commands for cl-course.",
+                    epilog=STEPS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
+
+    def command(name, help, description):
+        p = sub.add_parser(name, help=help, description=description)
+        if name not in ("setup", "release"):
+            p.add_argument("--course", default="course", help="the course folder (default %(default)s)")
+        return p
+
+    p = command("setup", "create the course folder and its gradebook",
+                "Create (or refresh) a course folder in nbgrader's layout: nbgrader_config.py, gradebook.db with "
+                "the hw14 assignment (nbgrader generate_assignment), the released notebook and the student wheel.")
+    p.add_argument("course", nargs="?", default="course", help="the course folder (default %(default)s)")
+
+    p = command("release", "build the student notebooks and the student wheel into release/",
+                "Strip solutions and hidden tests from the notebooks (nbgrader generate_assignment), build the "
+                "student edition of cl_course (solutions replaced by NotImplementedError), and check that no "
+                "solution line reached the release.")
+    p.add_argument("--out", default="release", help="output folder (default %(default)s)")
+    p.add_argument("--wheel-url", default=None, help="where students' notebooks install the wheel from when it "
+                                                     "is not beside them (default: the course's GitHub release)")
+
+    p = command("collect", "copy downloaded submissions into the course folder",
+                "Take students' notebooks from a folder or an LMS zip into submitted/<student>/hw14/. Colab's "
+                "names ('Copy of X.ipynb', 'X (1).ipynb') are understood; files that cannot be matched are listed.")
+    p.add_argument("path", help="a folder or a .zip of downloaded notebooks")
+    p.add_argument("--student-pattern", default=None,
+                   help="regular expression with a group 'student', searched in each file's path inside PATH "
+                        "(default: the first folder, or the file name up to its first '_')")
+
+    p = command("autograde", "grade the collected submissions in a sandbox",
+                "Repair each submission against the released notebook, run it in a bubblewrap sandbox (no network, "
+                "limits on time, memory and processes) and judge its outputs on hidden fixtures in this process. "
+                "Writes the gradebook, autograded/ and grading/<student>.json.")
+    p.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    p.add_argument("--workers", type=int, default=1, help="submissions graded at once (default %(default)s)")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="run student code without bubblewrap (UNSAFE: only for code you trust)")
+    p.add_argument("--cell-timeout", type=float, default=None, help="seconds a cell may run (default 30)")
+    p.add_argument("--data-root", default=None, help="MNIST folder the notebooks read (default: $CL_COURSE_DATA "
+                                                     "or data/)")
+
+    p = command("feedback", "write HTML feedback for each student",
+                "nbgrader generate_feedback: feedback/<student>/hw14/hw14_lifelong_learning.html with each part's "
+                "score and the reason.")
+    p.add_argument("--student", action="append", help="only this student (repeatable)")
+
+    p = command("export", "write the grades CSV",
+                "nbgrader's CSV export of the gradebook: one row per student with the total score, ready for an LMS.")
+    p.add_argument("--out", default="grades.csv", help="CSV file (default %(default)s)")
+
+    p = command("report", "per-question score distributions",
+                "A markdown table and a PNG of each part's scores, and the parts lost to crashes, timeouts or "
+                "missing cells.")
+    p.add_argument("--out", default="report", help="output folder (default %(default)s)")
     return parser
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    if args.command == "release":
-        try:
-            files = release(args.out, args.wheel_url)
-        except ReleaseError as e:
-            sys.exit(f"grader release: error: {e}")
-        for f in files:
+def run(args):
+    from .course import Course, CourseError, setup
+
+    if args.command == "setup":
+        course = setup(args.course)
+        print(f"course folder ready: {course.root} (gradebook {course.path('gradebook.db').name}, "
+              f"release in {course.release_notebook.parent})")
+    elif args.command == "release":
+        from .release import release
+        for f in release(args.out, args.wheel_url):
             print(f"wrote {f}")
+    elif args.command == "collect":
+        from .collect import DEFAULT_PATTERN, collect
+        result = collect(Course(args.course).require(), args.path, args.student_pattern or DEFAULT_PATTERN)
+        print(f"collected {len(result.students)} submissions into {Path(args.course) / 'submitted'}")
+        for note in result.notes:
+            print(f"  note: {note}")
+        for rel, why in result.unmatched:
+            print(f"  not collected: {rel}: {why}")
+    elif args.command == "autograde":
+        from .autograde import autograde
+        from cl_course.data import data_root
+        from .sandbox import Limits, Sandbox
+        course = Course(args.course).require()
+        limits = Limits(**({"cell_seconds": args.cell_timeout} if args.cell_timeout else {}))
+        sandbox = Sandbox(course.student_site, data_root(args.data_root), limits, not args.no_sandbox)
+        if args.workers < 1:
+            raise CourseError("--workers must be at least 1")
+        if args.student:
+            unknown = sorted(set(args.student) - set(course.students()))
+            if unknown:
+                raise CourseError(f"no collected submission for {', '.join(unknown)}: run collect first")
+        graded = autograde(course, sandbox, args.student, args.workers)
+        total = sum(p.points for p in course.parts())
+        for g in graded:
+            print(f"{g.student}: {g.score:g} / {total:g}" + (f"  ({'; '.join(g.notes)})" if g.notes else ""))
+    elif args.command == "feedback":
+        from .report import feedback
+        for f in feedback(Course(args.course).require(), args.student):
+            print(f"wrote {f}")
+    elif args.command == "export":
+        from .report import export
+        print(f"wrote {export(Course(args.course).require(), Path(args.out))}")
+    elif args.command == "report":
+        from .report import report
+        out = Path(args.out)
+        print(report(Course(args.course).require(), out), end="")
+        print(f"wrote {out / 'report.md'} and {out / 'report.png'}")
+
+
+def main(argv=None):
+    from .collect import CollectError
+    from .course import CourseError
+    from .parts import PartsError
+    from .sandbox import SandboxError
+
+    args = build_parser().parse_args(argv)
+    try:
+        run(args)
+    except (ReleaseError, CourseError, CollectError, SandboxError, PartsError) as e:
+        sys.exit(f"grader {args.command}: error: {e}")
 
 
 if __name__ == "__main__":

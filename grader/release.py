@@ -80,27 +80,37 @@ def leaks(out, secrets=None):
     return [(name, line) for name, text in release_texts(out) for line in sorted(secrets) if line in text]
 
 
-def generate_notebooks(workdir, out, wheel_url=None):
-    """nbgrader generate_assignment (no gradebook needed) from notebooks/ into `out`."""
+def generate_assignment(root, db_url=None):
+    """nbgrader generate_assignment in the course folder `root`: notebooks/ -> source/ -> release/.
+    With a gradebook (`db_url`) the assignment, its cells and their checksums are recorded in it."""
     from nbgrader.converters import GenerateAssignment
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config import Config
 
-    source = workdir / "source" / ASSIGNMENT
-    source.mkdir(parents=True)
+    source = Path(root) / "source" / ASSIGNMENT
+    source.mkdir(parents=True, exist_ok=True)
     for name in STUDENT_NOTEBOOKS:
         shutil.copy(ROOT / "notebooks" / name, source / name)
     config = Config()
-    config.CourseDirectory.root = str(workdir)
+    config.CourseDirectory.root = str(root)
     config.CourseDirectory.assignment_id = ASSIGNMENT
-    config.GenerateAssignment.no_database = True
-    config.SaveCells.enabled = False
+    if db_url:
+        config.CourseDirectory.db_url = db_url
+    else:
+        config.GenerateAssignment.no_database = True
+        config.SaveCells.enabled = False
     config.GenerateAssignment.force = True
     converter = GenerateAssignment(coursedir=CourseDirectory(config=config), config=config)
     converter.log.setLevel("ERROR")
     converter.start()
+    return Path(root) / "release" / ASSIGNMENT
+
+
+def generate_notebooks(workdir, out, wheel_url=None):
+    """The student notebooks, generated without a gradebook, into `out`."""
+    released = generate_assignment(workdir)
     for name in STUDENT_NOTEBOOKS:
-        nb = nbformat.read(workdir / "release" / ASSIGNMENT / name, as_version=4)
+        nb = nbformat.read(released / name, as_version=4)
         if wheel_url:
             for cell in nb.cells:
                 cell.source = WHEEL_LINE.sub(f"COURSE_WHEEL = {json.dumps(wheel_url)}", cell.source)

@@ -92,3 +92,12 @@ def test_data_root_precedence(monkeypatch, tmp_path):
     assert data.data_root() == data.REPO / "data"  # a source checkout
     monkeypatch.setattr(data, "REPO", tmp_path)  # an installed wheel: site-packages has no pyproject.toml
     assert data.data_root() == data.Path("data")
+
+
+def test_raw_files_read_without_torchvision_equal_torchvisions(data_root):
+    from torchvision.datasets import MNIST
+    (x_train, y_train), (x_test, y_test) = load_mnist(data_root)
+    for train, x, y in ((True, x_train, y_train), (False, x_test, y_test)):
+        reference = MNIST(root=str(data_root), train=train, download=False)
+        assert torch.equal(x, reference.data) and torch.equal(y, reference.targets.long())
+        assert x.dtype == torch.uint8 and y.dtype == torch.int64

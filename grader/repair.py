@@ -1,0 +1,203 @@
+"""Put a downloaded submission back into the released notebook's shape.
+
+Colab drops or rewrites cell metadata (nbgrader's grade ids with it), duplicates and adds cells,
+renames files and changes the kernelspec. Cells are matched to the released ones by grade id, then
+by content (the names a solution cell defines, or the first line of any other cell), then by
+position between matched neighbours. The result is the released notebook with the student's
+sources in it, the student's extra cells kept in place, and a note for every repair.
+"""
+import copy
+import json
+import re
+from dataclasses import dataclass, field
+
+
+class RepairError(Exception):
+    """The file is not a notebook at all; the message says what it is."""
+
+
+@dataclass
+class Repaired:
+    notebook: dict
+    notes: list = field(default_factory=list)
+    missing: dict = field(default_factory=dict)  # grade_id -> why it is graded 0
+
+
+def source_of(cell):
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def grade_id(cell):
+    meta = cell.get("metadata")
+    nbgrader = meta.get("nbgrader") if isinstance(meta, dict) else None
+    return nbgrader.get("grade_id") if isinstance(nbgrader, dict) else None
+
+
+def read_notebook(data):
+    """The submission's cells as plain dicts, or RepairError naming what the file is instead."""
+    if not data.strip():
+        raise RepairError("the file is empty")
+    try:
+        nb = json.loads(data)
+    except UnicodeDecodeError:
+        raise RepairError("not a notebook: the file is binary, not JSON") from None
+    except ValueError as e:
+        raise RepairError(f"not a notebook: the file is not valid JSON ({str(e).split(':')[0]})") from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise RepairError("not a notebook: JSON without a list of cells (nbformat 4 expected)")
+    cells = [c for c in nb["cells"] if isinstance(c, dict) and c.get("cell_type") in ("code", "markdown", "raw")]
+    if not cells:
+        raise RepairError("the notebook has no cells")
+    return nb, cells
+
+
+def wanted_names(cell):
+    """What a released solution cell asks for: its function, or the quiz answers its comment names."""
+    text = source_of(cell)
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return set(re.findall(r"^\s*def\s+(\w+)\s*\(", text, re.M)) | set(re.findall(r"\bq\d\d\b", first))
+
+
+def defined_names(cell):
+    text = source_of(cell)
+    return set(re.findall(r"^\s*def\s+(\w+)\s*\(", text, re.M)) | set(re.findall(r"^(\w+)\s*=", text, re.M))
+
+
+def first_line(cell):
+    lines = [line.strip() for line in source_of(cell).splitlines() if line.strip()]
+    return lines[0] if lines else None
+
+
+def is_solution(cell):
+    return bool(cell["metadata"].get("nbgrader", {}).get("solution"))
+
+
+def same_content(released, submitted):
+    if released["cell_type"] != submitted["cell_type"]:
+        return False
+    if is_solution(released):
+        return bool(wanted_names(released) & defined_names(submitted))
+    line = first_line(released)
+    return line is not None and line in {s.strip() for s in source_of(submitted).splitlines()}
+
+
+class Matcher:
+    def __init__(self, released, submitted):
+        self.released, self.submitted = released, submitted
+        self.match, self.used, self.how, self.duplicates = {}, set(), {}, {}
+
+    def by_grade_id(self):
+        for i, cell in enumerate(self.released):
+            gid = grade_id(cell)
+            found = [j for j, s in enumerate(self.submitted) if gid and grade_id(s) == gid
+                     and s["cell_type"] == cell["cell_type"] and j not in self.used]
+            if found:
+                self.match[i], self.how[i] = found[-1], "grade id"  # of duplicates, the last one ran last
+                self.used.update(found)
+                if len(found) > 1:
+                    self.duplicates[gid] = len(found)
+
+    def by_content(self):
+        for i, cell in enumerate(self.released):
+            if i in self.match:
+                continue
+            after = max((j for r, j in self.match.items() if r < i), default=-1)
+            found = [j for j, s in enumerate(self.submitted) if j not in self.used and same_content(cell, s)]
+            if found:  # a solution defined twice counts as it ran last; other cells match in order
+                j = found[-1] if is_solution(cell) else next((j for j in found if j > after), found[0])
+                self.match[i], self.how[i] = j, "content"
+                self.used.add(j)
+
+    def by_position(self):
+        for i, cell in enumerate(self.released):
+            if i in self.match:
+                continue
+            before = max((r for r in self.match if r < i), default=None)
+            after = min((r for r in self.match if r > i), default=None)
+            low = self.match[before] if before is not None else -1
+            high = self.match[after] if after is not None else len(self.submitted)
+            gap_released = list(range(before + 1 if before is not None else 0, after if after is not None else len(self.released)))
+            gap_submitted = [j for j in range(low + 1, high) if j not in self.used]
+            if len(gap_released) == len(gap_submitted):
+                j = gap_submitted[gap_released.index(i)]
+                if self.submitted[j]["cell_type"] == cell["cell_type"]:
+                    self.match[i], self.how[i] = j, "position"
+                    self.used.add(j)
+
+
+def clean_cell(cell, metadata, source, cell_id):
+    out = {"cell_type": cell["cell_type"], "id": cell_id, "metadata": metadata, "source": source}
+    if cell["cell_type"] == "code":
+        out.update(outputs=[], execution_count=None)
+    return out
+
+
+def repair(data, release):
+    """A Repaired notebook from a submission's bytes and the released notebook (a dict)."""
+    nb, submitted = read_notebook(data)
+    released = release["cells"]
+    matcher = Matcher(released, submitted)
+    matcher.by_grade_id()
+    matcher.by_content()
+    matcher.by_position()
+    out = Repaired(notebook={"cells": [], "metadata": copy.deepcopy(release["metadata"]), "nbformat": 4,
+                             "nbformat_minor": release.get("nbformat_minor", 5)})
+
+    anchor_of = {j: r for r, j in matcher.match.items()}
+    extras = {}  # released index (-1: before the first cell) -> the student's own cells after it
+    for j in range(len(submitted)):
+        if j not in matcher.used:
+            extras.setdefault(max((anchor_of[k] for k in anchor_of if k < j), default=-1), []).append(j)
+
+    restored_metadata, edited_tests, restored, found_by = 0, [], 0, {}
+
+    def add_extras(r):
+        for j in extras.get(r, []):
+            s = submitted[j]
+            out.notebook["cells"].append(clean_cell(s, {}, source_of(s), f"extra-{j}"))
+
+    add_extras(-1)
+    for i, cell in enumerate(released):
+        j = matcher.match.get(i)
+        gid = grade_id(cell)
+        meta = cell["metadata"].get("nbgrader", {})
+        source = source_of(cell)
+        if j is None:
+            if meta.get("solution"):
+                out.missing[gid] = f"its cell ({gid}) was not found in the submission"
+            else:
+                restored += 1
+        else:
+            s = submitted[j]
+            if gid and grade_id(s) != gid:
+                restored_metadata += 1
+            if meta.get("locked"):
+                if source_of(s).strip() != source.strip():
+                    edited_tests.append(gid)
+            else:
+                source = source_of(s)
+            if matcher.how[i] != "grade id" and meta.get("solution"):
+                found_by.setdefault(matcher.how[i], []).append(gid)
+        out.notebook["cells"].append(clean_cell(cell, copy.deepcopy(cell["metadata"]), source, cell.get("id", f"cell-{i}")))
+        add_extras(i)
+
+    for how, gids in found_by.items():
+        out.notes.append(f"found by {how}: {', '.join(gids)}")
+    if restored_metadata:
+        out.notes.append(f"restored the nbgrader metadata of {restored_metadata} cells (Colab drops it)")
+    for gid, n in matcher.duplicates.items():
+        out.notes.append(f"cell {gid} appears {n} times; graded the last one")
+    if edited_tests:
+        out.notes.append(f"locked cells edited, the released version used: {', '.join(edited_tests)}")
+    if restored:
+        out.notes.append(f"{restored} released cells were missing and were put back")
+    n_extra = sum(map(len, extras.values()))
+    if n_extra:
+        out.notes.append(f"kept {n_extra} cells of the student's own")
+    kernel = nb.get("metadata", {}).get("kernelspec") if isinstance(nb.get("metadata"), dict) else None
+    if kernel != release["metadata"].get("kernelspec"):
+        out.notes.append("restored the kernelspec")
+    for gid, why in out.missing.items():
+        out.notes.append(f"graded 0: {why}")
+    return out

@@ -1,0 +1,141 @@
+"""`feedback`, `export` and `report`: what the TA hands out and reads, from the gradebook.
+
+feedback  nbgrader's GenerateFeedback: feedback/<student>/hw14/hw14_lifelong_learning.html
+export    nbgrader's CSV export: one row per student (grades.csv)
+report    per-question score distributions as a markdown table and a PNG, and every part graded
+          0 for a reason other than a wrong answer (crashes, timeouts, missing cells)
+"""
+import json
+import statistics
+
+from .course import ASSIGNMENT, NOTEBOOK, alembic_on_path
+
+
+def feedback(course, students=None):
+    """HTML feedback for `students` (default: everyone autograded); the files written."""
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.coursedir import CourseDirectory
+
+    alembic_on_path()
+    written = []
+    for student in students or sorted(p.name for p in course.path("autograded").glob("*")):
+        config = course.config()
+        config.CourseDirectory.assignment_id = ASSIGNMENT
+        config.CourseDirectory.student_id = student
+        config.GenerateFeedback.force = True
+        converter = GenerateFeedback(coursedir=CourseDirectory(config=config), config=config)
+        converter.log.setLevel("ERROR")
+        converter.start()
+        written.append(course.path("feedback", student, ASSIGNMENT, NOTEBOOK.replace(".ipynb", ".html")))
+    return written
+
+
+def export(course, out):
+    from nbgrader.api import Gradebook
+    from nbgrader.plugins import CsvExportPlugin
+
+    alembic_on_path()
+    with Gradebook(course.db_url, course.course_id) as gb:
+        CsvExportPlugin(to=str(out)).export(gb)
+    return out
+
+
+def scores(course):
+    """{grade_id: {student: score}} and {grade_id: max points}, from the gradebook."""
+    from nbgrader.api import Gradebook
+
+    alembic_on_path()
+    table, points = {}, {}
+    with Gradebook(course.db_url, course.course_id) as gb:
+        notebook = gb.find_notebook(NOTEBOOK.replace(".ipynb", ""), ASSIGNMENT)
+        for cell in notebook.grade_cells:
+            points[cell.name] = cell.max_score
+            table[cell.name] = {}
+        for submission in gb.notebook_submissions(NOTEBOOK.replace(".ipynb", ""), ASSIGNMENT):
+            for grade in submission.grades:
+                table[grade.cell.name][submission.student.id] = grade.score
+    return table, points
+
+
+def distribution_rows(table, points):
+    rows = []
+    for part, by_student in table.items():
+        values = list(by_student.values())
+        if not values:
+            continue
+        full = sum(v >= points[part] for v in values)
+        rows.append((part, points[part], len(values), statistics.mean(values), statistics.median(values),
+                     100 * full / len(values), 100 * sum(v == 0 for v in values) / len(values)))
+    return rows
+
+
+TROUBLE = ("(its cell: ", "not run: ", "not graded: ", "its test cell was not found")
+
+
+def problems(course):
+    """(student, what, why): repairs, and parts lost to something other than a wrong result
+    (crashes, timeouts, missing cells), one line per cause."""
+    found = []
+    for log in sorted(course.path("grading").glob("*.json")):
+        data = json.loads(log.read_text())
+        if data["notes"]:
+            found.append((data["student"], "notes", "; ".join(data["notes"])))
+        causes = {}
+        for gid, part in data["parts"].items():
+            if part["score"] == 0 and any(w in part["message"] for w in TROUBLE):
+                cause = part["message"].split("(its cell: ", 1)[-1].removesuffix(")") if "(its cell: " in part["message"] \
+                    else part["message"].split(": ", 1)[-1]
+                causes.setdefault(cause, []).append(gid)
+        found += [(data["student"], ", ".join(gids) if len(gids) < len(data["parts"]) else "every part", cause)
+                  for cause, gids in causes.items()]
+    return found
+
+
+def report(course, out_dir):
+    """report.md and report.png in `out_dir`; returns the markdown."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table, points = scores(course)
+    rows = distribution_rows(table, points)
+    totals = {}
+    for by_student in table.values():
+        for student, v in by_student.items():
+            totals[student] = totals.get(student, 0) + v
+    lines = [f"# HW14 grading report ({len(totals)} submissions, {sum(points.values()):g} points)", "",
+             "| part | points | graded | mean | median | full marks % | zero % |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {p} | {pts:g} | {n} | {mean:.2f} | {med:.2f} | {full:.0f} | {zero:.0f} |"
+              for p, pts, n, mean, med, full, zero in rows]
+    if totals:
+        t = sorted(totals.values())
+        lines += ["", f"Total: mean {statistics.mean(t):.2f}, median {statistics.median(t):.2f}, "
+                      f"min {t[0]:g}, max {t[-1]:g} of {sum(points.values()):g}."]
+    found = problems(course)
+    lines += ["", "## Repairs, and parts lost to crashes, timeouts or missing cells", ""]
+    lines += [f"- {s} / {p}: {m}" for s, p, m in found] or ["None."]
+    text = "\n".join(lines) + "\n"
+    (out_dir / "report.md").write_text(text)
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5), gridspec_kw={"width_ratios": [3, 1]})
+    names = [r[0] for r in rows]
+    full, zero = [r[5] for r in rows], [r[6] for r in rows]
+    partial = [100 - f - z for f, z in zip(full, zero)]
+    left.bar(names, full, color="tab:green", label="full marks")
+    left.bar(names, partial, bottom=full, color="tab:orange", label="partial")
+    left.bar(names, zero, bottom=[f + p for f, p in zip(full, partial)], color="tab:red", label="zero")
+    left.set_ylabel("% of submissions")
+    left.set_ylim(0, 100)
+    left.tick_params(axis="x", rotation=90)
+    left.legend(loc="lower left")
+    left.set_title("Scores per part")
+    right.hist(list(totals.values()), bins=min(20, max(len(totals), 1)), range=(0, sum(points.values()) or 1),
+               color="tab:green")
+    right.set_xlabel("total score")
+    right.set_ylabel("students")
+    right.set_title("Totals")
+    fig.tight_layout()
+    fig.savefig(out_dir / "report.png", dpi=90)
+    plt.close(fig)
+    return text

@@ -1,0 +1,71 @@
+import json
+import os
+import shutil
+
+import pytest
+
+from grader.release import generate_notebooks
+
+from .make_corpus import solution_sources
+
+
+@pytest.fixture(scope="session")
+def released(tmp_path_factory):
+    """The released notebook (a dict, sources as strings), generated once."""
+    tmp = tmp_path_factory.mktemp("release")
+    generate_notebooks(tmp / "course", tmp)
+    nb = json.loads((tmp / "hw14_lifelong_learning.ipynb").read_text())
+    for c in nb["cells"]:
+        c["source"] = "".join(c["source"])
+    return nb
+
+
+@pytest.fixture
+def answered(released):
+    """A copy of the released notebook with every answer filled in."""
+    nb = json.loads(json.dumps(released))
+    solutions = solution_sources()
+    for c in nb["cells"]:
+        gid = c["metadata"].get("nbgrader", {}).get("grade_id")
+        if gid in solutions:
+            c["source"] = solutions[gid]
+    return nb
+
+
+@pytest.fixture(scope="session")
+def bwrap():
+    if shutil.which("bwrap") is None:
+        message = "bubblewrap is not installed (apt-get install bubblewrap); .ci/run installs it"
+        if os.environ.get("CL_COURSE_REQUIRE_DATA"):  # CI: the sandbox tests must run
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def student_site(tmp_path_factory):
+    """The student edition of cl_course, unpacked as the sandbox imports it."""
+    import zipfile
+
+    from grader.release import build_wheel
+    tmp = tmp_path_factory.mktemp("student")
+    wheel = build_wheel(tmp, tmp)
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(tmp / "site")
+    return tmp / "site"
+
+
+def run_job(sandbox, tmp_path, cells, seeds=(), slot=0):
+    """Run harness cells ({"kind": "code", "source"} or probes) once; (Outcome, {index: done entry})."""
+    from grader.sandbox import HARNESS
+    job, scratch = tmp_path / "job", tmp_path / "scratch"
+    job.mkdir(exist_ok=True)
+    scratch.mkdir(exist_ok=True)
+    shutil.copy(HARNESS, job / "harness.py")
+    cells = [dict(c, index=i) for i, c in enumerate(cells)]
+    (job / "job.json").write_text(json.dumps({"cells": cells, "seeds": list(seeds), "skip": {}, "max_output": 1000}))
+    outcome = sandbox.run(job, scratch, slot)
+    return outcome, {e["done"]: e for e in outcome.entries if "done" in e}
+
+
+def text(entry):
+    return "".join(o.get("text", "") for o in entry["outputs"] if o["output_type"] == "stream")

@@ -1,0 +1,154 @@
+"""The judge against independent computations: hand-written per-sample loops (not the library),
+every typical wrong formula, damaged records, and agreement with the visible self-check."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cl_course import selfcheck
+from grader.harness import serialise
+from grader.judge import check_one, judge
+from grader.mistakes import MISTAKES
+from grader.parts import Part
+
+SEEDS = [selfcheck.FIXTURE_SEED, 11, 12, 13]
+
+
+def probe(name, function, seeds=SEEDS):
+    """What the harness records: the function's result on each fixture, serialised."""
+    return {"results": [{"value": serialise(selfcheck.call(name, function, selfcheck.fixture(s)))} for s in seeds]}
+
+
+def part(name, points=3):
+    return Part(f"check_{name}", points, "function", name)
+
+
+def loop_gradients(model, scalar, retain_graph=False):
+    return torch.autograd.grad(scalar, list(model.parameters()), retain_graph=retain_graph)
+
+
+def brute_fisher(model, batches):
+    names = [n for n, _ in model.named_parameters()]
+    total, count = [0] * len(names), 0
+    for x, y in batches:
+        for i in range(len(x)):
+            logp = torch.log_softmax(model(x[i:i + 1])[0], dim=-1)[y[i]]
+            total = [t + g * g for t, g in zip(total, loop_gradients(model, -logp))]
+            count += 1
+    return {n: t / count for n, t in zip(names, total)}
+
+
+def brute_mas(model, batches):
+    names = [n for n, _ in model.named_parameters()]
+    total, count = [0] * len(names), 0
+    for x, _ in batches:
+        for i in range(len(x)):
+            out = model(x[i:i + 1])[0]
+            total = [t + g.abs() for t, g in zip(total, loop_gradients(model, sum(o * o for o in out)))]
+            count += 1
+    return {n: t / count for n, t in zip(names, total)}
+
+
+def brute_scp(model, batches, directions):
+    names = [n for n, _ in model.named_parameters()]
+    outputs = [model(x[i:i + 1])[0] for x, _ in batches for i in range(len(x))]
+    phi = sum(outputs) / len(outputs)
+    total = [0] * len(names)
+    for xi in directions:
+        slice_ = sum(a * b for a, b in zip(xi, phi))
+        total = [t + g * g for t, g in zip(total, loop_gradients(model, slice_, retain_graph=True))]
+    return {n: t / len(directions) for n, t in zip(names, total)}
+
+
+def brute_si_step(path_integral, gradients, before, after):
+    return {n: path_integral[n] - gradients[n] * (after[n] - before[n]) for n in path_integral}
+
+
+def brute_si(path_integral, delta, eps):
+    return {n: path_integral[n] / (delta[n] * delta[n] + eps) for n in path_integral}
+
+
+def brute_rwalk(path_integral, fisher, delta, eps):
+    return {n: path_integral[n] / (fisher[n] * delta[n] * delta[n] / 2 + eps) for n in path_integral}
+
+
+INDEPENDENT = {"fisher_diagonal": brute_fisher, "mas_importance": brute_mas, "scp_importance": brute_scp,
+               "si_path_step": brute_si_step, "si_importance": brute_si, "rwalk_score": brute_rwalk}
+
+
+@pytest.mark.parametrize("name", list(INDEPENDENT))
+def test_an_independent_correct_answer_gets_full_marks(name):
+    verdict = judge(part(name), probe(name, INDEPENDENT[name]), SEEDS)
+    assert verdict.score == 3, verdict.message
+    assert "3 of 3 hidden fixtures match" in verdict.message
+
+
+@pytest.mark.parametrize("name, index", [(n, i) for n, ms in MISTAKES.items() for i in range(len(ms))])
+def test_every_typical_wrong_formula_gets_nothing_and_is_named(name, index):
+    wrong, message = MISTAKES[name][index]
+    verdict = judge(part(name), probe(name, wrong), SEEDS)
+    assert verdict.score == 0, f"{wrong.__name__} passed"
+    assert message in verdict.message
+
+
+@pytest.mark.parametrize("name, index", [(n, i) for n, ms in MISTAKES.items() for i in range(len(ms))])
+def test_the_visible_self_check_and_the_hidden_test_agree_on_the_published_fixture(name, index):
+    for function in (INDEPENDENT[name], MISTAKES[name][index][0]):
+        try:
+            visible = selfcheck.check(name, function, verbose=False)
+        except selfcheck.SelfCheckError:
+            visible = False
+        record = probe(name, function, [selfcheck.FIXTURE_SEED])["results"][0]
+        assert check_one(name, record, selfcheck.FIXTURE_SEED)[0] == visible
+
+
+def test_float32_arithmetic_passes_and_a_sign_flip_does_not():
+    f32 = lambda m, b: {n: t.float() for n, t in brute_fisher(m, b).items()}  # noqa: E731
+    assert judge(part("fisher_diagonal"), probe("fisher_diagonal", f32), SEEDS).score == 3
+    flipped = lambda *a: {n: -t for n, t in brute_si(*a).items()}  # noqa: E731
+    verdict = judge(part("si_importance"), probe("si_importance", flipped), SEEDS)
+    assert verdict.score == 0 and "off by the sign" in verdict.message
+
+
+def test_partial_credit_is_the_fraction_of_hidden_fixtures_matched():
+    def right_on_some(model, batches):  # right when the first weight is positive: a data-dependent bug
+        fisher = brute_fisher(model, batches)
+        return fisher if float(model.fc1.weight[0, 0].detach()) > 0 else {n: 2 * t for n, t in fisher.items()}
+    signs = [float(selfcheck.fixture(s)["model"].fc1.weight[0, 0].detach()) > 0 for s in range(20, 40)]
+    seeds = [selfcheck.FIXTURE_SEED] + [20 + i for i, s in enumerate(signs) if s][:2] \
+        + [20 + i for i, s in enumerate(signs) if not s][:1]
+    verdict = judge(part("fisher_diagonal"), probe("fisher_diagonal", right_on_some, seeds), seeds)
+    assert verdict.score == 2.0 and "2 of 3 hidden fixtures" in verdict.message
+
+
+def test_values_fitted_to_the_published_fixture_earn_nothing():
+    published = {n: t.clone() for n, t in brute_fisher(**{k: selfcheck.fixture()[k] for k in ("model", "batches")}).items()}
+    verdict = judge(part("fisher_diagonal"), probe("fisher_diagonal", lambda m, b: published), SEEDS)
+    assert verdict.score == 0 and "the published fixture matches" in verdict.message
+
+
+@pytest.mark.parametrize("record, message", [
+    ({"missing": "fisher_diagonal is not defined"}, "is not defined"),
+    ({"results": []}, "damaged"),
+    ("garbage", "damaged"),
+    ({"results": [{"error": "RuntimeError: boom"}] * 4}, "raised RuntimeError: boom"),
+    ({"results": [{"value": {"type": "list"}}] * 4}, "must return a dict"),
+    ({"results": [{"value": {"dict": {}}}] * 4}, "has no entry 'fc1.weight'"),
+    ({"results": [{"value": {"dict": {"fc1.weight": {"shape": [1], "data": [0.0]}}}}] * 4}, "has shape [1]"),
+    ({"results": [{"value": {"dict": {"fc1.weight": {"type": "float"}}}}] * 4}, "is a float, not a tensor"),
+])
+def test_damaged_or_wrong_records_get_zero_with_a_reason(record, message):
+    verdict = judge(part("fisher_diagonal"), record, SEEDS)
+    assert verdict.score == 0 and message in verdict.message
+
+
+def test_nan_results_are_named():
+    nan = lambda m, b: {n: torch.full_like(p, float("nan")) for n, p in m.named_parameters()}  # noqa: E731
+    assert "NaN" in judge(part("fisher_diagonal"), probe("fisher_diagonal", nan), SEEDS).message
+
+
+def test_answers():
+    q = Part("q01", 1, "answer", "q01", frozenset({"a", "d"}))
+    assert judge(q, {"answer": ["a", "d"]}, SEEDS).score == 1
+    assert judge(q, {"answer": ["a"]}, SEEDS).message == "q01: not right (answered a)"
+    assert judge(q, {"type": "int"}, SEEDS).message == "q01 must be a set of letters, got int"
+    assert judge(q, {"missing": "q01 is not answered"}, SEEDS).score == 0

@@ -1,0 +1,40 @@
+import json
+
+import pytest
+
+from grader.parts import PartsError, part_of, parts_of
+from grader.release import ROOT
+
+SOURCE = ROOT / "notebooks" / "hw14_lifelong_learning.ipynb"
+
+
+def test_the_course_notebook_has_six_function_parts_and_25_answers():
+    parts = parts_of(json.loads(SOURCE.read_text()))
+    functions = [p for p in parts if p.kind == "function"]
+    assert [p.name for p in functions] == ["fisher_diagonal", "mas_importance", "si_path_step", "si_importance",
+                                           "rwalk_score", "scp_importance"]
+    assert sum(p.points for p in functions) == 13
+    answers = [p for p in parts if p.kind == "answer"]
+    assert [p.name for p in answers] == [f"q{i:02d}" for i in range(1, 26)]
+    assert answers[0].key == frozenset({"a", "d"})
+    assert sum(p.points for p in parts) == 38
+
+
+def cell(source, grade_id="t1"):
+    return {"cell_type": "code", "source": source,
+            "metadata": {"nbgrader": {"grade": True, "grade_id": grade_id, "points": 2}}}
+
+
+def test_an_answer_key_is_read_from_the_hidden_assert():
+    part = part_of(cell('selfcheck.check_answer(globals(), "q09", "abcd")\nassert set(q09) == {"b", "c"}, "no"'))
+    assert (part.kind, part.name, part.key, part.points) == ("answer", "q09", frozenset("bc"), 2.0)
+
+
+@pytest.mark.parametrize("source, message", [
+    ("print('hello')", "calls neither selfcheck.check nor"),
+    ('selfcheck.check_answer(globals(), "q01", "ab")', "no hidden `assert set\\(q01\\)"),
+    ("def broken(:", "not valid Python"),
+])
+def test_a_test_cell_the_grader_cannot_judge_is_named(source, message):
+    with pytest.raises(PartsError, match=message):
+        part_of(cell(source))

@@ -1,0 +1,88 @@
+import json
+
+import pytest
+
+from grader.repair import RepairError, grade_id, repair, source_of
+
+
+def encode(nb):
+    return json.dumps(nb).encode()
+
+
+def cell_of(nb, gid):
+    return next(c for c in nb["cells"] if grade_id(c) == gid)
+
+
+def test_an_untouched_submission_needs_no_repair(answered, released):
+    out = repair(encode(answered), released)
+    assert out.notes == [] and out.missing == {}
+    assert [grade_id(c) for c in out.notebook["cells"]] == [grade_id(c) for c in released["cells"]]
+    assert "def fisher_diagonal" in source_of(cell_of(out.notebook, "fisher_diagonal"))
+
+
+def test_colab_metadata_loss_is_repaired_by_content(answered, released):
+    for c in answered["cells"]:
+        c["metadata"] = {"id": "x", "colab": {}}
+    answered["metadata"] = {"kernelspec": {"name": "python3", "display_name": "Python 3"}}
+    out = repair(encode(answered), released)
+    assert out.missing == {}
+    assert cell_of(out.notebook, "check_fisher_diagonal")["metadata"]["nbgrader"]["points"] == 3
+    assert "return {n: f / count" in source_of(cell_of(out.notebook, "fisher_diagonal"))
+    assert "q01 = {'a', 'd'}" in source_of(cell_of(out.notebook, "quiz_1"))
+    assert out.notebook["metadata"]["kernelspec"] == released["metadata"]["kernelspec"]
+    assert any("restored the nbgrader metadata" in n for n in out.notes)
+    assert "restored the kernelspec" in out.notes
+
+
+def test_a_duplicated_answer_counts_as_the_last_copy_and_extra_cells_stay_in_place(answered, released):
+    i = answered["cells"].index(cell_of(answered, "mas_importance"))
+    older = dict(answered["cells"][i], source="def mas_importance(model, batches):\n    return {}\n")
+    helper = {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+              "source": "def helper():\n    return 1\n"}
+    answered["cells"][i:i] = [older, helper]
+    out = repair(encode(answered), released)
+    sources = [source_of(c) for c in out.notebook["cells"]]
+    final = sources.index(source_of(cell_of(out.notebook, "mas_importance")))
+    assert "omega" in sources[final]  # the last copy is the graded one
+    assert sources.index(helper["source"]) < final
+    assert "cell mas_importance appears 2 times; graded the last one" in out.notes
+
+
+def test_deleted_and_edited_test_cells_come_back_as_released(answered, released):
+    answered["cells"].remove(cell_of(answered, "check_mas_importance"))
+    cell_of(answered, "check_fisher_diagonal")["source"] = "pass"
+    out = repair(encode(answered), released)
+    assert source_of(cell_of(out.notebook, "check_fisher_diagonal")) == source_of(cell_of(released, "check_fisher_diagonal"))
+    assert grade_id(out.notebook["cells"][out.notebook["cells"].index(cell_of(out.notebook, "mas_importance")) + 1]) \
+        == "check_mas_importance"
+    assert "locked cells edited, the released version used: check_fisher_diagonal" in out.notes
+
+
+def test_a_cell_found_only_by_position(answered, released):
+    # metadata gone and the function renamed: neither its id nor its content identifies it
+    c = cell_of(answered, "si_importance")
+    c["metadata"], c["source"] = {}, c["source"].replace("def si_importance", "def si_importance_v2")
+    out = repair(encode(answered), released)
+    assert "si_importance_v2" in source_of(cell_of(out.notebook, "si_importance"))
+    assert "found by position: si_importance" in out.notes
+
+
+def test_a_missing_answer_cell_is_named_and_the_rest_kept(answered, released):
+    answered["cells"].remove(cell_of(answered, "rwalk_score"))
+    out = repair(encode(answered), released)
+    assert out.missing == {"rwalk_score": "its cell (rwalk_score) was not found in the submission"}
+    assert "graded 0: its cell (rwalk_score) was not found in the submission" in out.notes
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "the file is empty"),
+    (b"   \n", "the file is empty"),
+    (b"<html>not json</html>", "not valid JSON"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\xff", "binary"),
+    (b"[1, 2]", "JSON without a list of cells"),
+    (b'{"cells": []}', "no cells"),
+])
+def test_files_that_are_not_notebooks_get_one_line(data, message, released):
+    with pytest.raises(RepairError, match=message) as e:
+        repair(data, released)
+    assert "\n" not in str(e.value)
