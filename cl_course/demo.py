@@ -153,7 +153,8 @@ class ForgettingDemo:
                                               progress=False)[method]
                 self.store(key, config, method, results[method], device, n_train)
             self.draw(results)
-            self.say(f"Done: {', '.join(config.methods)} ({config.tasks} tasks x {config.epochs} epochs, "
+            epochs = f"{config.epochs} epoch" + "s" * (config.epochs != 1)
+            self.say(f"Done: {', '.join(config.methods)} ({config.tasks} tasks x {epochs}, "
                      f"{n_train:,} training images per task).")
         except Exception as e:  # shown in the page as one line; the demo stays usable
             self.say(f"Training failed: {type(e).__name__}: {e}", error=True)

@@ -45,6 +45,9 @@ REFERENCE = {
 class SelfCheckError(AssertionError):
     """A self-check failed; the message says where and, when it can tell, why."""
 
+    def _render_traceback_(self):  # IPython shows the message alone, not selfcheck.py's source
+        return [f"SelfCheckError: {self}"]
+
 
 def fixture(seed=FIXTURE_SEED):
     """Small float64 inputs for every checked function (the published one uses FIXTURE_SEED).
