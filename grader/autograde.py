@@ -8,7 +8,6 @@ runs too long is skipped and the run starts again, so only that part is lost.
 """
 import json
 import queue
-import re
 import secrets
 import shutil
 import tempfile
@@ -23,9 +22,9 @@ from tqdm.auto import tqdm
 
 from cl_course.selfcheck import FIXTURE_SEED
 
-from .course import ASSIGNMENT, NOTEBOOK, Course, alembic_on_path
+from .course import ASSIGNMENT, NOTEBOOK, alembic_on_path
 from .judge import Verdict, judge
-from .repair import RepairError, grade_id, repair, source_of
+from .repair import RepairError, defined_names, grade_id, repair, source_of
 from .sandbox import HARNESS
 
 HIDDEN_FIXTURES = 3  # per function part; the score is the fraction that match
@@ -87,9 +86,8 @@ def run_cells(sandbox, cells, seeds, slot):
 
 def cell_trouble(notebook, name, done, missing):
     """Why the cell defining `name` did not run to its end, or None."""
-    defines = re.compile(rf"^\s*def\s+{name}\s*\(|^{name}\s*=", re.M)
     for i, cell in enumerate(notebook["cells"]):
-        if cell["cell_type"] == "code" and defines.search(source_of(cell)):
+        if cell["cell_type"] == "code" and name in defined_names(cell):
             if i in missing:
                 return missing[i]
             errors = [o for o in done.get(i, {}).get("outputs", []) if isinstance(o, dict) and o.get("output_type") == "error"]
@@ -98,7 +96,7 @@ def cell_trouble(notebook, name, done, missing):
     return None
 
 
-def verdict_outputs(verdict, points):
+def verdict_outputs(verdict):
     outputs = [{"output_type": "stream", "name": "stdout", "text": verdict.message + "\n"}]
     if verdict.score > 0:
         return outputs + [{"output_type": "execute_result", "data": {"text/plain": f"{verdict.score:g}"},
@@ -106,7 +104,7 @@ def verdict_outputs(verdict, points):
     return outputs + [{"output_type": "error", "ename": "NotPassed", "evalue": verdict.message, "traceback": []}]
 
 
-def graded_notebook(notebook, parts, tests, done, missing, verdicts):
+def graded_notebook(notebook, tests, done, missing, verdicts):
     """The repaired notebook with the run's outputs, and each test cell showing its verdict."""
     for i, cell in enumerate(notebook["cells"]):
         if cell["cell_type"] != "code":
@@ -114,7 +112,7 @@ def graded_notebook(notebook, parts, tests, done, missing, verdicts):
         gid = grade_id(cell)
         if gid in verdicts:
             cell["source"] = tests.get(gid, cell["source"])
-            cell["outputs"] = verdict_outputs(verdicts[gid], parts[gid].points)
+            cell["outputs"] = verdict_outputs(verdicts[gid])
         elif i in done:
             cell["outputs"] = done[i].get("outputs") if isinstance(done[i].get("outputs"), list) else []
         elif i in missing:
@@ -131,7 +129,7 @@ def grade_submission(course, student, parts, release, tests, seeds, sandbox, slo
         verdicts = {gid: Verdict(0.0, f"not graded: {reason}") for gid in parts}
         notebook = json.loads(json.dumps(release))
         return Graded(student, verdicts, [f"graded 0: {reason}"],
-                      graded_notebook(notebook, parts, tests, {}, {}, verdicts), set(), time.monotonic() - started)
+                      graded_notebook(notebook, tests, {}, {}, verdicts), set(), time.monotonic() - started)
     notebook = repaired.notebook
     cells = job_cells(notebook, parts)
     done, missing = run_cells(sandbox, cells, seeds, slot)
@@ -155,7 +153,7 @@ def grade_submission(course, student, parts, release, tests, seeds, sandbox, slo
     stubs = {grade_id(c): source_of(c) for c in release["cells"] if c["metadata"].get("nbgrader", {}).get("solution")}
     unanswered = {gid for gid, stub in stubs.items()
                   if any(grade_id(c) == gid and source_of(c).strip() == stub.strip() for c in notebook["cells"])}
-    return Graded(student, verdicts, notes, graded_notebook(notebook, parts, tests, done, missing, verdicts),
+    return Graded(student, verdicts, notes, graded_notebook(notebook, tests, done, missing, verdicts),
                   unanswered, time.monotonic() - started)
 
 
@@ -200,7 +198,7 @@ def record(course, graded, parts, release):
 
 def autograde(course, sandbox, students=None, workers=1, progress=True):
     """Grade `students` (default: everyone collected) with `workers` sandboxes at once; [Graded]."""
-    course = Course(course.root).require() if not isinstance(course, Course) else course.require()
+    course.require()
     alembic_on_path()
     sandbox.check()
     parts = {p.grade_id: p for p in course.parts()}

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
-from .course import ASSIGNMENT, NOTEBOOK
+from .course import NOTEBOOK
 
 DEFAULT_PATTERN = r"^(?P<student>[A-Za-z0-9.@-]+)[/_]"
 STUDENT_ID = re.compile(r"^[A-Za-z0-9._@-]+$")

@@ -84,7 +84,6 @@ def generate_assignment(root, db_url=None):
     """nbgrader generate_assignment in the course folder `root`: notebooks/ -> source/ -> release/.
     With a gradebook (`db_url`) the assignment, its cells and their checksums are recorded in it."""
     from nbgrader.converters import GenerateAssignment
-    from nbgrader.coursedir import CourseDirectory
     from traitlets.config import Config
 
     source = Path(root) / "source" / ASSIGNMENT
@@ -100,10 +99,16 @@ def generate_assignment(root, db_url=None):
         config.GenerateAssignment.no_database = True
         config.SaveCells.enabled = False
     config.GenerateAssignment.force = True
-    converter = GenerateAssignment(coursedir=CourseDirectory(config=config), config=config)
+    run_converter(GenerateAssignment, config)
+    return Path(root) / "release" / ASSIGNMENT
+
+
+def run_converter(converter_class, config):
+    """One of nbgrader's converters (generate_assignment, generate_feedback...) on `config`, quietly."""
+    from nbgrader.coursedir import CourseDirectory
+    converter = converter_class(coursedir=CourseDirectory(config=config), config=config)
     converter.log.setLevel("ERROR")
     converter.start()
-    return Path(root) / "release" / ASSIGNMENT
 
 
 def generate_notebooks(workdir, out, wheel_url=None):

@@ -9,12 +9,12 @@ import json
 import statistics
 
 from .course import ASSIGNMENT, NOTEBOOK, alembic_on_path
+from .release import run_converter
 
 
 def feedback(course, students=None):
     """HTML feedback for `students` (default: everyone autograded); the files written."""
     from nbgrader.converters import GenerateFeedback
-    from nbgrader.coursedir import CourseDirectory
 
     alembic_on_path()
     written = []
@@ -23,9 +23,7 @@ def feedback(course, students=None):
         config.CourseDirectory.assignment_id = ASSIGNMENT
         config.CourseDirectory.student_id = student
         config.GenerateFeedback.force = True
-        converter = GenerateFeedback(coursedir=CourseDirectory(config=config), config=config)
-        converter.log.setLevel("ERROR")
-        converter.start()
+        run_converter(GenerateFeedback, config)
         written.append(course.path("feedback", student, ASSIGNMENT, NOTEBOOK.replace(".ipynb", ".html")))
     return written
 

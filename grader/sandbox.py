@@ -14,6 +14,7 @@ import signal
 import site
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from importlib.util import find_spec
@@ -177,7 +178,7 @@ def describe_exit(code):
     if code < 0 or code > 128:  # bwrap reports a signal as 128 + its number
         name = signal.Signals(-code if code < 0 else code - 128).name
         hint = {"SIGKILL": "killed (out of memory?)", "SIGSEGV": "crashed (segmentation fault)",
-                "SIGXCPU": f"used up its CPU time", "SIGABRT": "aborted"}.get(name, f"died of {name}")
+                "SIGXCPU": "used up its CPU time", "SIGABRT": "aborted"}.get(name, f"died of {name}")
         return f"the notebook's process {hint}"
     return f"the notebook's process exited with status {code} (sys.exit or os._exit in a cell?)"
 
@@ -197,7 +198,6 @@ class Sandbox:
         if shutil.which("bwrap") is None:
             raise SandboxError("bubblewrap (bwrap) is not installed: install it (Debian/Ubuntu: apt-get install "
                                "bubblewrap) or grade without a sandbox with --no-sandbox")
-        import tempfile
         with tempfile.TemporaryDirectory() as tmp:
             job, scratch = Path(tmp, "job"), Path(tmp, "scratch")
             job.mkdir(), scratch.mkdir()
@@ -212,7 +212,6 @@ class Sandbox:
     def fonts(self):
         """matplotlib's font list, built once here rather than in every run (0.7 s each)."""
         if self.font_cache is None:
-            import tempfile
             self.font_cache = tempfile.mkdtemp(prefix="cl-grade-fonts-")
             subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], capture_output=True,
                            env=dict(os.environ, MPLCONFIGDIR=self.font_cache))

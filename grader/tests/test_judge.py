@@ -2,7 +2,6 @@
 every typical wrong formula, damaged records, and agreement with the visible self-check."""
 import pytest
 import torch
-import torch.nn.functional as F
 
 from cl_course import selfcheck
 from grader.harness import serialise
