@@ -1,12 +1,20 @@
 # make demo: set up and run the HW14 comparison; make test: set up and run the tests;
-# make release: the student notebooks and wheel in release/.
+# make release REPO=OWNER/NAME: the students' repository in release/ (and the instructor's wheel beside it).
 # Offline, point the data root at a torchvision MNIST folder: CL_COURSE_DATA=../shared/data make test
 PYTHON ?= python3
 VENV ?= .venv
 OUT ?= runs/hw14
+REPO ?=
 BIN := $(VENV)/bin
+# A Colab-like environment for tests/test_colab.py: Colab's Python and package versions (its published
+# backend list), without nbgrader or cl_course. Python 3.13 from PATH or pyenv; none: those tests skip.
+COLAB_PYTHON ?= $(shell for p in $$(command -v python3.13) $(HOME)/.pyenv/versions/3.13*/bin/python3.13; do \
+                  "$$p" -c '' 2>/dev/null && echo "$$p" && break; done)
+COLAB_VENV ?= .venv-colab
+COLAB_PACKAGES := "torch==2.11.*" "torchvision==0.26.*" "ipywidgets==7.7.1" "notebook==6.5.7" "matplotlib==3.10.*" \
+                  "numpy" "tqdm" "ipykernel"
 
-.PHONY: setup demo test release
+.PHONY: setup colab-env demo test release
 
 setup: $(VENV)/.installed
 
@@ -16,11 +24,21 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev,notebooks,grader]"
 	touch $@
 
+colab-env: $(COLAB_VENV)/.installed
+
+$(COLAB_VENV)/.installed:
+	@if [ -z "$(COLAB_PYTHON)" ]; then \
+	  echo "no Python 3.13 found (set COLAB_PYTHON=...): the Colab-like tests will be skipped"; \
+	else \
+	  echo "creating $(COLAB_VENV) with Colab's versions (about 5 GB, 2 minutes)"; \
+	  $(COLAB_PYTHON) -m venv $(COLAB_VENV) && $(COLAB_VENV)/bin/python -m pip install -q $(COLAB_PACKAGES) && touch $@; \
+	fi
+
 demo: setup
 	$(BIN)/python -m cl_course run --out $(OUT)
 
-test: setup
+test: setup colab-env
 	$(BIN)/python -m pytest
 
 release: setup
-	$(BIN)/python -m grader release
+	$(BIN)/python -m grader release $(if $(REPO),--repo $(REPO))

@@ -7,3 +7,4 @@ from .strategies import EWC, MAS, SCP, SI, Baseline, RWalk, Strategy, make_strat
 from .train import evaluate, fit, run_methods, select_device
 
 __version__ = "0.1.0"
+EDITION = "instructor"  # the student wheel says "student" (grader/release.py rewrites this line)

@@ -30,7 +30,9 @@ class RunConfig:
     multi_head: bool = False          # one output head per task instead of HW14's shared head
     device: str = "auto"              # auto: CUDA, else MPS, else CPU
     data_root: str | None = None      # None: $CL_COURSE_DATA, else data/ in the repo
-    eval_batch_size: int = 8192       # HW14's test batch, also its importance batch
+    eval_batch_size: int = 8192       # HW14's test batch
+    importance_batch_size: int = 8192  # HW14's importance batch (its EWC squares each batch's mean gradient);
+                                       # the notebook's profiles use 256 so that per-sample answers fit a GPU
 
     def lam(self, method):
         return self.lambdas.get(method, HW14_LAMBDAS[method])
@@ -44,7 +46,7 @@ class RunConfig:
             raise ValueError(f"unknown protocol {self.protocol!r}; choose hw14 or paper")
         if self.fisher_labels not in FISHER_LABELS:
             raise ValueError(f"unknown Fisher label mode {self.fisher_labels!r}; choose from {', '.join(FISHER_LABELS)}")
-        for name in ("tasks", "epochs", "batch_size", "scp_slices", "eval_batch_size"):
+        for name in ("tasks", "epochs", "batch_size", "scp_slices", "eval_batch_size", "importance_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         for name in ("subset", "test_subset"):

@@ -34,7 +34,8 @@ def data_root(root=None):
     """--data-root, else $CL_COURSE_DATA, else data/ in the repo (data/ in the working directory
     when the package is installed from a wheel, as on Colab, rather than used from a checkout)."""
     default = REPO / "data" if (REPO / "pyproject.toml").exists() else Path("data")
-    return Path(root or os.environ.get("CL_COURSE_DATA") or default)
+    # absolute: a relative root (CL_COURSE_DATA=../shared/data) must mean the same in a subprocess or a sandbox
+    return Path(root or os.environ.get("CL_COURSE_DATA") or default).expanduser().resolve()
 
 
 def load_mnist(root=None):

@@ -1,10 +1,15 @@
 """The instructor's forgetting-curve demo: controls, a Run button, curves and the accuracy matrix
-redrawn while training, finished configurations cached, and the shipped HW14 run on screen before
-any training. Core ipywidgets only, so it runs with ipywidgets 7 (Colab) and 8 (JupyterLab 4).
+redrawn while training, finished configurations cached, and the shipped full runs (both protocols,
+every method) on screen before any training.
+
+Core ipywidgets only, and no Output widget: figures are Image widgets holding PNG bytes and the
+status is HTML, so it renders in JupyterLab 4 (ipywidgets 8), in the classic notebook 6.5 with
+ipywidgets 7.7.1 and widgetsnbextension 3.6.10 (where Output does not render), and in Colab.
 
 Everything is reachable without a browser: set the controls' values, call run(), read `status`
-and the PNGs in `plot.outputs`.
+and the PNG bytes in `images`.
 """
+import dataclasses
 import hashlib
 import html
 import io
@@ -15,34 +20,45 @@ from dataclasses import replace
 from pathlib import Path
 
 import ipywidgets as w
-from IPython.display import Image
 
+from . import EDITION
 from .config import HW14_LAMBDAS, METHODS, PROTOCOLS, RunConfig
 from .data import DataError
 from .plots import plot_accuracy_matrix, plot_average_accuracy, plot_forgetting_curves
-from .report import histories, precomputed, results_dict
+from .report import PRECOMPUTED, histories, precomputed, results_dict
 from .train import load_tasks, run_methods, select_device
 
-SUBSETS = [("all", None), ("10,000", 10000), ("3,000", 3000), ("1,000", 1000), ("300", 300)]
-KEY_FIELDS = ("protocol", "tasks", "epochs", "batch_size", "lr", "seed", "permutation_seed", "fisher_labels",
-              "scp_slices", "multi_head", "test_subset", "eval_batch_size")
+ALL = 0  # the subset control's value for "all the training images" (None would show a blank choice)
+SUBSETS = [("10,000", 10000), ("3,000", 3000), ("1,000", 1000), ("300", 300)]
+# What decides a run besides the method, its lambda and the number of training images
+KEY_FIELDS = [f.name for f in dataclasses.fields(RunConfig)
+              if f.name not in ("methods", "lambdas", "subset", "device", "data_root")]
+PENALTY_FIELDS = ("protocol", "fisher_labels", "scp_slices", "importance_batch_size")  # no effect on the baseline
 
 
 def default_cache_dir():
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cl-course" / "demo"
 
 
+def config_of(data):
+    """The RunConfig of a results dict (a shipped run or a cache file); fields it lacks take their defaults."""
+    names = {f.name for f in dataclasses.fields(RunConfig)}
+    config = {k: v for k, v in data["config"].items() if k in names}
+    return RunConfig(**config | {"methods": tuple(config["methods"])})
+
+
 def run_key(config, method, n_train):
-    """What decides one method's run: the settings that change training, its lambda and the data size."""
-    fields = {k: config.get(k) if isinstance(config, dict) else getattr(config, k) for k in KEY_FIELDS}
-    lam = config["lambdas"].get(method, HW14_LAMBDAS[method]) if isinstance(config, dict) else config.lam(method)
-    return json.dumps(fields | {"method": method, "lambda": lam, "training_samples_per_task": n_train}, sort_keys=True)
+    """What decides one method's run: the settings that change training, its lambda and the data size.
+    The baseline has no penalty, so it is the same run under every protocol."""
+    fields = {k: getattr(config, k) for k in KEY_FIELDS if not (method == "baseline" and k in PENALTY_FIELDS)}
+    return json.dumps(fields | {"method": method, "lambda": config.lam(method), "training_samples_per_task": n_train},
+                      sort_keys=True)
 
 
 def png(fig):
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=80)
-    return Image(buffer.getvalue())
+    return buffer.getvalue()
 
 
 class ForgettingDemo:
@@ -54,10 +70,13 @@ class ForgettingDemo:
         self.redraw_seconds = redraw_seconds  # live redraws at most this often (drawing costs ~0.3 s)
         self.memory = {}                      # run_key -> History, for this session
         self.loaded = {}                      # data settings -> tasks, so a rerun skips loading
-        shipped = precomputed("hw14")
-        n_train = shipped["environment"]["training_samples_per_task"]
-        for method, history in histories(shipped).items():
-            self.memory[run_key(shipped["config"], method, n_train)] = history
+        self.shipped = {}                     # run_key -> History of the shipped full runs
+        self.shipped_n = precomputed("hw14")["environment"]["training_samples_per_task"]
+        for protocol in PRECOMPUTED:
+            data = precomputed(protocol)
+            for method, history in histories(data).items():
+                n_train = data["environment"]["training_samples_per_task"]
+                self.shipped[run_key(config_of(data), method, n_train)] = history
 
         d = RunConfig()
         self.methods = w.SelectMultiple(options=list(METHODS), value=list(METHODS), rows=6, description="methods")
@@ -66,20 +85,25 @@ class ForgettingDemo:
         self.protocol = w.Dropdown(options=list(PROTOCOLS), value=d.protocol, description="protocol")
         self.tasks = w.IntSlider(value=d.tasks, min=2, max=10, description="tasks")
         self.epochs = w.IntSlider(value=d.epochs, min=1, max=10, description="epochs")
-        self.subset = w.Dropdown(options=SUBSETS, value=None, description="train subset")
+        # the default is the shipped runs' size, so that Run with the default settings shows them at once,
+        # whatever the size of the data here (60,000 images with internet, 24,680 offline)
+        self.subset = w.Dropdown(options=[(f"{self.shipped_n:,} (as shipped)", self.shipped_n), ("all", ALL)] + SUBSETS,
+                                 value=self.shipped_n, description="train subset")
         self.run_button = w.Button(description="Run", button_style="primary", tooltip="train what is not cached")
         self.run_button.on_click(lambda _: self.run())
         self.status = w.HTML()
-        self.plot = w.Output()
+        self.images = [w.Image(format="png", layout=w.Layout(max_width="100%")) for _ in range(3)]
         self.widget = w.VBox([
             w.HBox([self.methods, w.VBox([self.protocol, self.tasks, self.epochs, self.subset])]),
             w.HBox(list(self.lambdas.values())),
             w.HBox([self.run_button, self.status]),
-            self.plot,
+            *self.images,
         ])
-        self.draw(histories(shipped))
-        self.say(f"Showing the shipped HW14 run: 5 tasks x 10 epochs, {n_train:,} training images per task, "
-                 f"trained on {shipped['environment']['device']}. Change the settings and press Run.")
+        self.draw(histories(precomputed("hw14")))
+        self.say(f"Showing the shipped HW14 run: 5 tasks x 10 epochs, {self.shipped_n:,} training images per task, "
+                 f"HW14's lambdas. Switch the protocol to see the paper one; change the settings and press Run to "
+                 + ("train." if EDITION == "instructor" else "look them up (this is the student edition of cl_course: "
+                    "live training needs the instructor's)."))
 
     def say(self, text, error=False):
         colour = "#b00020" if error else "inherit"
@@ -89,7 +113,7 @@ class ForgettingDemo:
         """The RunConfig the controls describe; ValueError with a one-line message if it is not valid."""
         lambdas = {m: float(box.value) for m, box in self.lambdas.items()}
         return RunConfig(methods=tuple(self.methods.value), protocol=self.protocol.value, tasks=self.tasks.value,
-                         epochs=self.epochs.value, subset=self.subset.value, lambdas=lambdas,
+                         epochs=self.epochs.value, subset=self.subset.value or None, lambdas=lambdas,
                          data_root=self.data_root).check()
 
     def load(self, config):
@@ -102,7 +126,9 @@ class ForgettingDemo:
         return self.cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
 
     def cached(self, key):
-        """The History of a finished run of `key` (this session's, else the disk cache's), or None."""
+        """The History of a finished run of `key` (shipped, this session's, else the disk cache's), or None."""
+        if key in self.shipped:
+            return self.shipped[key]
         if key not in self.memory:
             path = self.cache_path(key)
             if path.exists():
@@ -116,19 +142,33 @@ class ForgettingDemo:
         self.cache_path(key).write_text(json.dumps(data | {"key": key}, default=str))
 
     def draw(self, results):
-        """Replace the plot with the average-accuracy curve, the forgetting curves and R."""
-        figures = [plot_average_accuracy(results), plot_forgetting_curves(results)]
+        """Redraw the average-accuracy curve, the forgetting curves and, once a task has finished, R."""
         finished = {m: h for m, h in results.items() if h.accuracy_matrix}
-        if finished:
-            figures.append(plot_accuracy_matrix(finished))
-        self.plot.outputs = ()
-        for fig in figures:
-            self.plot.append_display_data(png(fig))
+        figures = [plot_average_accuracy(results), plot_forgetting_curves(results)]
+        figures.append(plot_accuracy_matrix(finished) if finished else None)
+        for image, fig in zip(self.images, figures):
+            image.layout.display = None if fig else "none"
+            if fig:
+                image.value = png(fig)
 
     def run(self):
         """The Run button: train what is not cached, redrawing as epochs finish; errors go to `status`."""
         try:
             config = self.config()
+        except ValueError as e:
+            return self.say(str(e), error=True)
+        if config.subset == self.shipped_n:  # the shipped runs' size needs no data to look them up
+            results = {m: self.cached(run_key(config, m, self.shipped_n)) for m in config.methods}
+            if all(results.values()):
+                self.draw(results)
+                self.say(f"Shipped runs: {', '.join(config.methods)} ({config.protocol} protocol, {config.tasks} "
+                         f"tasks x {config.epochs} epochs, {self.shipped_n:,} training images per task).")
+                return results
+        if EDITION != "instructor":
+            return self.say("No shipped run has these settings, and live training needs the instructor's edition of "
+                            "cl_course (this is the student edition). Shipped: 5 tasks x 10 epochs, "
+                            f"{self.shipped_n:,} images, HW14's lambdas, both protocols.", error=True)
+        try:
             self.say("Loading data...")
             tasks = self.load(config)
         except (ValueError, DataError) as e:

@@ -3,11 +3,30 @@ showing figures, and the closing comparison. The logic lives here; the notebook 
 import io
 from dataclasses import replace
 
+import torch
+
+from . import __version__, selfcheck
 from .config import HW14_TA_RESULTS, METHODS
 from .data import data_root
-from .profiles import profile_config, profile_name
+from .profiles import COSTS, PROFILE_VARIABLE, profile_config, profile_name
 from .report import histories, precomputed
 from .train import load_tasks, run_methods, select_device
+
+
+def welcome(profile):
+    """The first cell's report: versions, the device, and what the chosen profile costs."""
+    from . import EDITION
+    device = select_device()
+    gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
+    print(f"cl_course {__version__} ({EDITION} edition), torch {torch.__version__}, device: {device}{gpu}")
+    name = profile_name(profile)
+    source = f"from {PROFILE_VARIABLE}" if name != profile else "PROFILE above"
+    print(f"Profile {name} ({source}): {COSTS[name]}.")
+    if device.type == "cpu":
+        print("No GPU: the quick profile is the one to use here.")
+    elif name == "quick":
+        print(f'With this GPU you may choose PROFILE = "full": {COSTS["full"]}. To use it, set it in this cell '
+              "and run the notebook again.")
 
 
 def start(profile=None, **overrides):
@@ -17,14 +36,32 @@ def start(profile=None, **overrides):
     device = select_device(config.device)
     tasks = load_tasks(config, device)
     print(f"profile {name}: {config.tasks} tasks x {config.epochs} epochs, {len(tasks[0].x_train):,} training and "
-          f"{len(tasks[0].x_test):,} test images per task, protocol {config.protocol}, on {device} "
-          f"(data: {data_root(config.data_root)})")
+          f"{len(tasks[0].x_test):,} test images per task, protocol {config.protocol}, Adam lr {config.lr:g}, on "
+          f"{device} (data: {data_root(config.data_root)})")
+    print("lambdas: " + ", ".join(f"{m} {config.lam(m):g}" for m in METHODS if m != "baseline"))
     return config, tasks
 
 
 def train(method, config, tasks, **answers):
     """Train `method` on `tasks` with the notebook's functions (`answers`, by library name, e.g.
-    fisher_diagonal=fisher_diagonal); returns its train.History."""
+    fisher_diagonal=fisher_diagonal); returns its train.History.
+
+    Each function first runs its self-check on the training device, so that an unwritten or wrong one
+    stops here within a second rather than after minutes of training."""
+    device = tasks[0].x_train.device
+    for name, function in answers.items():
+        try:
+            selfcheck.check(name, function, verbose=False, device=device)
+        except NotImplementedError:
+            raise NotImplementedError(f"{method} cannot train yet: {name} is not written (fill in its cell above "
+                                      "and run it)") from None
+        except selfcheck.SelfCheckError as e:
+            raise selfcheck.SelfCheckError(f"{method} will not train with this {name}, which fails its self-check "
+                                           f"on {device}: {e}") from None
+        except Exception as e:
+            if hasattr(e, "add_note"):  # Python 3.11+
+                e.add_note(f"(raised by your {name} on the self-check's fixture on {device}, before training {method})")
+            raise
     try:
         return run_methods(replace(config, methods=(method,)), tasks, answers=answers or None)[method]
     except NotImplementedError as e:

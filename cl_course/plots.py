@@ -32,7 +32,8 @@ def plot_forgetting_curves(results, path=None):
         E = h.epochs_per_task
         for j in range(len(h.epoch_accuracy[-1])):
             epochs = [e for e in range(len(h.epoch_accuracy)) if len(h.epoch_accuracy[e]) > j]
-            ax.plot([e + 1 for e in epochs], [h.epoch_accuracy[e][j] for e in epochs], label=f"task {j + 1}")
+            ax.plot([e + 1 for e in epochs], [h.epoch_accuracy[e][j] for e in epochs], marker="o", markersize=3,
+                    label=f"task {j + 1}")
         _mark_tasks(ax, h)
         ax.set(title=method, xlabel=f"epoch ({E} per task)", ylabel="test accuracy (%)")
         ax.set_xlim(0.5, len(h.epoch_accuracy) + 0.5)
@@ -62,7 +63,7 @@ def plot_average_accuracy(results, path=None):
     fig = Figure(figsize=(8, 4.5), layout="constrained")
     ax = fig.subplots()
     for method, h in results.items():
-        ax.plot(range(1, len(h.average_accuracy) + 1), h.average_accuracy, label=method)
+        ax.plot(range(1, len(h.average_accuracy) + 1), h.average_accuracy, marker="o", markersize=3, label=method)
     _mark_tasks(ax, next(iter(results.values())))
     ax.set(xlabel="epoch", ylabel="average accuracy on seen tasks (%)", title="Average accuracy over training")
     ax.legend()

@@ -84,6 +84,24 @@ def call(name, function, inputs):
     return function(*(inputs[k] for k in CALLS[name]))
 
 
+def fixture_dtype(device):
+    """float64, except on Apple's MPS, which has no float64."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
+def moved(value, device):
+    """The fixture's inputs on `device`: tensors, dicts and lists of them, and the model."""
+    if isinstance(value, torch.nn.Module):
+        return value.to(device, fixture_dtype(device))
+    if isinstance(value, torch.Tensor):
+        return value.to(device, fixture_dtype(device)) if value.is_floating_point() else value.to(device)
+    if isinstance(value, dict):
+        return {k: moved(v, device) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(moved(v, device) for v in value)
+    return value
+
+
 def stored_values():
     return json.loads(files("cl_course").joinpath("selfcheck_values.json").read_text())
 
@@ -92,8 +110,9 @@ def as_tensors(values):
     return {n: torch.tensor(v, dtype=torch.float64) for n, v in values.items()}
 
 
-def problem_with_result(name, got, shapes):
-    """A one-line description of what is wrong with the result's form, or None."""
+def problem_with_result(name, got, shapes, device=None):
+    """A one-line description of what is wrong with the result's form (or, given the model's `device`,
+    its place), or None."""
     if not isinstance(got, dict):
         return f"{name} must return a dict {{parameter name: tensor}}, got {type(got).__name__}"
     for n, shape in shapes.items():
@@ -103,8 +122,14 @@ def problem_with_result(name, got, shapes):
             return f"{name}'s result[{n!r}] is a {type(got[n]).__name__}, not a tensor"
         if tuple(got[n].shape) != shape:
             return f"{name}'s result[{n!r}] has shape {list(got[n].shape)}, expected {list(shape)} (the parameter's)"
+        if device is not None and (got[n].device.type != device.type or device.index not in (None, got[n].device.index)):
+            return (f"{name}'s result[{n!r}] is on {got[n].device} but the model is on {device}: create tensors with "
+                    "torch.zeros_like(p), or pass device=p.device, so that they live where the model does")
         if not torch.isfinite(got[n]).all():
             return f"{name}'s result[{n!r}] holds NaN or inf"
+        if got[n].requires_grad:  # training would later backpropagate into it and fail
+            return (f"{name}'s result[{n!r}] is still part of the autograd graph: compute it from gradients and "
+                    "detached tensors (.detach(), or inside torch.no_grad())")
     return None
 
 
@@ -142,12 +167,15 @@ def grading_seed():
     return int(os.environ.get(GRADING_SEED_VARIABLE) or secrets.randbelow(2**31))
 
 
-def check(name, function, verbose=True, seed=None):
+def check(name, function, verbose=True, seed=None, device="cpu"):
     """Run `function` (the notebook's `name`) on the published fixture and compare it with the
     stored values. Prints a table; raises SelfCheckError saying what differs and the likely mistake.
-    With a `seed` (hidden tests) the fixture is drawn from it and compared with the reference code."""
+    With a `seed` (hidden tests) the fixture is drawn from it and compared with the reference code.
+    With a `device` (training does this before it starts) the fixture is on that device, and the
+    result must be there too."""
     if name not in CALLS:
         raise ValueError(f"no self-check called {name!r}; there are: {', '.join(CALLS)}")
+    device = torch.device(device)
     inputs = fixture(FIXTURE_SEED if seed is None else seed)
     if seed is None:
         record = stored_values()[name]
@@ -156,19 +184,26 @@ def check(name, function, verbose=True, seed=None):
         record = {"mistakes": []}
         expected = {n: t.detach().double() for n, t in call(name, REFERENCE[name], inputs).items()}
     try:
-        got = call(name, function, inputs)
+        got = call(name, function, moved(inputs, device))
     except NotImplementedError:
         raise NotImplementedError(f"{name} is not written yet: fill in its cell above, run it, then run this "
                                   "check again") from None
-    problem = problem_with_result(name, got, {n: tuple(v.shape) for n, v in expected.items()})
+    except RuntimeError as e:
+        if device.type == "cpu" or "device" not in str(e):
+            raise
+        raise SelfCheckError(f"{name} failed on {device}: {str(e).splitlines()[0]} Tensors you create must live on "
+                             "the model's device: use torch.zeros_like(p), or pass device=p.device") from None
+    problem = problem_with_result(name, got, {n: tuple(v.shape) for n, v in expected.items()}, device)
     if problem:
         raise SelfCheckError(problem)
+    # float32 fixtures (MPS) round at about 1e-7 of the largest terms
+    rtol, atol = (RTOL, ATOL) if fixture_dtype(device) == torch.float64 else (1e-4, 1e-6)
     wrong = []
     if verbose:
         print(f"{name} on the {'published' if seed is None else 'hidden'} fixture:")
         print(f"  {'parameter':12s} {'expected':34s} {'got':34s}")
     for n, e in expected.items():
-        ok = torch.allclose(got[n].detach().double().cpu(), e, RTOL, ATOL)
+        ok = torch.allclose(got[n].detach().double().cpu(), e, rtol, atol)
         wrong += [] if ok else [n]
         if verbose:
             print(f"  {n:12s} {fmt(e):34s} {fmt(got[n].detach().double().cpu()):34s} {'ok' if ok else 'DIFFERS'}")

@@ -235,7 +235,7 @@ def make_strategy(method, config, answers=None):
     """The strategy for `method` with the run's protocol, lambda and options; `answers`: the
     notebook's functions by library name (ANSWERS), used in place of the library's."""
     lam = config.lam(method)
-    kw = dict(protocol=config.protocol, batch_size=config.eval_batch_size, seed=config.seed, answers=answers)
+    kw = dict(protocol=config.protocol, batch_size=config.importance_batch_size, seed=config.seed, answers=answers)
     if method == "baseline":
         return Baseline(lam)
     if method in ("ewc", "rwalk"):

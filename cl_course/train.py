@@ -94,7 +94,8 @@ def fit(model, tasks, strategy, epochs=10, batch_size=128, lr=1e-4, eval_batch_s
             bar.set_postfix({"task": k + 1, "loss": f"{loss.item():.3f}", "avg acc": f"{sum(accuracy) / len(accuracy):.2f}"})
             if on_epoch:
                 on_epoch(history)
-        strategy.after_task(model, seen)
+        if k < len(tasks) - 1:  # what a strategy keeps after the last task would never be used
+            strategy.after_task(model, seen)
         history.accuracy_matrix.append(history.epoch_accuracy[-1] + evaluate(model, tasks[k + 1:], eval_batch_size))
     bar.close()
     return history

@@ -7,7 +7,7 @@ from .release import ReleaseError
 
 STEPS = """the TA's workflow:
   setup COURSE      create the course folder and gradebook (once)
-  release           build what students get
+  release --repo R  write the students' public repository R (OWNER/NAME) into release/
   collect PATH      take the downloaded notebooks (a folder or an LMS zip)
   autograde         grade them in a sandbox
   feedback          HTML feedback per student
@@ -36,13 +36,17 @@ def build_parser():
                 "the hw14 assignment (nbgrader generate_assignment), the released notebook and the student wheel.")
     p.add_argument("course", nargs="?", default="course", help="the course folder (default %(default)s)")
 
-    p = command("release", "build the student notebooks and the student wheel into release/",
-                "Strip solutions and hidden tests from the notebooks (nbgrader generate_assignment), build the "
-                "student edition of cl_course (solutions replaced by NotImplementedError), and check that no "
-                "solution line reached the release.")
+    p = command("release", "write the students' public repository into release/",
+                "Write a folder to publish as the students' repository OWNER/NAME: the student notebooks "
+                "(nbgrader generate_assignment: solutions and hidden tests stripped), the demo notebook, the student "
+                "edition of cl_course as a wheel (solutions replaced by NotImplementedError), a README for students "
+                "and .gitignore; every badge and install address points into OWNER/NAME at --branch. No file of it may "
+                "hold a solution line. Beside it, OUT-instructor/ gets the full package as a wheel: never publish it.")
+    p.add_argument("--repo", default=None, help="the students' public GitHub repository, OWNER/NAME (required)")
+    p.add_argument("--branch", default="main", help="its branch (default %(default)s)")
     p.add_argument("--out", default="release", help="output folder (default %(default)s)")
-    p.add_argument("--wheel-url", default=None, help="where students' notebooks install the wheel from when it "
-                                                     "is not beside them (default: the course's GitHub release)")
+    p.add_argument("--wheel-url", default=None, help="where the notebooks install the wheel from when it is not "
+                                                     "beside them (default: its raw-file address in --repo)")
 
     p = command("collect", "copy downloaded submissions into the course folder",
                 "Take students' notebooks from a folder or an LMS zip into submitted/<student>/hw14/. Colab's "
@@ -89,8 +93,13 @@ def run(args):
               f"release in {course.release_notebook.parent})")
     elif args.command == "release":
         from .release import release
-        for f in release(args.out, args.wheel_url):
-            print(f"wrote {f}")
+        students, instructor = release(args.out, args.repo, args.branch, args.wheel_url)
+        print(f"wrote the students' repository for {args.repo} ({args.branch}) into {args.out}/: "
+              + ", ".join(f.name for f in students))
+        print(f"wrote the instructor's wheel into {instructor[0].parent}/ (never publish it): {instructor[0].name}; "
+              f"on Colab: upload it, then !pip install -q --force-reinstall --no-deps /content/{instructor[0].name}")
+        print(f"publish: cd {args.out} && git init -b {args.branch} && git add -A && git commit -m 'Release' && "
+              f"git remote add origin https://github.com/{args.repo}.git && git push -u origin {args.branch}")
     elif args.command == "collect":
         from .collect import DEFAULT_PATTERN, collect
         result = collect(Course(args.course).require(), args.path, args.student_pattern or DEFAULT_PATTERN)

@@ -1,11 +1,19 @@
-"""`python -m grader release`: what students get, and nothing more.
+"""`python -m grader release --repo OWNER/NAME`: the students' public repository, and nothing more.
 
-  release/hw14_lifelong_learning.ipynb   nbgrader's generate_assignment: solutions and hidden tests
-                                         stripped, outputs cleared, test cells locked
-  release/cl_course-*.whl                the student edition of the package: every
-                                         ### BEGIN SOLUTION region raises NotImplementedError
+  release/                              a complete repository to publish as OWNER/NAME
+    README.md, .gitignore               what to do, how to open each notebook in Colab, how to submit
+    hw14_lifelong_learning.ipynb        nbgrader's generate_assignment: solutions and hidden tests
+                                        stripped, outputs cleared, test cells locked
+    demo_forgetting_curves.ipynb        the demo; with the student wheel it shows the shipped runs
+    cl_course-<version>-py3-none-any.whl   the student edition: every ### BEGIN SOLUTION region of
+                                        the package raises NotImplementedError
+  release-instructor/                   beside it, never published: the full package as a wheel, and
+                                        how to install it on Colab to run the demo live
 
-The release is then searched for every line of solution and hidden-test code; a hit is an error.
+Every badge and install address in the notebooks points into OWNER/NAME at the branch (the wheel at
+its raw-file address, with its version in the name). Every file of the student folder is then
+searched for every line of solution and hidden-test code; a hit is an error and nothing is left to
+publish.
 """
 import json
 import re
@@ -20,10 +28,16 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "hw14"
-STUDENT_NOTEBOOKS = ("hw14_lifelong_learning.ipynb",)
+STUDENT_NOTEBOOKS = ("hw14_lifelong_learning.ipynb",)  # graded: nbgrader makes the student version
+DEMO_NOTEBOOKS = ("demo_forgetting_curves.ipynb",)     # released as they are, outputs cleared
+REPO = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
 WHEEL_LINE = re.compile(r'^COURSE_WHEEL = ".*"$', re.M)
+BADGE = re.compile(r"https://colab\.research\.google\.com/github/[^/\s)]+/[^/\s)]+/blob/[^/\s)]+/")
+EDITION_LINE = re.compile(r'^EDITION = "instructor"', re.M)
 REGION = re.compile(r"^(?P<indent>[ \t]*)### BEGIN (?P<kind>SOLUTION|HIDDEN TESTS)\n(?P<body>.*?)^[ \t]*### END (?P=kind)[ \t]*$\n?",
                     re.M | re.S)
+STUDENT_README = Path(__file__).with_name("student_readme.md")
+GITIGNORE = ".ipynb_checkpoints/\n__pycache__/\ndata/\n"
 
 
 class ReleaseError(Exception):
@@ -31,13 +45,14 @@ class ReleaseError(Exception):
 
 
 def student_source(text):
-    """A module's source with each solution region replaced by a NotImplementedError naming its function."""
+    """A module's source with each solution region replaced by a NotImplementedError naming its function,
+    and the edition flag set to "student"."""
     def stub(match):
         names = re.findall(r"^\s*def (\w+)\(", text[:match.start()], re.M)
         name = names[-1] if names else "this part"
         return f'{match["indent"]}raise NotImplementedError("{name} is written in the notebook; pass yours to ' \
                f'course.train")\n'
-    return REGION.sub(stub, text)
+    return EDITION_LINE.sub('EDITION = "student"', REGION.sub(stub, text))
 
 
 def solution_lines(text):
@@ -61,17 +76,18 @@ def secrets_of(notebooks=None, package=ROOT / "cl_course"):
 
 
 def release_texts(out):
-    """(name, text) of every file students get: notebooks' cells, and each text file in each wheel."""
-    for path in sorted(Path(out).iterdir()):
+    """(name, text) of every file under `out` (but .git): notebooks' cells, each file in each wheel,
+    and every other file as text."""
+    for path in sorted(p for p in Path(out).rglob("*") if p.is_file() and ".git" not in p.relative_to(out).parts):
+        name = str(path.relative_to(out))
         if path.suffix == ".ipynb":
-            yield path.name, notebook_sources(path)
+            yield name, notebook_sources(path)
         elif path.suffix == ".whl":
             with zipfile.ZipFile(path) as wheel:
-                for name in wheel.namelist():
-                    try:
-                        yield f"{path.name}:{name}", wheel.read(name).decode()
-                    except UnicodeDecodeError:
-                        continue
+                for member in wheel.namelist():
+                    yield f"{name}:{member}", wheel.read(member).decode(errors="replace")
+        else:
+            yield name, path.read_bytes().decode(errors="replace")
 
 
 def leaks(out, secrets=None):
@@ -111,43 +127,101 @@ def run_converter(converter_class, config):
     converter.start()
 
 
-def generate_notebooks(workdir, out, wheel_url=None):
-    """The student notebooks, generated without a gradebook, into `out`."""
+def point_at(nb, repo, branch, wheel_url):
+    """Badges and the install address of a notebook, pointed into the student repository."""
+    for cell in nb.cells:
+        cell.source = BADGE.sub(f"https://colab.research.google.com/github/{repo}/blob/{branch}/", cell.source)
+        cell.source = WHEEL_LINE.sub(f"COURSE_WHEEL = {json.dumps(wheel_url)}", cell.source)
+    return nb
+
+
+def generate_notebooks(workdir, out, links=None):
+    """The student notebooks, generated without a gradebook, and the demo notebooks, into `out`;
+    `links` = (repo, branch, wheel_url) points their badges and install address at the student repository."""
     released = generate_assignment(workdir)
-    for name in STUDENT_NOTEBOOKS:
-        nb = nbformat.read(released / name, as_version=4)
-        if wheel_url:
-            for cell in nb.cells:
-                cell.source = WHEEL_LINE.sub(f"COURSE_WHEEL = {json.dumps(wheel_url)}", cell.source)
-        nbformat.write(nb, out / name)
+    for name in STUDENT_NOTEBOOKS + DEMO_NOTEBOOKS:
+        nb = nbformat.read(released / name if name in STUDENT_NOTEBOOKS else ROOT / "notebooks" / name, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+        nbformat.write(point_at(nb, *links) if links else nb, Path(out) / name)
 
 
-def build_wheel(workdir, out):
-    """The student edition: the package with its solution regions stubbed, built into `out`."""
-    build = workdir / "student"
+def build_wheel(workdir, out, student=True):
+    """The package as a wheel in `out`: the student edition (solution regions stubbed) unless student=False."""
+    build = Path(workdir) / ("student" if student else "instructor")
     shutil.copytree(ROOT / "cl_course", build / "cl_course", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, build / name)
-    for py in (build / "cl_course").rglob("*.py"):
-        py.write_text(student_source(py.read_text()))
-    for old in out.glob("cl_course-*.whl"):
+    shutil.copy(ROOT / "pyproject.toml", build / "pyproject.toml")
+    shutil.copy(ROOT / "README.md", build / "README.md")  # the wheel's description
+    if student:  # the instructor's README describes grading: the students' wheel gets a line of its own
+        (build / "README.md").write_text("# cl_course, student edition\n\nThe course package for the continual "
+                                         "learning notebooks; the functions you write are written in the notebook.\n")
+        for py in (build / "cl_course").rglob("*.py"):
+            py.write_text(student_source(py.read_text()))
+    for old in Path(out).glob("cl_course-*.whl"):
         old.unlink()
     done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                            "-w", str(out), str(build)], capture_output=True, text=True)
     if done.returncode:
-        raise ReleaseError(f"building the student wheel failed: {done.stderr.strip().splitlines()[-1:]}")
-    return next(out.glob("cl_course-*.whl"))
+        raise ReleaseError(f"building the {build.name} wheel failed: {done.stderr.strip().splitlines()[-1:]}")
+    return next(Path(out).glob("cl_course-*.whl"))
 
 
-def release(out="release", wheel_url=None):
-    """Write the student notebooks and the student wheel into `out`; return the files written."""
-    out = Path(out)
+def wheel_name():
+    from cl_course import __version__
+    return f"cl_course-{__version__}-py3-none-any.whl"
+
+
+def raw_url(repo, branch, name):
+    return f"https://raw.githubusercontent.com/{repo}/{branch}/{name}"
+
+
+def student_readme(repo, branch, wheel):
+    text = STUDENT_README.read_text()
+    for key, value in {"REPO": repo, "BRANCH": branch, "WHEEL": wheel.name,
+                       "WHEEL_URL": raw_url(repo, branch, wheel.name)}.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+def instructor_folder(out):
+    return Path(out).resolve().with_name(Path(out).resolve().name + "-instructor")
+
+
+def release(out="release", repo=None, branch="main", wheel_url=None):
+    """Write the student repository into `out` and the instructor's wheel beside it; return
+    (student files, instructor files)."""
+    if not repo:
+        raise ReleaseError("say which public repository the students' notebooks will live in: --repo OWNER/NAME "
+                           "(e.g. --repo myuni/cl-course-2026; with make: make release REPO=OWNER/NAME)")
+    if not REPO.fullmatch(repo):
+        raise ReleaseError(f"--repo {repo!r} is not a GitHub OWNER/NAME such as myuni/cl-course-2026")
+    if not re.fullmatch(r"[A-Za-z0-9._/-]+", branch) or ".." in branch:
+        raise ReleaseError(f"--branch {branch!r} is not a branch name such as main")
+    out, instructor = Path(out), instructor_folder(out)
     out.mkdir(parents=True, exist_ok=True)
+    if (out / "cl_course").exists() or (out / "grader").exists():
+        raise ReleaseError(f"{out} holds the course's source (cl_course/ or grader/): choose an empty folder for --out")
+    url = wheel_url or raw_url(repo, branch, wheel_name())
     with tempfile.TemporaryDirectory() as tmp:
-        generate_notebooks(Path(tmp), out, wheel_url)
-        wheel = build_wheel(Path(tmp), out)
+        generate_notebooks(Path(tmp) / "course", out, (repo, branch, url))
+        wheel = build_wheel(tmp, out)
+        instructor.mkdir(exist_ok=True)
+        full = build_wheel(tmp, instructor, student=False)
+    (out / "README.md").write_text(student_readme(repo, branch, wheel))
+    (out / ".gitignore").write_text(GITIGNORE)
+    (instructor / "INSTALL.md").write_text(
+        f"# The instructor's edition of cl_course (do not publish)\n\n{full.name} is the full package: the demo "
+        "trains live with it. On Colab, upload it with the Files pane (the folder icon on the left), then run in a "
+        f"cell:\n\n    !pip install -q --force-reinstall --no-deps /content/{full.name}\n\nand restart the session "
+        "(Runtime > Restart session) if cl_course was imported before. Anywhere else: "
+        f"`pip install {full.name}`.\n")
     found = leaks(out)
     if found:
         name, line = found[0]
-        raise ReleaseError(f"solution code reached the release ({name}: {line!r}); nothing was published")
-    return [out / n for n in STUDENT_NOTEBOOKS] + [wheel]
+        for path in [out / n for n in STUDENT_NOTEBOOKS + DEMO_NOTEBOOKS + ("README.md", ".gitignore")] + [wheel]:
+            path.unlink(missing_ok=True)
+        raise ReleaseError(f"solution code reached the release ({name}: {line!r}); it was removed, nothing is left "
+                           "to publish")
+    students = [out / n for n in STUDENT_NOTEBOOKS + DEMO_NOTEBOOKS] + [wheel, out / "README.md", out / ".gitignore"]
+    return students, [full, instructor / "INSTALL.md"]

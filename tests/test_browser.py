@@ -231,10 +231,10 @@ def test_demo_controls_shipped_curves_run_and_errors(lab, page):
 def test_student_notebook_runs_and_a_self_check_names_the_mistake(lab, page):
     notebook = open_notebook(page, lab, "hw14_lifelong_learning.ipynb")
     shot(page, "student-1-opened")
-    setup = code_cell(notebook, "# Set-up, the same on Colab")
+    setup = code_cell(notebook, "# Set-up: install the course package")
     run_cell(setup)
     expect(setup.locator(".jp-OutputArea")).to_contain_text(f"cl_course {cl_course.__version__}", timeout=120_000)
-    start = code_cell(notebook, "course.start()")
+    start = code_cell(notebook, "course.start(PROFILE)")
     run_cell(start)
     expect(start.locator(".jp-OutputArea")).to_contain_text("profile quick: 5 tasks x 2 epochs", timeout=120_000)
     shot(page, "student-2-set-up")

@@ -85,13 +85,14 @@ def test_missing_data_offline_is_one_clear_error(tmp_path, monkeypatch):
 
 
 def test_data_root_precedence(monkeypatch, tmp_path):
-    monkeypatch.setenv("CL_COURSE_DATA", str(tmp_path))
-    assert data.data_root("elsewhere") == data.Path("elsewhere")
-    assert data.data_root() == tmp_path
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CL_COURSE_DATA", "../shared/data")  # relative, as the README writes it
+    assert data.data_root("elsewhere") == tmp_path / "elsewhere"
+    assert data.data_root() == tmp_path.parent / "shared" / "data"  # absolute: a sandbox or a kernel elsewhere agrees
     monkeypatch.delenv("CL_COURSE_DATA")
     assert data.data_root() == data.REPO / "data"  # a source checkout
-    monkeypatch.setattr(data, "REPO", tmp_path)  # an installed wheel: site-packages has no pyproject.toml
-    assert data.data_root() == data.Path("data")
+    monkeypatch.setattr(data, "REPO", tmp_path / "site-packages")  # an installed wheel: no pyproject.toml there
+    assert data.data_root() == tmp_path / "data"
 
 
 def test_raw_files_read_without_torchvision_equal_torchvisions(data_root):

@@ -5,22 +5,49 @@ import pytest
 
 from cl_course import demo as demo_module
 from cl_course.demo import ForgettingDemo
+from cl_course.report import precomputed
 
 
 def pngs(demo):
-    return [o["data"]["image/png"] for o in demo.plot.outputs]
+    """The PNG bytes of the figures on screen (a hidden image shows nothing)."""
+    return [bytes(image.value) for image in demo.images if image.layout.display != "none"]
 
 
-def test_shipped_curves_show_without_data_or_training(tmp_path, monkeypatch):
+def test_shipped_curves_show_and_run_looks_them_up_without_data_or_training(tmp_path, monkeypatch):
+    monkeypatch.setattr(demo_module, "run_methods", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(demo_module, "load_tasks", lambda *a, **k: pytest.fail("loaded data"))
+    demo = ForgettingDemo(cache_dir=tmp_path, data_root=tmp_path / "nothing here")
+    assert len(pngs(demo)) == 3 and all(p.startswith(b"\x89PNG") for p in pngs(demo))
+    assert "Showing the shipped HW14 run" in demo.status.value
+    assert demo.subset.label == "24,680 (as shipped)"  # the default controls describe the shipped run
+    for protocol in ("hw14", "paper"):  # every method of both shipped runs, the paper baseline included
+        demo.protocol.value = protocol
+        results = demo.run()
+        assert set(results) == {"baseline", "ewc", "mas", "si", "rwalk", "scp"}, demo.status.value
+        assert f"Shipped runs: baseline, ewc, mas, si, rwalk, scp ({protocol} protocol" in demo.status.value
+    assert results["baseline"] is demo.run()["baseline"]  # the baseline is one run under every protocol
+    shipped = precomputed("paper")["methods"]["ewc"]["epoch_accuracy"]
+    assert results["ewc"].epoch_accuracy == shipped
+
+
+def test_the_student_edition_shows_shipped_runs_and_says_what_live_training_needs(tmp_path, monkeypatch):
+    monkeypatch.setattr(demo_module, "EDITION", "student")
     monkeypatch.setattr(demo_module, "run_methods", lambda *a, **k: pytest.fail("trained"))
     demo = ForgettingDemo(cache_dir=tmp_path, data_root=tmp_path / "nothing here")
-    assert len(pngs(demo)) == 3  # average accuracy, forgetting curves, accuracy matrix
-    assert "Showing the shipped HW14 run" in demo.status.value
-    # the default controls describe the shipped run, so Run shows it at once; loading is the only work
-    monkeypatch.setattr(demo, "load", lambda config: [type("T", (), {"x_train": __import__("torch").zeros(24680, 1)})()])
-    results = demo.run()
-    assert set(results) == {"baseline", "ewc", "mas", "si", "rwalk", "scp"}
-    assert "Done" in demo.status.value
+    assert "live training needs the instructor&#x27;s" in demo.status.value
+    assert set(demo.run()) == {"baseline", "ewc", "mas", "si", "rwalk", "scp"}
+    before = pngs(demo)
+    demo.subset.value, demo.methods.value = 300, ("baseline",)
+    assert demo.run() is None
+    assert "live training needs the instructor&#x27;s edition" in demo.status.value and "#b00020" in demo.status.value
+    assert pngs(demo) == before
+
+
+def test_the_subset_control_names_every_choice():
+    demo = ForgettingDemo()
+    assert all(label for label, _ in demo.subset.options)  # no blank entry (None shows blank in ipywidgets 8)
+    demo.subset.value = demo_module.ALL
+    assert demo.subset.label == "all" and demo.config().subset is None
 
 
 def test_bad_settings_are_one_line_messages_in_the_page(tmp_path, data_root):
@@ -85,8 +112,8 @@ def test_training_error_is_shown_and_the_button_comes_back(tmp_path, data_root, 
     assert not demo.run_button.disabled
 
 
-def test_only_core_widgets_that_ipywidgets_7_has():
+def test_only_core_widgets_that_render_everywhere():
     import ipywidgets
-    core = {"SelectMultiple", "FloatText", "Dropdown", "IntSlider", "Button", "HTML", "Output", "VBox", "HBox", "Layout"}
+    core = {"SelectMultiple", "FloatText", "Dropdown", "IntSlider", "Button", "HTML", "Image", "VBox", "HBox", "Layout"}
     used = {name for name in dir(ipywidgets) if f"w.{name}(" in open(demo_module.__file__).read()}
-    assert used and used <= core, used - core
+    assert used and used <= core, used - core  # no Output: it does not render with widgetsnbextension 3.6.10

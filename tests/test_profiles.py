@@ -1,40 +1,63 @@
 import pytest
 
-from cl_course.profiles import PROFILES, profile_config, profile_name
+from cl_course.profiles import PROFILES, QUICK_LAMBDAS, profile_config, profile_name
 
 
-def test_profile_from_environment(monkeypatch):
+def test_the_autograders_variable_wins_over_the_notebooks_line(monkeypatch):
     monkeypatch.setenv("CL_COURSE_PROFILE", "grading")
     assert profile_name() == "grading"
-    assert profile_config().tasks == PROFILES["grading"]["tasks"]
-    assert profile_name("full") == "full"
+    assert profile_name("full") == "grading"  # a submission cannot make the grader train HW14's full run
+    assert profile_config("full").tasks == PROFILES["grading"]["tasks"]
 
 
-def test_default_without_gpu_is_quick(monkeypatch):
+def test_quick_is_the_default_with_or_without_a_gpu(monkeypatch):
     monkeypatch.delenv("CL_COURSE_PROFILE", raising=False)
-    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
-    assert profile_name() == "quick"
-    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
-    assert profile_name() == "full"
+    for gpu in (False, True):
+        monkeypatch.setattr("torch.cuda.is_available", lambda gpu=gpu: gpu)
+        assert profile_name() == "quick"
+        assert profile_name("full") == "full"  # chosen in the notebook's first cell
 
 
-def test_full_is_hw14():
+def test_full_is_hw14s_size_under_the_paper_protocol(monkeypatch):
+    monkeypatch.delenv("CL_COURSE_PROFILE", raising=False)
     c = profile_config("full")
-    assert (c.protocol, c.tasks, c.epochs, c.batch_size, c.lr, c.subset, c.test_subset) == ("hw14", 5, 10, 128, 1e-4, None, None)
+    assert (c.tasks, c.epochs, c.batch_size, c.lr, c.subset, c.test_subset) == (5, 10, 128, 1e-4, None, None)
+    assert (c.protocol, c.fisher_labels) == ("paper", "empirical")  # what the students' functions compute
+    assert c.lambdas == {"baseline": 0.0, "ewc": 100.0, "mas": 0.1, "si": 1.0, "rwalk": 100.0, "scp": 100.0}
 
 
-def test_profiles_only_shrink_the_run():
+def test_quick_uses_its_own_lambdas_and_a_copy_of_them(monkeypatch):
+    monkeypatch.delenv("CL_COURSE_PROFILE", raising=False)
+    c = profile_config("quick")
+    assert c.lambdas == QUICK_LAMBDAS and c.lr == 1e-3 and c.protocol == "paper"
+    c.lambdas["ewc"] = 0.0
+    assert profile_config("quick").lambdas["ewc"] == QUICK_LAMBDAS["ewc"] != 0.0
+
+
+def test_importance_batches_fit_a_16_gb_gpu_when_answers_are_vectorised():
+    params = 784 * 1024 + 1024 + 1024 * 512 + 512 + 512 * 256 + 256 + 256 * 10 + 10
+    for name in PROFILES:
+        batch = PROFILES[name]["importance_batch_size"]
+        assert batch * params * 4 < 4 * 2**30, name  # float32 per-sample gradients of one batch: under 4 GB
+
+
+def test_profiles_only_shrink_the_run(monkeypatch):
+    monkeypatch.delenv("CL_COURSE_PROFILE", raising=False)
     sizes = [(c.tasks * c.epochs * (c.subset or 60000)) for c in map(profile_config, ("full", "quick", "grading"))]
     assert sizes == sorted(sizes, reverse=True)
 
 
-def test_unknown_profile_is_one_line(monkeypatch):
+def test_unknown_profile_is_one_line_naming_where_it_came_from(monkeypatch):
     monkeypatch.setenv("CL_COURSE_PROFILE", "fast")
-    with pytest.raises(ValueError, match="unknown run profile 'fast' .*choose full, quick, grading"):
+    with pytest.raises(ValueError, match=r"unknown run profile 'fast' in \$CL_COURSE_PROFILE; choose quick, full, grading"):
         profile_name()
+    monkeypatch.delenv("CL_COURSE_PROFILE")
+    with pytest.raises(ValueError, match="unknown run profile 'Quick' in PROFILE; choose"):
+        profile_name("Quick")
 
 
-def test_overrides_are_checked():
-    assert profile_config("quick", protocol="paper").protocol == "paper"
+def test_overrides_are_checked(monkeypatch):
+    monkeypatch.delenv("CL_COURSE_PROFILE", raising=False)
+    assert profile_config("quick", protocol="hw14").protocol == "hw14"
     with pytest.raises(ValueError, match="test-subset must be a positive"):
         profile_config("quick", test_subset=0)

@@ -1,8 +1,6 @@
 """The notebook's self-checks: stored values match the reference, every typical mistake is caught and
 named, result-form errors get one line, and the notebook's own solutions pass."""
-import json
 import re
-from pathlib import Path
 
 import pytest
 import torch
@@ -10,9 +8,7 @@ import torch
 from cl_course import selfcheck
 from grader.mistakes import MISTAKES
 from grader.selfcheck_values import compute
-
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "hw14_lifelong_learning.ipynb"
-
+from helpers import notebook_solutions
 
 def test_stored_values_are_the_reference_on_the_published_fixture():
     fresh, stored = compute(), selfcheck.stored_values()
@@ -103,18 +99,54 @@ def test_quiz_answer_check():
         selfcheck.check_answer({"q01": set()}, "q01", "abcd")
 
 
-def notebook_solutions():
-    """The notebook's solution cells run in one namespace: independent code from the library's."""
-    cells = json.loads(NOTEBOOK.read_text())["cells"]
-    namespace = {"torch": torch, "F": torch.nn.functional}
-    for cell in cells:
-        if cell.get("metadata", {}).get("nbgrader", {}).get("solution") and "def " in "".join(cell["source"]):
-            exec("".join(cell["source"]), namespace)
-    return namespace
-
-
 @pytest.mark.parametrize("name", list(selfcheck.CALLS))
 def test_the_notebooks_solutions_pass_their_checks(name):
     answer = notebook_solutions()[name]
     assert selfcheck.check(name, answer, verbose=False)
     assert selfcheck.check(name, answer, verbose=False, seed=3)
+
+
+def test_a_result_that_is_part_of_the_graph_is_named():
+    def attached(model, batches):  # forgot .detach(): training would backpropagate into the importance
+        return {n: p * 0 + 1 for n, p in model.named_parameters()}
+    with pytest.raises(selfcheck.SelfCheckError, match=r"result\['fc1.weight'\] is still part of the autograd graph"):
+        selfcheck.check("fisher_diagonal", attached, verbose=False)
+
+
+def test_a_result_on_another_device_than_the_model_is_named():
+    def elsewhere(model, batches):
+        return {n: torch.zeros(p.shape, device="meta") for n, p in model.named_parameters()}
+    with pytest.raises(selfcheck.SelfCheckError, match=r"result\['fc1.weight'\] is on meta but the model is on cpu: "
+                                                       r"create tensors with torch.zeros_like\(p\)"):
+        selfcheck.check("mas_importance", elsewhere, verbose=False)
+
+
+def test_a_device_mismatch_inside_the_function_is_one_line():
+    def cpu_only(model, batches):  # what torch raises on a GPU for torch.zeros(p.shape) += cuda_gradient
+        raise RuntimeError("Expected all tensors to be on the same device, but found at least two devices, "
+                           "cuda:0 and cpu!\nmore detail")
+    with pytest.raises(selfcheck.SelfCheckError, match=r"fisher_diagonal failed on meta: Expected all tensors to be "
+                                                       r"on the same device.*cpu! Tensors you create must live on"):
+        selfcheck.check("fisher_diagonal", cpu_only, verbose=False, device="meta")
+    with pytest.raises(RuntimeError, match="^Expected all"):  # on the CPU it is the student's own error
+        selfcheck.check("fisher_diagonal", cpu_only, verbose=False)
+
+
+def test_the_fixture_moves_to_a_device_whole():
+    inputs = selfcheck.moved(selfcheck.fixture(), torch.device("meta"))
+    assert next(inputs["model"].parameters()).device.type == "meta"
+    assert all(x.device.type == "meta" and y.device.type == "meta" for x, y in inputs["batches"])
+    assert inputs["batches"][0][1].dtype == torch.int64 and inputs["eps"] == 0.1
+    assert all(t.device.type == "meta" for t in inputs["path_integral"].values())
+
+
+@pytest.mark.parametrize("name,most", [("fisher_diagonal", 1), ("mas_importance", 1), ("scp_importance", 3)])
+def test_the_notebooks_importances_do_not_loop_over_samples_or_slices(name, most, monkeypatch):
+    """Backward passes per batch: one for the per-sample statistics, one per output (C = 3 here) for SCP,
+    however many samples (7) and slices (5) the fixture has."""
+    calls = []
+    grad = torch.autograd.grad
+    monkeypatch.setattr(torch.autograd, "grad", lambda *a, **k: calls.append(1) or grad(*a, **k))
+    monkeypatch.setattr(torch.Tensor, "backward", lambda *a, **k: pytest.fail("backward() instead of autograd.grad"))
+    assert selfcheck.check(name, notebook_solutions()[name], verbose=False)
+    assert len(calls) <= most * 2  # the fixture has 2 batches

@@ -30,6 +30,13 @@ def small_model(heads=1):
     return MLP(out_features=4, heads=heads, hidden=(6, 5), in_features=8)
 
 
+def fit_and_consolidate(model, tasks, strategy, **kw):
+    """fit(), then the consolidation after the last task, which fit() skips because nothing would use it."""
+    history = fit(model, tasks, strategy, **kw)
+    strategy.after_task(model, tasks)
+    return history
+
+
 class Recorder(Strategy):
     def __init__(self):
         super().__init__(lam=1.0)
@@ -53,9 +60,9 @@ def test_every_hook_is_reached_in_order():
     tasks, rec = synthetic_tasks(2, n_train=50), Recorder()
     history = fit(small_model(), tasks, rec, epochs=2, batch_size=20, progress=False)
     steps = 2 * 3  # 2 epochs x ceil(50 / 20) batches
-    per_task = [("before_task", None)] + [("penalty", None), ("after_step", None)] * steps + [("after_task", None)]
-    assert [c for c, _ in rec.calls] == [c for c, _ in per_task] * 2
-    assert [n for c, n in rec.calls if c == "after_task"] == [1, 2]  # tasks seen so far
+    per_task = [("before_task", None)] + [("penalty", None), ("after_step", None)] * steps
+    assert [c for c, _ in rec.calls] == [c for c, _ in per_task + [("after_task", None)] + per_task]
+    assert [n for c, n in rec.calls if c == "after_task"] == [1]  # tasks seen so far; none after the last task
     assert len(history.epoch_accuracy) == 4 and [len(a) for a in history.epoch_accuracy] == [1, 1, 2, 2]
     assert len(history.accuracy_matrix) == 2 and all(len(r) == 2 for r in history.accuracy_matrix)
     assert history.accuracy_matrix[0][0] == history.epoch_accuracy[1][0]
@@ -82,7 +89,7 @@ def test_penalty_pulls_towards_the_anchor():
     drift = {}
     for lam in (0.0, 1e4):
         model, s = small_model(), EWC(lam=lam, protocol="paper", fisher_labels="exact", batch_size=64)
-        fit(model, tasks[:1], s, epochs=2, batch_size=20, lr=1e-2, progress=False)
+        fit_and_consolidate(model, tasks[:1], s, epochs=2, batch_size=20, lr=1e-2, progress=False)
         anchor = snapshot(model)
         fit(model, tasks[1:], s, epochs=2, batch_size=20, lr=1e-2, progress=False)
         drift[lam] = sum((p.detach() - anchor[n]).pow(2).sum() for n, p in model.named_parameters()).item()
@@ -99,7 +106,7 @@ class Snapshots(EWC):
 def test_hw14_protocol_recomputes_from_seen_test_sets():
     tasks = synthetic_tasks(2)
     model, s = small_model(), Snapshots(lam=0.0, protocol="hw14", batch_size=1000)
-    fit(model, tasks, s, epochs=1, batch_size=30, progress=False)
+    fit_and_consolidate(model, tasks, s, epochs=1, batch_size=30, progress=False)
     # one batch per task: the batch-mean gradient of each seen test set, squared, averaged over the 2 batches
     last = s.copies[-1]
     grads = [gradient(last, F.cross_entropy(last(t.x_test), t.y_test)) for t in tasks]
@@ -111,7 +118,7 @@ def test_hw14_protocol_recomputes_from_seen_test_sets():
 def test_paper_protocol_adds_up_training_set_importances():
     tasks = synthetic_tasks(2)
     model, s = small_model(), Snapshots(lam=0.0, protocol="paper", fisher_labels="empirical", batch_size=25)
-    fit(model, tasks, s, epochs=1, batch_size=30, progress=False)
+    fit_and_consolidate(model, tasks, s, epochs=1, batch_size=30, progress=False)
     parts = [fisher_diagonal(m, [(t.x_train, t.y_train)], "empirical") for m, t in zip(s.copies, tasks)]
     for n in parts[0]:
         torch.testing.assert_close(s.importance[n], parts[0][n] + parts[1][n], rtol=1e-4, atol=1e-10)
@@ -162,7 +169,7 @@ def test_si_path_integral_and_omega_follow_the_trajectory():
     tasks = synthetic_tasks(1)
     model, si = small_model(), SI(lam=1.0, protocol="hw14")
     rec = Trajectory(si)
-    fit(model, tasks, rec, epochs=2, batch_size=20, lr=1e-2, progress=False)
+    fit_and_consolidate(model, tasks, rec, epochs=2, batch_size=20, lr=1e-2, progress=False)
     previous, W = rec.start, {n: torch.zeros_like(p) for n, p in rec.start.items()}
     for grads, params in rec.steps:
         for n in W:
@@ -182,7 +189,7 @@ def test_rwalk_hw14_fisher_mix_and_score_average():
         t.x_test, t.y_test = t.x_test[:1].repeat(n, 1), t.y_test[:1].repeat(n)
     model, rw = small_model(), RWalk(lam=0.0, protocol="hw14", batch_size=20)
     rec = Trajectory(rw)
-    fit(model, tasks, rec, epochs=1, batch_size=30, progress=False)
+    fit_and_consolidate(model, tasks, rec, epochs=1, batch_size=30, progress=False)
 
     def grad_at(k, task):  # the batch-mean gradient of `task`'s test set at the end of task k
         m = rec.models[k]

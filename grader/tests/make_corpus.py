@@ -143,7 +143,8 @@ def colab_mangle(nb):
     nb["cells"].insert(mas, {"cell_type": "code", "metadata": {"id": "mine"}, "execution_count": None, "outputs": [],
                              "source": "def output_norm(model, x):\n    return model(x).pow(2).sum()\n"})
     edit_cell = nb["cells"][mas + 1]
-    edit_cell["source"] = edit_cell["source"].replace("model(x[i:i + 1]).pow(2).sum()", "output_norm(model, x[i:i + 1])")
+    assert "model(x).pow(2).sum()" in edit_cell["source"]
+    edit_cell["source"] = edit_cell["source"].replace("model(x).pow(2).sum()", "output_norm(model, x)")
     q03 = next(i for i, c in enumerate(nb["cells"]) if 'check_answer(globals(), "q03"' in c["source"])
     del nb["cells"][q03]
 
@@ -157,7 +158,8 @@ def cases(solutions):
         ("carol", "carol/hw14_lifelong_learning.ipynb",
          lambda nb: set_source(nb, "fisher_diagonal", FISHER_BATCH_MEAN), {"check_fisher_diagonal": 0.0}),
         ("dave", "dave/hw14_lifelong_learning.ipynb",
-         lambda nb: edit(nb, "mas_importance", "g.abs()", "g.pow(2)"), {"check_mas_importance": 0.0}),
+         lambda nb: [edit(nb, "mas_importance", "g.abs().T @ a.detach().abs()", "g.pow(2).T @ a.detach().pow(2)"),
+                     edit(nb, "mas_importance", "g.abs().sum(0)", "g.pow(2).sum(0)")], {"check_mas_importance": 0.0}),
         ("erin", "erin/hw14_lifelong_learning.ipynb",
          lambda nb: edit(nb, "si_path_step", "+= -gradients[n]", "+= gradients[n]"), {"check_si_path_step": 0.0}),
         ("frank", "frank/hw14_lifelong_learning.ipynb",
@@ -166,7 +168,7 @@ def cases(solutions):
         ("grace", "grace/hw14_lifelong_learning.ipynb",
          lambda nb: edit(nb, "rwalk_score", "0.5 * fisher[n]", "fisher[n]"), {"check_rwalk_score": 0.0}),
         ("heidi", "heidi/hw14_lifelong_learning.ipynb",
-         lambda nb: edit(nb, "scp_importance", "g / len(directions)", "g"), {"check_scp_importance": 0.0}),
+         lambda nb: edit(nb, "scp_importance", ".pow(2).mean(0)", ".pow(2).sum(0)"), {"check_scp_importance": 0.0}),
         ("ivan", "ivan/hw14_lifelong_learning.ipynb",
          lambda nb: [edit(nb, "quiz_1", "q01 = {'a', 'd'}", "q01 = {'a'}"),
                      edit(nb, "quiz_2", "q07 = {'a', 'b', 'd'}", "q07 = 'c'"),

@@ -1,0 +1,119 @@
+"""The quick profile's teaching targets, measured on this machine. Targets: the whole solved course
+notebook runs in at most 5 minutes; the baseline forgets (task 1 loses at least 10 points by the end);
+each of EWC, MAS, SI, RWalk and SCP ends at least 3 points above the baseline in average accuracy.
+
+    python benchmarks/quick_profile.py --data-root ../shared/data            # the targets, the notebook's time
+    python benchmarks/quick_profile.py --data-root ../shared/data --sweep    # how the lambdas were chosen
+
+The methods train with the notebook's own solution cells, as the notebook does. --sweep trains each
+method over a grid of lambdas, scoring each on a validation split of the training images (the 1,000
+images after the profile's 3,000 in the same seeded order; no test image), and prints the average
+accuracy per lambda: cl_course/profiles.py's QUICK_LAMBDAS are the best of each row.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import nbformat
+import torch
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from cl_course import notebook as course  # noqa: E402
+from cl_course.data import Task, load_mnist, normalise, pixel_permutations, subset_indices  # noqa: E402
+from cl_course.metrics import average_accuracy  # noqa: E402
+from cl_course.profiles import profile_config  # noqa: E402
+
+NOTEBOOK = ROOT / "notebooks" / "hw14_lifelong_learning.ipynb"
+ANSWERS = {"ewc": ["fisher_diagonal"], "mas": ["mas_importance"], "si": ["si_path_step", "si_importance"],
+           "rwalk": ["fisher_diagonal", "si_path_step", "rwalk_score"], "scp": ["scp_importance"]}
+GRID = {"ewc": [30, 100, 300, 1000, 3000], "mas": [0.03, 0.1, 0.3, 1, 3], "si": [30, 100, 300, 1000, 3000],
+        "rwalk": [30, 100, 300, 1000, 3000], "scp": [30, 100, 300, 1000, 3000]}
+
+
+def notebook_solutions():
+    """The notebook's solution cells, run in one namespace."""
+    namespace = {"torch": torch, "F": torch.nn.functional}
+    for cell in json.loads(NOTEBOOK.read_text())["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("solution") and "def " in "".join(cell["source"]):
+            exec("".join(cell["source"]), namespace)
+    return namespace
+
+
+def train_all(config, tasks, methods=("baseline",) + tuple(ANSWERS)):
+    solutions = notebook_solutions()
+    return {m: course.train(m, config, tasks, **{n: solutions[n] for n in ANSWERS.get(m, [])}) for m in methods}
+
+
+def validation_tasks(config):
+    """The profile's Permuted MNIST tasks with 1,000 held-out training images in place of the test set."""
+    (x, y), _ = load_mnist(config.data_root)
+    order = subset_indices(len(x), config.subset + 1000, config.seed)  # the first `subset` are the profile's
+    train, held_out = order[:config.subset], order[config.subset:]
+    tasks = []
+    for t, perm in enumerate(pixel_permutations(config.tasks, config.permutation_seed)):
+        perm = torch.as_tensor(perm)
+        tasks.append(Task(f"task {t + 1}", normalise(x[train])[:, perm], y[train], normalise(x[held_out])[:, perm],
+                          y[held_out], head=t))
+    return tasks
+
+
+def sweep(config):
+    tasks = validation_tasks(config)
+    baseline = average_accuracy(train_all(config, tasks, ("baseline",))["baseline"].accuracy_matrix)
+    print(f"Validation split (1,000 held-out training images per task); baseline {baseline:.2f}\n")
+    print("| method | " + " | ".join(f"lambda {i + 1}" for i in range(5)) + " | best |")
+    print("|---|" + "---|" * 6)
+    for method, lambdas in GRID.items():
+        scores = {}
+        for lam in lambdas:
+            c = replace(config, lambdas=config.lambdas | {method: lam})
+            scores[lam] = average_accuracy(train_all(c, tasks, (method,))[method].accuracy_matrix)
+        best = max(scores, key=scores.get)
+        print(f"| {method} | " + " | ".join(f"{lam:g}: {s:.2f}" for lam, s in scores.items()) + f" | {best:g} |")
+
+
+def notebook_seconds():
+    """The whole source notebook, solutions included, in the quick profile, timed with nbclient."""
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=900, kernel_name="python3", allow_errors=True).execute()
+    seconds = time.perf_counter() - start
+    errors = [o.ename for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors, errors
+    return seconds
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--sweep", action="store_true", help="the lambda grid on a validation split")
+    args = parser.parse_args()
+    if args.data_root:
+        os.environ["CL_COURSE_DATA"] = str(Path(args.data_root).resolve())
+    os.environ["CL_COURSE_PROFILE"] = "quick"
+    config = profile_config("quick")
+    if args.sweep:
+        return sweep(config)
+    seconds = notebook_seconds()
+    results = train_all(config, course.start("quick")[1])
+    R = results["baseline"].accuracy_matrix
+    baseline = average_accuracy(R)
+    print(f"\nWhole solved notebook, quick profile: {seconds:.0f} s (target at most 300 s)")
+    print(f"Baseline: task 1 from {R[0][0]:.1f} after its training to {R[-1][0]:.1f} at the end "
+          f"({R[0][0] - R[-1][0]:.1f} points lost; target at least 10); average accuracy {baseline:.2f}\n")
+    print("| method | lambda | average accuracy (%) | above the baseline (target at least 3) | training s |")
+    print("|---|---|---|---|---|")
+    for method, history in results.items():
+        acc = average_accuracy(history.accuracy_matrix)
+        print(f"| {method} | {config.lam(method):g} | {acc:.2f} | {acc - baseline:+.2f} | {history.wall_time:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

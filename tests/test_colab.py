@@ -1,0 +1,190 @@
+"""Students on Colab, end to end, in a Colab-like environment: `.venv-colab` (`make colab-env`) has
+Colab's Python 3.13, torch 2.11, torchvision 0.26, ipywidgets 7.7.1, notebook 6.5.7 and matplotlib
+3.10, and neither nbgrader nor cl_course. Each test runs notebooks in a fresh virtual environment on
+top of it (a .pth file makes Colab's packages visible), so every run installs cl_course from scratch.
+
+The student repository comes from `python -m grader release`; a local HTTP server on 127.0.0.1 serves
+it, standing in for GitHub's raw-file host.
+"""
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader.tests.make_corpus import solution_sources
+from helpers import COLAB, colab_overlay
+from test_notebooks import errors, execute, grade_id, text
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = "hw14_lifelong_learning.ipynb"
+METHODS = ("ewc", "mas", "si", "rwalk", "scp")
+
+
+@pytest.fixture(scope="module")
+def colab_env():
+    """Checks that .venv-colab is there and Colab-like."""
+    if not COLAB.exists():
+        if os.environ.get("CI") or os.environ.get("CL_COURSE_REQUIRE_DATA"):
+            pytest.fail(f"{COLAB} is missing: `make colab-env` creates it (make test does)")
+        pytest.skip(f"{COLAB} is missing: run `make colab-env`")
+    subprocess.run([COLAB, "-c", "import torch, torchvision, ipywidgets, notebook, matplotlib"], check=True)
+    for module in ("cl_course", "nbgrader"):  # (run outside the repo, whose cl_course/ would be found)
+        assert subprocess.run([COLAB, "-c", f"import {module}"], capture_output=True, cwd="/").returncode, \
+            f"{module} must not be in the Colab-like environment"
+
+
+class Server(http.server.ThreadingHTTPServer):
+    """Serves a folder on 127.0.0.1 and remembers the paths asked for."""
+
+    def __init__(self, folder):
+        requests = self.requests = []
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, format, *args):
+                requests.append(self.path)
+        super().__init__(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
+        self.folder = Path(folder)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory):
+    server = Server(tmp_path_factory.mktemp("raw"))
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def student_repo(host):
+    """The student repository, as `python -m grader release` writes it, under the raw-file host's folder."""
+    repo = host.folder / "owner" / "hw14" / "main"
+    wheel_url = f"{host.url}/owner/hw14/main/cl_course-0.1.0-py3-none-any.whl"
+    done = subprocess.run([sys.executable, "-m", "grader", "release", "--repo", "owner/hw14", "--out", str(repo),
+                           "--wheel-url", wheel_url], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return repo
+
+
+def fresh_kernel(tmp):
+    """A new virtual environment on top of .venv-colab, registered as the kernel "student"."""
+    python = colab_overlay(tmp / "venv")
+    spec = tmp / "jupyter" / "kernels" / "student"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({"argv": [str(python), "-m", "ipykernel_launcher", "-f",
+                                                           "{connection_file}"],
+                                                  "display_name": "student", "language": "python"}))
+    return python, tmp / "jupyter"
+
+
+def run_as_student(notebook, folder, tmp, data_root):
+    """Run `notebook` (a path in `folder`, the student's /content) in a fresh Colab-like kernel."""
+    python, jupyter = fresh_kernel(tmp)
+    env = {"JUPYTER_PATH": str(jupyter), "CL_COURSE_DATA": str(Path(data_root).resolve()), "CL_COURSE_PROFILE": "",
+           "XDG_CACHE_HOME": str(tmp / "cache")}
+    return execute(notebook, folder, kernel="student", env=env), python
+
+
+def copy_of(student_repo, folder, wheel_url=None):
+    """The released notebook as a student downloads it from Colab ("Copy of ..."), alone in `folder`."""
+    folder.mkdir()
+    nb = nbformat.read(student_repo / NOTEBOOK, as_version=4)
+    if wheel_url:
+        nb.cells[1].source = re.sub(r'^COURSE_WHEEL = ".*"$', f'COURSE_WHEEL = "{wheel_url}"', nb.cells[1].source,
+                                    flags=re.M)
+    path = folder / f"Copy of {NOTEBOOK}"
+    nbformat.write(nb, path)
+    return path, nb
+
+
+def edition(python, folder):
+    done = subprocess.run([python, "-c", "import cl_course; print(cl_course.__version__, cl_course.EDITION)"],
+                          capture_output=True, text=True, cwd=folder)
+    return done.stdout.strip()
+
+
+def test_the_released_notebook_installs_from_the_repository_and_fails_only_where_unfilled(
+        student_repo, host, colab_env, data_root, tmp_path):
+    path, _ = copy_of(student_repo, tmp_path / "content")
+    nb, python = run_as_student(path, path.parent, tmp_path, data_root)
+    assert "/owner/hw14/main/cl_course-0.1.0-py3-none-any.whl" in host.requests
+    assert edition(python, path.parent) == "0.1.0 student"
+    setup = text(nb.cells[1])
+    assert "cl_course 0.1.0 (student edition)" in setup and "Profile quick (PROFILE above)" in setup
+    failed = errors(nb)
+    assert all(e.ename == "NotImplementedError" for e in failed.values()), \
+        {i: (e.ename, e.evalue) for i, e in failed.items() if e.ename != "NotImplementedError"}
+    trains = {i for i, c in enumerate(nb.cells) if any(f'course.train("{m}"' in c.source for m in METHODS)}
+    expected = {i for i, c in enumerate(nb.cells) if (grade_id(c) or "").startswith(("check_", "q"))} | trains
+    assert set(failed) == expected
+    for i in trains:  # each fails at once, naming what to write, instead of training first
+        assert re.match(r"\w+ cannot train yet: \w+ is not written", failed[i].evalue), failed[i].evalue
+    ran = [c.source for c in nb.cells
+           if c.cell_type == "code" and c.outputs and not any(o.output_type == "error" for o in c.outputs)]
+    assert any('course.train("baseline"' in c for c in ran) and any("comparison_markdown" in c for c in ran)
+
+
+def test_the_released_notebook_with_the_solutions_filled_in_passes_every_cell(
+        student_repo, colab_env, data_root, tmp_path):
+    path, nb = copy_of(student_repo, tmp_path / "content")
+    solutions = solution_sources()
+    for cell in nb.cells:
+        if grade_id(cell) in solutions:
+            cell.source = solutions[grade_id(cell)]
+    nbformat.write(nb, path)
+    nb, _ = run_as_student(path, path.parent, tmp_path, data_root)
+    assert not errors(nb), {i: (e.ename, e.evalue) for i, e in errors(nb).items()}
+    checks = [c for c in nb.cells if (grade_id(c) or "").startswith("check_")]
+    assert len(checks) == 6 and all("parameters match" in text(c) for c in checks)
+    table = next(o.data["text/markdown"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                 if "text/markdown" in o.get("data", {}))
+    assert "not trained" not in table
+
+
+def closed_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("case", ["404", "offline"])
+def test_an_install_that_fails_says_what_to_do_in_one_paragraph(case, student_repo, host, colab_env, data_root,
+                                                                tmp_path):
+    url = (f"{host.url}/owner/hw14/main/wrong/cl_course-0.1.0-py3-none-any.whl" if case == "404"
+           else f"http://127.0.0.1:{closed_port()}/cl_course-0.1.0-py3-none-any.whl")
+    path, nb = copy_of(student_repo, tmp_path / "content", url)
+    nb.cells = nb.cells[:2]  # the introduction and the set-up cell
+    nbformat.write(nb, path)
+    nb, python = run_as_student(path, path.parent, tmp_path, data_root)
+    (error,) = [o for o in nb.cells[1].outputs if o.output_type == "error"]
+    assert error.ename == "CourseSetupError" and len(error.traceback) == 1  # the paragraph, no traceback
+    message = error.traceback[0]
+    why = "HTTP error 404" if case == "404" else "could not be reached (Connection refused)"
+    assert message.startswith("CourseSetupError: The course package cl_course 0.1.0 could not be installed: ")
+    assert why in message and "Two ways out: (1) download cl_course-0.1.0-py3-none-any.whl" in message
+    assert "upload it next to this notebook" in message and "(2) make sure this notebook is online" in message
+    shown = json.dumps([o for c in nb.cells for o in c.get("outputs", [])])
+    assert "Traceback" not in shown and "CalledProcessError" not in shown and "pip" not in text(nb.cells[1])
+    assert edition(python, path.parent) == ""  # nothing half-installed
+
+
+def test_a_browser_renamed_wheel_beside_the_notebook_is_installed(student_repo, host, colab_env, data_root, tmp_path):
+    path, nb = copy_of(student_repo, tmp_path / "content", f"{host.url}/nowhere/cl_course-0.1.0-py3-none-any.whl")
+    nb.cells = nb.cells[:2]
+    nbformat.write(nb, path)
+    shutil.copy(student_repo / "cl_course-0.1.0-py3-none-any.whl", path.parent / "cl_course-0.1.0-py3-none-any (1).whl")
+    shutil.copy(student_repo / "cl_course-0.1.0-py3-none-any.whl", path.parent / "cl_course-0.0.9-py3-none-any.whl")
+    nb, python = run_as_student(path, path.parent, tmp_path, data_root)
+    assert not errors(nb), errors(nb)
+    assert not any("nowhere" in r for r in host.requests)  # the copy beside the notebook was used
+    assert edition(python, path.parent) == "0.1.0 student"
