@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import torch
 
-from . import __version__, selfcheck
+from . import EDITION, __version__, selfcheck
 from .config import HW14_TA_RESULTS, METHODS
 from .data import data_root
 from .profiles import COSTS, PROFILE_VARIABLE, profile_config, profile_name
@@ -15,7 +15,6 @@ from .train import load_tasks, run_methods, select_device
 
 def welcome(profile):
     """The first cell's report: versions, the device, and what the chosen profile costs."""
-    from . import EDITION
     device = select_device()
     gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
     print(f"cl_course {__version__} ({EDITION} edition), torch {torch.__version__}, device: {device}{gpu}")

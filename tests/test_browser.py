@@ -179,6 +179,17 @@ def run_cell(cell):
     cell.page.keyboard.press("Shift+Enter")
 
 
+def rendered_demo(demo):
+    """(Run button, status, images) of the demo widget `demo`, once its controls have rendered."""
+    run = demo.get_by_role("button", name="Run", exact=True)
+    status, images = demo.locator(".widget-html-content"), demo.locator("img")
+    expect(run).to_be_visible(timeout=120_000)
+    for control in ("methods", "protocol", "train subset", "λ ewc", "λ scp"):
+        expect(demo.get_by_label(control)).to_be_visible()
+    expect(demo.locator(".widget-hslider")).to_have_count(2)
+    return run, status, images
+
+
 def test_demo_controls_shipped_curves_run_and_errors(lab, page):
     notebook = open_notebook(page, lab, "demo_forgetting_curves.ipynb")
     shot(page, "demo-1-opened")
@@ -186,12 +197,7 @@ def test_demo_controls_shipped_curves_run_and_errors(lab, page):
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
 
     demo = notebook.locator(WIDGET)
-    run = demo.get_by_role("button", name="Run", exact=True)
-    status, images = demo.locator(".widget-html-content"), demo.locator("img")
-    expect(run).to_be_visible(timeout=120_000)
-    for control in ("methods", "protocol", "train subset", "λ ewc", "λ scp"):
-        expect(demo.get_by_label(control)).to_be_visible()
-    expect(demo.locator(".widget-hslider")).to_have_count(2)
+    run, status, images = rendered_demo(demo)
     expect(notebook).not_to_contain_text("Loading widget")
     expect(notebook).not_to_contain_text("Error displaying widget")
     # the shipped HW14 run: average accuracy, forgetting curves, accuracy matrix; nothing trained

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from helpers import COLAB, colab_overlay
-from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, api, require, stop_lab
+from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, api, rendered_demo, require, stop_lab
 
 try:
     from playwright.sync_api import expect, sync_playwright
@@ -104,12 +104,7 @@ def test_the_demo_renders_and_trains_in_the_classic_notebook_with_colabs_widgets
             page.click("#run_all_cells")
 
             demo = page.locator(".output_area .widget-vbox").first
-            run = demo.get_by_role("button", name="Run", exact=True)
-            status, images = demo.locator(".widget-html-content"), demo.locator("img")
-            expect(run).to_be_visible(timeout=120_000)
-            for control in ("methods", "protocol", "train subset", "λ ewc", "λ scp"):
-                expect(demo.get_by_label(control)).to_be_visible()
-            expect(demo.locator(".widget-hslider")).to_have_count(2)
+            run, status, images = rendered_demo(demo)
             expect(images).to_have_count(3)
             expect(status).to_contain_text("Showing the shipped HW14 run")
             shipped = images.first.get_attribute("src")

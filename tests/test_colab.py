@@ -188,3 +188,25 @@ def test_a_browser_renamed_wheel_beside_the_notebook_is_installed(student_repo, 
     assert not errors(nb), errors(nb)
     assert not any("nowhere" in r for r in host.requests)  # the copy beside the notebook was used
     assert edition(python, path.parent) == "0.1.0 student"
+
+
+def test_the_released_demo_shows_every_shipped_run_with_the_student_wheel(student_repo, colab_env, data_root,
+                                                                          tmp_path):
+    folder = tmp_path / "content"
+    folder.mkdir()
+    nb = nbformat.read(student_repo / "demo_forgetting_curves.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "for protocol in ('hw14', 'paper'):\n"
+        "    demo.protocol.value = protocol\n"
+        "    print(protocol, sorted(demo.run()))\n"
+        "demo.subset.value = 300\n"
+        "demo.run()\n"
+        "print(demo.status.value)"))
+    nbformat.write(nb, folder / "demo_forgetting_curves.ipynb")
+    nb, _ = run_as_student(folder / "demo_forgetting_curves.ipynb", folder, tmp_path, data_root)
+    assert not errors(nb), errors(nb)
+    assert "cl_course 0.1.0 (student edition)" in text(nb.cells[1])
+    shown = text(nb.cells[-1])
+    for protocol in ("hw14", "paper"):
+        assert f"{protocol} ['baseline', 'ewc', 'mas', 'rwalk', 'scp', 'si']" in shown
+    assert "live training needs the instructor&#x27;s edition" in shown
