@@ -6,5 +6,9 @@ from .model import MLP
 from .strategies import EWC, MAS, SCP, SI, Baseline, RWalk, Strategy, make_strategy
 from .train import evaluate, fit, run_methods, select_device
 
+__all__ = ["HW14_LAMBDAS", "HW14_TA_RESULTS", "METHODS", "RunConfig", "DataError", "Task", "permuted_mnist",
+           "split_mnist", "average_accuracy", "backward_transfer", "forgetting", "forward_transfer", "MLP", "EWC",
+           "MAS", "SCP", "SI", "Baseline", "RWalk", "Strategy", "make_strategy", "evaluate", "fit", "run_methods",
+           "select_device"]
 __version__ = "0.1.0"
 EDITION = "instructor"  # the student wheel says "student" (grader/release.py rewrites this line)

@@ -61,10 +61,16 @@ def build_parser():
                 "limits on time, memory and processes) and judge its outputs on hidden fixtures in this process. "
                 "Writes the gradebook, autograded/ and grading/<student>.json.")
     p.add_argument("--student", action="append", help="grade only this student (repeatable)")
-    p.add_argument("--workers", type=int, default=1, help="submissions graded at once (default %(default)s)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="submissions graded at once here, or the processes of --cluster local (default %(default)s)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run the submissions on the Dask cluster at ADDRESS (e.g. tcp://head:8786); see the README")
+    p.add_argument("--cluster", default=None, choices=["local"],
+                   help="start a Dask LocalCluster of --workers processes for this run")
     p.add_argument("--no-sandbox", action="store_true",
                    help="run student code without bubblewrap (UNSAFE: only for code you trust)")
-    p.add_argument("--cell-timeout", type=float, default=None, help="seconds a cell may run (default 30)")
+    p.add_argument("--cell-timeout", type=float, default=None,
+                   help="CPU seconds a cell may use (default 30; it may take 4 times that in wall-clock time)")
     p.add_argument("--data-root", default=None, help="MNIST folder the notebooks read (default: $CL_COURSE_DATA "
                                                      "or data/)")
 
@@ -101,34 +107,41 @@ def run(args):
         print(f"publish: cd {args.out} && git init -b {args.branch} && git add -A && git commit -m 'Release' && "
               f"git remote add origin https://github.com/{args.repo}.git && git push -u origin {args.branch}")
     elif args.command == "collect":
-        from .collect import DEFAULT_PATTERN, collect
+        from .collect import DEFAULT_PATTERN, collect, shown
         result = collect(Course(args.course).require(), args.path, args.student_pattern or DEFAULT_PATTERN)
         print(f"collected {len(result.students)} submissions into {Path(args.course) / 'submitted'}")
         for note in result.notes:
-            print(f"  note: {note}")
+            print(f"  note: {shown(note)}")
         for rel, why in result.unmatched:
-            print(f"  not collected: {rel}: {why}")
+            print(f"  not collected: {shown(rel)}: {shown(why)}")
     elif args.command == "autograde":
-        from .autograde import autograde
         from cl_course.data import data_root
+
+        from .autograde import autograde
+        from .cluster import open_pool
         from .sandbox import Limits, Sandbox
         course = Course(args.course).require()
         limits = Limits(**({"cell_seconds": args.cell_timeout} if args.cell_timeout else {}))
-        sandbox = Sandbox(course.student_site, data_root(args.data_root), limits, not args.no_sandbox)
+        sandbox = Sandbox(course.student_site, data_root(args.data_root), limits,
+                          "unconfined" if args.no_sandbox else "bubblewrap")
         if args.workers < 1:
             raise CourseError("--workers must be at least 1")
         if args.student:
             unknown = sorted(set(args.student) - set(course.students()))
             if unknown:
                 raise CourseError(f"no collected submission for {', '.join(unknown)}: run collect first")
-        graded = autograde(course, sandbox, args.student, args.workers)
+        with open_pool(sandbox, args.workers, args.scheduler, args.cluster) as pool:
+            graded = autograde(course, sandbox, args.student, args.workers, pool=pool)
         total = sum(p.points for p in course.parts())
         for g in graded:
             print(f"{g.student}: {g.score:g} / {total:g}" + (f"  ({'; '.join(g.notes)})" if g.notes else ""))
     elif args.command == "feedback":
         from .report import feedback
-        for f in feedback(Course(args.course).require(), args.student):
+        written, failed = feedback(Course(args.course).require(), args.student)
+        for f in written:
             print(f"wrote {f}")
+        for student, why in failed:
+            print(f"  no feedback for {student}: {why}")
     elif args.command == "export":
         from .report import export
         print(f"wrote {export(Course(args.course).require(), Path(args.out))}")
@@ -140,6 +153,7 @@ def run(args):
 
 
 def main(argv=None):
+    from .cluster import ClusterError
     from .collect import CollectError
     from .course import CourseError
     from .parts import PartsError
@@ -148,7 +162,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         run(args)
-    except (ReleaseError, CourseError, CollectError, SandboxError, PartsError) as e:
+    except (ReleaseError, CourseError, CollectError, SandboxError, PartsError, ClusterError) as e:
         sys.exit(f"grader {args.command}: error: {e}")
 
 

@@ -1,34 +1,37 @@
 """`python -m grader autograde`: repair, run in the sandbox, judge, record.
 
 For each submission: repair it against the released notebook (repair.py); run its cells in the
-sandbox, where each graded test cell is replaced by a probe that records the student's outputs
-(harness.py); judge the probes here against the reference (judge.py); write the autograded
-notebook, the gradebook's scores and grading/<student>.json. A cell that crashes the process or
-runs too long is skipped and the run starts again, so only that part is lost.
+sandbox, where each function test cell is replaced by a probe that records the student's outputs
+(harness.py), possibly on another machine (cluster.py); judge the probes here against the reference
+(judge.py) and the quiz answers from the source (answers.py); write the autograded notebook (its
+student content made inert), the gradebook's scores and grading/<student>.json. A cell that
+crashes the process, runs too long or tampers with the harness is left out and the run starts
+again, so only that cell is lost. Cells no verdict needs (training, figures) are not run.
 """
 import json
-import queue
 import secrets
-import shutil
-import tempfile
 import time
 import traceback
 import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from cl_course.selfcheck import FIXTURE_SEED
 
+from .answers import quiz_answers
 from .course import ASSIGNMENT, NOTEBOOK, alembic_on_path
-from .judge import Verdict, judge
+from .inert import clean_text, fenced, one_line, safe_outputs
+from .judge import judge
 from .repair import RepairError, defined_names, grade_id, repair, source_of
-from .sandbox import HARNESS
+from .verdict import Verdict
 
 HIDDEN_FIXTURES = 3  # per function part; the score is the fraction that match
-MAX_RUNS = 4         # a run stopped by a crash or a timeout restarts without that cell, this often
+MAX_RUNS = 4         # a run stopped by a crash, a timeout or tampering restarts without that cell, this often
+SKIP_TAG = "skip-when-grading"  # released cells no verdict needs (training, figures): the grading run leaves them out
 
 
 @dataclass
@@ -44,123 +47,187 @@ class Graded:
     def score(self):
         return sum(v.score for v in self.verdicts.values())
 
+    @property
+    def timed_out(self):
+        return any(v.cause == "timed out" for v in self.verdicts.values())
+
+
+@dataclass
+class Prepared:
+    """A repaired submission and the harness cells to run for it."""
+    student: str
+    notebook: dict
+    notes: list
+    cells: list
+    left_out: dict  # cell index -> why the grading run leaves it out
+
+
+def label(notebook, index):
+    return grade_id(notebook["cells"][index]) or f"cell {index}"
+
 
 def job_cells(notebook, parts):
-    """The harness's cells: code cells as they are, graded test cells as probes."""
-    cells = []
+    """The harness's cells (code cells as they are, function test cells as probes; quiz test cells
+    need no run: answers are read from the source) and the cells left out."""
+    graded_names = {p.name for p in parts.values()}
+    cells, left_out = [], {}
     for i, cell in enumerate(notebook["cells"]):
         if cell["cell_type"] != "code":
             continue
         part = parts.get(grade_id(cell)) if cell["metadata"].get("nbgrader", {}).get("grade") else None
-        if part:
-            cells.append({"index": i, "kind": part.kind, "name": part.name})
+        if part and part.kind == "function":
+            cells.append({"index": i, "kind": "function", "name": part.name})
+        elif part is None and SKIP_TAG in cell["metadata"].get("tags", []):
+            left_out[i] = "not run by the autograder: no verdict needs this cell"
+        elif part is None:
+            cells.append({"index": i, "kind": "code", "source": source_of(cell),
+                          "graded": bool(defined_names(cell) & graded_names)})
+    return cells, left_out
+
+
+def run_cells(sandbox, cells, seeds):
+    """Run one submission's cells in `sandbox`, on this machine. A cell that stops the run is left
+    out and the run starts again; a cell that defines nothing graded and ran out of time first gets
+    a run with longer limits (a slow setup cell must not cost the functions defined after it).
+    Plain data: {"done": {index: record}, "stopped": {index: {"cause", "detail"}}, "unfinished":
+    why the cells of neither ran (or None), "seconds"}."""
+    started, stopped, lifted = time.monotonic(), {}, set()
+    for attempt in range(MAX_RUNS):
+        outcome = sandbox.run({"cells": [c for c in cells if c["index"] not in stopped], "seeds": seeds,
+                               "lifted": sorted(lifted)})
+        stop = outcome.stop
+        if stop is None or stop["cell"] is None or attempt == MAX_RUNS - 1:
+            break
+        cell = next(c for c in cells if c["index"] == stop["cell"])
+        if stop.get("limit") == "cell" and not cell.get("graded", True) and cell["index"] not in lifted:
+            lifted.add(cell["index"])
         else:
-            cells.append({"index": i, "kind": "code", "source": source_of(cell)})
-    return cells
+            stopped[cell["index"]] = {"cause": stop["cause"], "detail": stop["detail"]}
+    return {"done": outcome.done, "stopped": stopped, "unfinished": stop, "seconds": time.monotonic() - started}
 
 
-def run_cells(sandbox, cells, seeds, slot):
-    """{cell index: harness entry} of the last run, and {cell index: why it has no result}."""
-    skipped, reason = {}, None
-    with tempfile.TemporaryDirectory(prefix="cl-grade-") as tmp:
-        job = Path(tmp, "job")
-        job.mkdir()
-        shutil.copy(HARNESS, job / "harness.py")
-        for attempt in range(MAX_RUNS):
-            (job / "job.json").write_text(json.dumps({"cells": cells, "seeds": seeds, "skip": skipped,
-                                                      "max_output": sandbox.limits.output_chars}))
-            scratch = Path(tmp, f"scratch{attempt}")
-            scratch.mkdir()
-            outcome = sandbox.run(job, scratch, slot)
-            done = {e["done"]: e for e in outcome.entries if isinstance(e.get("done"), int)}
-            if outcome.reason is None:
-                break
-            if outcome.stopped_in is None or attempt == MAX_RUNS - 1:
-                reason = outcome.reason
-                break
-            skipped[str(outcome.stopped_in)] = outcome.reason
-    missing = {c["index"]: skipped.get(str(c["index"])) or f"not run: {reason}" for c in cells
-               if c["index"] not in done}
-    return done, missing
-
-
-def cell_trouble(notebook, name, done, missing):
-    """Why the cell defining `name` did not run to its end, or None."""
-    for i, cell in enumerate(notebook["cells"]):
-        if cell["cell_type"] == "code" and name in defined_names(cell):
-            if i in missing:
-                return missing[i]
-            errors = [o for o in done.get(i, {}).get("outputs", []) if isinstance(o, dict) and o.get("output_type") == "error"]
-            if errors:
-                return f"raised {errors[0].get('ename')}: {str(errors[0].get('evalue'))[:200]}"
+def cell_trouble(index, result):
+    """(cause, detail, line) when cell `index` did not run to its end (line: where it raised), else None."""
+    if index in result["stopped"]:
+        return result["stopped"][index]["cause"], clean_text(result["stopped"][index]["detail"], 300), None
+    if index not in result["done"]:
+        why = result["unfinished"] or {"cause": "grader error", "detail": "the run ended early"}
+        return why["cause"], clean_text(f"not run: {why['detail']}", 300), None
+    raw = result["done"][index].get("outputs")
+    raw = raw if isinstance(raw, list) else []
+    errors = [o for o in raw if isinstance(o, dict) and o.get("output_type") == "error"]
+    if errors:
+        error = safe_outputs(errors[:1])[0]
+        line = errors[0].get("line")
+        return "crashed", f"raised {error['ename']}: {one_line(error['evalue'], 200)}", line if type(line) is int else 0
     return None
 
 
+def defining_cell(notebook, name):
+    """The last code cell that defines `name`, or None."""
+    found = [i for i, c in enumerate(notebook["cells"]) if c["cell_type"] == "code" and name in defined_names(c)]
+    return found[-1] if found else None
+
+
+def function_verdict(part, index, notebook, result, seeds):
+    if index in result["done"]:
+        verdict = judge(part, result["done"][index].get("probe"), seeds)
+    else:
+        cause, detail, _ = cell_trouble(index, result)
+        return Verdict(part.name, 0.0, cause, detail)
+    if verdict.cause == "missing":  # not defined: say why, from the cell that defines it
+        defining = defining_cell(notebook, part.name)
+        trouble = cell_trouble(defining, result) if defining is not None else None
+        if trouble:
+            return Verdict(part.name, 0.0, trouble[0], trouble[1], cell=label(notebook, defining))
+    return verdict
+
+
+def answer_verdict(part, answer, notebook, result):
+    if answer is None:
+        return Verdict(part.name, 0.0, "not answered", f"{part.name} is not assigned")
+    trouble = cell_trouble(answer.cell, result)
+    if trouble and (trouble[2] is None or trouble[2] <= answer.line):  # the assignment never ran
+        return Verdict(part.name, 0.0, trouble[0], trouble[1], cell=label(notebook, answer.cell))
+    if answer.letters is None:
+        return Verdict(part.name, 0.0, "not answered", f"{part.name} is {answer.problem}")
+    if set(answer.letters) == part.key:
+        return Verdict(part.name, part.points, "right", answer=answer.letters)
+    return Verdict(part.name, 0.0, "wrong", answer=answer.letters)
+
+
 def verdict_outputs(verdict):
-    outputs = [{"output_type": "stream", "name": "stdout", "text": verdict.message + "\n"}]
+    outputs = [{"output_type": "stream", "name": "stdout", "text": clean_text(verdict.message) + "\n"}]
     if verdict.score > 0:
         return outputs + [{"output_type": "execute_result", "data": {"text/plain": f"{verdict.score:g}"},
                            "metadata": {}, "execution_count": None}]
-    return outputs + [{"output_type": "error", "ename": "NotPassed", "evalue": verdict.message, "traceback": []}]
+    return outputs + [{"output_type": "error", "ename": "NotPassed", "evalue": clean_text(verdict.message),
+                       "traceback": []}]
 
 
-def graded_notebook(notebook, tests, done, missing, verdicts):
-    """The repaired notebook with the run's outputs, and each test cell showing its verdict."""
+def graded_notebook(notebook, release, result, left_out, verdicts):
+    """The repaired notebook with the run's outputs (rebuilt from a whitelist), each test cell showing
+    its verdict, and the student's own markdown shown as text: nothing in it runs in a TA's browser."""
+    released_text = {source_of(c) for c in release["cells"] if c["cell_type"] != "code"}
     for i, cell in enumerate(notebook["cells"]):
         if cell["cell_type"] != "code":
+            if source_of(cell) not in released_text:
+                cell.update(cell_type="markdown", source=fenced(source_of(cell)), metadata={})
             continue
         gid = grade_id(cell)
+        trouble = cell_trouble(i, result) if result else None
         if gid in verdicts:
-            cell["source"] = tests.get(gid, cell["source"])
             cell["outputs"] = verdict_outputs(verdicts[gid])
-        elif i in done:
-            cell["outputs"] = done[i].get("outputs") if isinstance(done[i].get("outputs"), list) else []
-        elif i in missing:
-            cell["outputs"] = [{"output_type": "error", "ename": "NotRun", "evalue": missing[i], "traceback": []}]
+        elif i in left_out:
+            cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": f"({left_out[i]})\n"}]
+        elif result and i in result["done"]:
+            cell["outputs"] = safe_outputs(result["done"][i].get("outputs"))
+        elif trouble:
+            cell["outputs"] = [{"output_type": "error", "ename": "NotRun", "evalue": trouble[1], "traceback": []}]
     return notebook
 
 
-def grade_submission(course, student, parts, release, tests, seeds, sandbox, slot):
-    started = time.monotonic()
-    try:
-        repaired = repair(course.submitted(student).read_bytes(), release)
-    except (RepairError, OSError) as e:
-        reason = str(e)
-        verdicts = {gid: Verdict(0.0, f"not graded: {reason}") for gid in parts}
-        notebook = json.loads(json.dumps(release))
-        return Graded(student, verdicts, [f"graded 0: {reason}"],
-                      graded_notebook(notebook, tests, {}, {}, verdicts), set(), time.monotonic() - started)
-    notebook = repaired.notebook
-    cells = job_cells(notebook, parts)
-    done, missing = run_cells(sandbox, cells, seeds, slot)
+def prepare(course, student, release, parts):
+    repaired = repair(course.submitted(student).read_bytes(), release)
+    cells, left_out = job_cells(repaired.notebook, parts)
+    return Prepared(student, repaired.notebook, repaired.notes, cells, left_out)
+
+
+def judged(prepared, result, parts, release, seeds):
+    """The Graded submission from its run's result."""
+    notebook = prepared.notebook
+    probes = {grade_id(notebook["cells"][c["index"]]): c["index"] for c in prepared.cells if c["kind"] == "function"}
+    answers = quiz_answers(notebook, {p.name for p in parts.values() if p.kind == "answer"})
     verdicts = {}
-    for c in cells:
-        if c["kind"] == "code":
-            continue
-        gid = grade_id(notebook["cells"][c["index"]])
-        if c["index"] in done:
-            verdicts[gid] = judge(parts[gid], done[c["index"]].get("probe"), seeds)
-        else:
-            verdicts[gid] = Verdict(0.0, f"{parts[gid].name}: {missing[c['index']]}")
-    for gid, verdict in verdicts.items():
-        if verdict.score == 0 and ("not defined" in verdict.message or "not answered" in verdict.message):
-            why = cell_trouble(notebook, parts[gid].name, done, missing)
-            verdict.message += f" (its cell: {why})" if why else ""
-    for gid in parts.keys() - verdicts.keys():  # a graded cell the repaired notebook lacks
-        verdicts[gid] = Verdict(0.0, f"{parts[gid].name}: its test cell was not found")
-    notes = repaired.notes + [f"{grade_id(notebook['cells'][i]) or f'cell {i}'}: {why}" for i, why in missing.items()
-                              if not why.startswith("not run")]
+    for gid, part in parts.items():
+        if part.kind == "answer":
+            verdicts[gid] = answer_verdict(part, answers.get(part.name), notebook, result)
+        elif gid in probes:
+            verdicts[gid] = function_verdict(part, probes[gid], notebook, result, seeds)
+        else:  # a graded cell the repaired notebook lacks
+            verdicts[gid] = Verdict(part.name, 0.0, "missing", "its test cell was not found")
+    notes = prepared.notes + [f"{label(notebook, i)}: {why['cause']}: {one_line(why['detail'])}"
+                              for i, why in result["stopped"].items() if i not in probes.values()]
     stubs = {grade_id(c): source_of(c) for c in release["cells"] if c["metadata"].get("nbgrader", {}).get("solution")}
     unanswered = {gid for gid, stub in stubs.items()
                   if any(grade_id(c) == gid and source_of(c).strip() == stub.strip() for c in notebook["cells"])}
-    return Graded(student, verdicts, notes, graded_notebook(notebook, tests, done, missing, verdicts),
-                  unanswered, time.monotonic() - started)
+    shown = graded_notebook(notebook, release, result, prepared.left_out, verdicts)
+    return Graded(prepared.student, verdicts, notes, shown, unanswered, result["seconds"])
 
 
-def failed(student, parts, error):
-    """A grader bug must not stop the batch: this submission gets 0 with the error named."""
-    reason = f"internal grader error ({type(error).__name__}: {error}); please report it"
-    return Graded(student, {gid: Verdict(0.0, f"not graded: {reason}") for gid in parts}, [reason])
+def not_graded(student, parts, release, cause, reason):
+    """Every part 0 for one reason (the file is not a notebook; a grader bug): the batch goes on."""
+    verdicts = {gid: Verdict(p.name, 0.0, cause, reason) for gid, p in parts.items()}
+    notebook = graded_notebook(json.loads(json.dumps(release)), release, None, {}, verdicts)
+    return Graded(student, verdicts, [f"graded 0: {reason}"], notebook)
+
+
+def grader_failed(student, parts, release, error):
+    """A grader bug on one submission: 0 with the error named, and its traceback in the notes."""
+    graded = not_graded(student, parts, release, "grader error",
+                        f"internal grader error ({type(error).__name__}: {one_line(error)}); please report it")
+    graded.notes.append(traceback.format_exc(limit=-3))
+    return graded
 
 
 def record(course, graded, parts, release):
@@ -192,41 +259,53 @@ def record(course, graded, parts, release):
     log.parent.mkdir(exist_ok=True)
     log.write_text(json.dumps({
         "student": graded.student, "score": graded.score, "max_score": sum(p.points for p in parts.values()),
-        "seconds": round(graded.seconds, 2), "notes": graded.notes,
-        "parts": {gid: dict(asdict(v), points=parts[gid].points) for gid, v in graded.verdicts.items()}}, indent=1))
+        "seconds": round(graded.seconds, 2), "notes": [clean_text(n, 2000) for n in graded.notes],
+        "parts": {gid: v.record(parts[gid].points) for gid, v in graded.verdicts.items()}}, indent=1))
 
 
-def autograde(course, sandbox, students=None, workers=1, progress=True):
-    """Grade `students` (default: everyone collected) with `workers` sandboxes at once; [Graded]."""
+def autograde(course, sandbox, students=None, workers=1, progress=True, pool=None):
+    """Grade `students` (default: everyone collected), `workers` sandboxes at once, or on `pool` (an
+    executor whose submit() returns concurrent futures, e.g. a Dask cluster's). A submission that
+    timed out is graded again alone before a timeout costs it points. Returns [Graded]."""
     course.require()
     alembic_on_path()
-    sandbox.check()
+    if pool is None:  # a cluster's workers were checked when it was opened (cluster.open_pool)
+        sandbox.check()
     parts = {p.grade_id: p for p in course.parts()}
     release = course.release()
-    tests = {grade_id(c): source_of(c) for c in json.loads(course.source_notebook.read_text())["cells"]
-             if grade_id(c) in parts}
     seeds = [FIXTURE_SEED] + [secrets.randbelow(2**31) for _ in range(HIDDEN_FIXTURES)]  # never stored
-    students = students or course.students()
-    slots = queue.Queue()
-    for slot in range(workers):
-        slots.put(slot)
+    results, prepared, again = [], {}, []
 
-    def one(student):
-        slot = slots.get()
+    def finish(student, future_or_result):
         try:
-            return grade_submission(course, student, parts, release, tests, seeds, sandbox, slot)
-        except Exception as e:
-            graded = failed(student, parts, e)
-            graded.notes.append(traceback.format_exc(limit=-3))
-            return graded
-        finally:
-            slots.put(slot)
+            result = future_or_result.result() if hasattr(future_or_result, "result") else future_or_result
+            return judged(prepared[student], result, parts, release, seeds)
+        except Exception as e:  # a grader bug must not stop the batch
+            return grader_failed(student, parts, release, e)
 
-    results = []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(one, s) for s in students]
+    with nullcontext(pool) if pool else ThreadPoolExecutor(max_workers=workers) as runner:
+        futures = {}
+        for student in students or course.students():
+            try:
+                prepared[student] = prepare(course, student, release, parts)
+            except (RepairError, OSError) as e:
+                results.append(not_graded(student, parts, release, "missing", f"not graded: {e}"))
+            except Exception as e:  # a grader bug on one file must not stop the batch
+                results.append(grader_failed(student, parts, release, e))
+            if student not in prepared:
+                record(course, results[-1], parts, release)
+                continue
+            futures[runner.submit(run_cells, sandbox, prepared[student].cells, seeds)] = student
         for future in tqdm(as_completed(futures), total=len(futures), desc="autograde", disable=not progress):
-            graded = future.result()
+            graded = finish(futures[future], future)
+            if graded.timed_out and (pool is not None or workers > 1):
+                again.append(graded)
+            else:
+                record(course, graded, parts, release)
+                results.append(graded)
+        for first in tqdm(again, desc="timed out: again, alone", disable=not progress or not again):
+            graded = finish(first.student, runner.submit(run_cells, sandbox, prepared[first.student].cells, seeds))
+            graded.notes.append(f"timed out beside other submissions (score {first.score:g}); graded again alone")
             record(course, graded, parts, release)
             results.append(graded)
     return sorted(results, key=lambda g: g.student)

@@ -2,12 +2,15 @@
 the judge needs. It decides nothing: probes record the student's outputs, and the grader judges
 them in its own process against the reference on fixtures the student cannot compute.
 
-  python harness.py JOB RESULTS
+  python harness.py CHANNEL_FD  < JOB
 
-JOB (JSON): {"cells": [{"index", "kind": "code" | "function" | "answer", "source" | "name"}],
-             "seeds": [fixture seeds], "skip": {index: reason}, "max_output": characters per cell}
-RESULTS: JSON lines appended as cells run, {"start": index} then {"done": index, "outputs": [...],
-"probe": ...}, so what ran before a crash or a kill is kept.
+JOB (JSON, on stdin): {"cells": [{"index", "kind": "code" | "function", "source" | "name"}],
+                       "seeds": [fixture seeds], "max_output": characters per cell and stream}
+CHANNEL_FD: a pipe to the grader, which takes JSON lines in exactly this order: {"start": index},
+then {"done": index, "outputs": [...], "probe": ...} for each cell of the job, then {"end": true}.
+Anything else on it stops the run as tampering; so a student's code that writes to it only loses
+the cell it ran in. The harness leaves with os._exit, so that no atexit hook or thread of the
+student's runs after the end.
 
 Standard library, IPython and the student edition of cl_course only: nothing here is secret.
 """
@@ -15,12 +18,15 @@ import base64
 import io
 import json
 import os
+import shutil
 import sys
 import time
 import traceback
 
 # the student's code may rebind builtins; the probes keep the real ones
-_callable, _isinstance, _set, _sorted, _str, _type = callable, isinstance, set, sorted, str, type
+_callable = callable
+MAX_DISPLAYS = 50  # display outputs kept per cell
+MAX_VALUES = 100_000  # numbers in a probe's result (the fixture's model has 74 parameters)
 
 
 class CappedText(io.TextIOBase):
@@ -45,14 +51,17 @@ class CappedText(io.TextIOBase):
         return "".join(self.parts) + note
 
 
-def serialise(value):
-    """What a probe returned, as JSON the grader can check: tensors as shape + numbers."""
+def serialise(value, depth=0):
+    """What a probe returned, as JSON the grader can check: tensors as shape + numbers. Sizes are
+    capped (far above any fixture's) so that a wrong result stays a small record."""
     import torch
     if isinstance(value, torch.Tensor):
+        if value.numel() > MAX_VALUES:
+            return {"type": f"tensor of {value.numel():,} values"}
         t = value.detach().to("cpu", torch.float64) if value.is_floating_point() else value.detach().cpu()
         return {"shape": list(t.shape), "data": t.flatten().tolist()}
-    if isinstance(value, dict):
-        return {"dict": {str(k): serialise(v) for k, v in value.items()}}
+    if isinstance(value, dict) and depth == 0:
+        return {"dict": {str(k)[:100]: serialise(v, 1) for k, v in list(value.items())[:MAX_VALUES // 100]}}
     return {"type": type(value).__name__}
 
 
@@ -70,23 +79,27 @@ def probe_function(namespace, name, seeds):
     return {"results": results}
 
 
-def probe_answer(namespace, name):
-    if name not in namespace:
-        return {"missing": f"{name} is not answered"}
-    value = namespace[name]
-    if _isinstance(value, _str):
-        value = [value]
-    if _isinstance(value, (_set, frozenset, list, tuple)) and all(_isinstance(v, _str) for v in value):
-        return {"answer": _sorted(value)}
-    return {"type": _type(value).__name__}
+def cell_line(error):
+    """The line of the cell's own code where `error` came out (answers assigned above it count), or None."""
+    tb, line = error.__traceback__, None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == "<module>" and line is None:  # the first: the cell's, not an import's
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line if not isinstance(error, SyntaxError) else 0
 
 
-def main(job_path, results_path):
-    job = json.loads(open(job_path).read())
-    results = os.open(results_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+def main(channel_fd):
+    job = json.loads(sys.stdin.buffer.read())
+    channel = int(channel_fd)
+    fonts, config_dir = os.environ.get("CL_GRADE_FONTS"), os.environ.get("MPLCONFIGDIR")
+    if fonts and config_dir and os.path.isdir(fonts):  # matplotlib's font list, built once by the grader
+        shutil.copytree(fonts, config_dir, dirs_exist_ok=True)
 
     def record(entry):
-        os.write(results, (json.dumps(entry) + "\n").encode())
+        data = (json.dumps(entry) + "\n").encode()
+        while data:
+            data = data[os.write(channel, data):]
 
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets.config import Config
@@ -100,7 +113,7 @@ def main(job_path, results_path):
         keep = {k: v for k, v in data.items() if k in ("text/plain", "text/markdown", "text/html", "image/png")}
         if isinstance(keep.get("image/png"), bytes):
             keep["image/png"] = base64.b64encode(keep["image/png"]).decode()
-        if sum(len(str(v)) for v in keep.values()) <= limit:
+        if sum(len(str(v)) for v in keep.values()) <= limit and len(outputs) < MAX_DISPLAYS:
             outputs.append({"output_type": "display_data", "data": keep, "metadata": {}})
 
     shell.display_pub.publish = capture_display
@@ -113,8 +126,6 @@ def main(job_path, results_path):
     harness = os.getpid()
     for cell in job["cells"]:
         index = cell["index"]
-        if str(index) in job["skip"]:
-            continue
         record({"start": index})
         started = time.monotonic()
         outputs.clear()
@@ -127,11 +138,9 @@ def main(job_path, results_path):
                 error = result.error_before_exec or result.error_in_exec
                 if error is not None:
                     outputs.append({"output_type": "error", "ename": type(error).__name__, "evalue": str(error)[:limit],
-                                    "traceback": traceback.format_exception(error)[-3:]})
-            elif cell["kind"] == "function":
-                probe = probe_function(shell.user_ns, cell["name"], job["seeds"])
+                                    "traceback": traceback.format_exception(error)[-3:], "line": cell_line(error)})
             else:
-                probe = probe_answer(shell.user_ns, cell["name"])
+                probe = probe_function(shell.user_ns, cell["name"], job["seeds"])
         except BaseException as e:  # the harness goes on whatever the student's code raised
             probe = probe or {"missing": f"{type(e).__name__} while probing"}
         finally:
@@ -141,7 +150,9 @@ def main(job_path, results_path):
         if os.getpid() != harness:  # a process the student's code forked must not go on grading
             os._exit(0)
         record({"done": index, "outputs": streams + outputs, "probe": probe, "seconds": time.monotonic() - started})
+    record({"end": True})
+    os._exit(0)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(sys.argv[1])

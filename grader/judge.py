@@ -1,23 +1,19 @@
-"""Verdicts, in the grader's own process: what the student's code produced in the sandbox against
-the reference in cl_course, on fixtures drawn from seeds the student cannot know.
+"""Verdicts on function parts, in the grader's own process: what the student's code produced in the
+sandbox against the reference in cl_course, on fixtures drawn from seeds made at grading time
+(the sandbox holds no reference code, so knowing a seed does not give the answer).
 
 A function part earns points x (hidden fixtures matched / hidden fixtures). The published fixture
 is probed too, only to say when a result matches it but not the hidden ones.
 """
-from dataclasses import dataclass
 from functools import lru_cache
 
 import torch
 
 from cl_course import selfcheck
 
+from .inert import one_line
 from .mistakes import MISTAKES
-
-
-@dataclass
-class Verdict:
-    score: float
-    message: str
+from .verdict import Verdict
 
 
 @lru_cache(maxsize=256)
@@ -83,33 +79,24 @@ def check_one(name, result, seed):
 def judge_function(part, probe, seeds):
     """seeds[0] is the published fixture, the rest are hidden; probe["results"] follows them."""
     if "missing" in probe:
-        return Verdict(0.0, f"{part.name}: {probe['missing']}")
+        return Verdict(part.name, 0.0, "missing", one_line(probe["missing"]))
     results = probe.get("results")
     if not isinstance(results, list) or len(results) != len(seeds) or not all(isinstance(r, dict) for r in results):
-        return Verdict(0.0, f"{part.name}: the probe's record is damaged")
+        return Verdict(part.name, 0.0, "tampered", "the probe's record is damaged")
     checks = [check_one(part.name, r, s) for r, s in zip(results, seeds)]
     published, hidden = checks[0], checks[1:]
     passed = sum(ok for ok, _ in hidden)
-    message = f"{part.name}: {passed} of {len(hidden)} hidden fixtures match the reference"
+    detail = ""
     if passed < len(hidden):
-        message += f" ({next(why for ok, why in hidden if not ok)})"
+        detail = one_line(next(why for ok, why in hidden if not ok), 400)
         if published[0]:
-            message += "; the published fixture matches, so the result may be fitted to it"
-    return Verdict(round(part.points * passed / len(hidden), 2), message)
-
-
-def judge_answer(part, probe):
-    if "missing" in probe:
-        return Verdict(0.0, f"{part.name}: {probe['missing']}")
-    if "answer" not in probe or not isinstance(probe["answer"], list):
-        return Verdict(0.0, f"{part.name} must be a set of letters, got {probe.get('type', 'something else')}")
-    answer = set(map(str, probe["answer"]))
-    if answer == part.key:
-        return Verdict(part.points, f"{part.name}: right")
-    return Verdict(0.0, f"{part.name}: not right (answered {', '.join(sorted(answer)) or 'nothing'})")
+            detail += "; the published fixture matches, so the result may be fitted to it"
+    cause = "right" if passed == len(hidden) else "partial" if passed else "wrong"
+    return Verdict(part.name, round(part.points * passed / len(hidden), 2), cause, detail, passed, len(hidden))
 
 
 def judge(part, probe, seeds):
+    """The Verdict on a function part from its probe's record (which the student's process wrote)."""
     if not isinstance(probe, dict):
-        return Verdict(0.0, f"{part.name}: the probe's record is damaged")
-    return judge_function(part, probe, seeds) if part.kind == "function" else judge_answer(part, probe)
+        return Verdict(part.name, 0.0, "tampered", "the probe's record is damaged")
+    return judge_function(part, probe, seeds)

@@ -34,22 +34,67 @@ def grade_id(cell):
     return nbgrader.get("grade_id") if isinstance(nbgrader, dict) else None
 
 
+MAX_BYTES = 50 << 20  # a notebook with its outputs (the grader keeps only sources)
+MAX_CELLS = 2000      # the released notebook has about 70
+
+
+def text(value):
+    """A cell's source as text any writer can encode ("" for what is not text); and whether it changed."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        value = "".join(value)
+    if not isinstance(value, str):
+        return "", False
+    clean = value.encode("utf-8", "replace").decode("utf-8")  # unpaired surrogates become "?"
+    return clean, clean != value
+
+
+def upgraded(nb):
+    """An nbformat 3 notebook (old Jupyter) as nbformat 4."""
+    import nbformat
+    try:
+        return json.loads(json.dumps(nbformat.convert(nbformat.from_dict(nb), 4)))
+    except Exception as e:  # nbformat raises many kinds on odd input
+        raise RepairError(f"an nbformat 3 notebook the grader cannot convert ({type(e).__name__}): open it in "
+                          "Jupyter or Colab, save it, and submit again") from None
+
+
 def read_notebook(data):
-    """The submission's cells as plain dicts, or RepairError naming what the file is instead."""
+    """The submission's cells as plain dicts with text sources, and notes on what was changed; or
+    RepairError naming what the file is instead, in words the student can act on."""
     if not data.strip():
         raise RepairError("the file is empty")
+    if len(data) > MAX_BYTES:
+        raise RepairError(f"the file is {len(data) / 2**20:.0f} MB; the grader takes notebooks up to "
+                          f"{MAX_BYTES >> 20} MB: clear the outputs (Edit > Clear all outputs), save and submit again")
     try:
         nb = json.loads(data)
     except UnicodeDecodeError:
         raise RepairError("not a notebook: the file is binary, not JSON") from None
+    except RecursionError:
+        raise RepairError("not a notebook: its JSON is nested thousands of levels deep") from None
     except ValueError as e:
         raise RepairError(f"not a notebook: the file is not valid JSON ({str(e).split(':')[0]})") from None
+    notes = []
+    if isinstance(nb, dict) and nb.get("nbformat") == 3:
+        nb = upgraded(nb)
+        notes.append("converted from nbformat 3")
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise RepairError("not a notebook: JSON without a list of cells (nbformat 4 expected)")
-    cells = [c for c in nb["cells"] if isinstance(c, dict) and c.get("cell_type") in ("code", "markdown", "raw")]
+    if len(nb["cells"]) > MAX_CELLS:
+        raise RepairError(f"the notebook has {len(nb['cells']):,} cells; the grader takes at most {MAX_CELLS:,}: "
+                          "delete the extra cells and submit again")
+    cells, replaced = [], False
+    for c in nb["cells"]:
+        if isinstance(c, dict) and c.get("cell_type") in ("code", "markdown", "raw"):
+            source, changed = text(c.get("source", ""))
+            replaced |= changed
+            metadata = c.get("metadata") if isinstance(c.get("metadata"), dict) else {}
+            cells.append({"cell_type": c["cell_type"], "metadata": metadata, "source": source})
     if not cells:
         raise RepairError("the notebook has no cells")
-    return nb, cells
+    if replaced:
+        notes.append("characters that are not text (lone surrogates) were replaced by '?'")
+    return nb, cells, notes
 
 
 def wanted_names(cell):
@@ -135,14 +180,14 @@ def clean_cell(cell, metadata, source, cell_id):
 
 def repair(data, release):
     """A Repaired notebook from a submission's bytes and the released notebook (a dict)."""
-    nb, submitted = read_notebook(data)
+    nb, submitted, read_notes = read_notebook(data)
     released = release["cells"]
     matcher = Matcher(released, submitted)
     matcher.by_grade_id()
     matcher.by_content()
     matcher.by_position()
     out = Repaired(notebook={"cells": [], "metadata": copy.deepcopy(release["metadata"]), "nbformat": 4,
-                             "nbformat_minor": release.get("nbformat_minor", 5)})
+                             "nbformat_minor": release.get("nbformat_minor", 5)}, notes=read_notes)
 
     anchor_of = {j: r for r, j in matcher.match.items()}
     extras = {}  # released index (-1: before the first cell) -> the student's own cells after it

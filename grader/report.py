@@ -3,29 +3,37 @@
 feedback  nbgrader's GenerateFeedback: feedback/<student>/hw14/hw14_lifelong_learning.html
 export    nbgrader's CSV export: one row per student (grades.csv)
 report    per-question score distributions as a markdown table and a PNG, and every part graded
-          0 for a reason other than a wrong answer (crashes, timeouts, missing cells)
+          0 for a reason other than the answer (crashes, timeouts, tampering, missing cells); every
+          student-written string in it is escaped
 """
 import json
 import statistics
 
 from .course import ASSIGNMENT, NOTEBOOK, alembic_on_path
+from .inert import markdown_text, one_line
 from .release import run_converter
+from .verdict import NOT_JUDGED
 
 
 def feedback(course, students=None):
-    """HTML feedback for `students` (default: everyone autograded); the files written."""
+    """HTML feedback for `students` (default: everyone autograded): ([files written], [(student, why
+    not)]). One student's notebook that nbconvert cannot render costs that student's feedback only."""
     from nbgrader.converters import GenerateFeedback
 
     alembic_on_path()
-    written = []
+    written, failed = [], []
     for student in students or sorted(p.name for p in course.path("autograded").glob("*")):
         config = course.config()
         config.CourseDirectory.assignment_id = ASSIGNMENT
         config.CourseDirectory.student_id = student
         config.GenerateFeedback.force = True
-        run_converter(GenerateFeedback, config)
+        try:
+            run_converter(GenerateFeedback, config)
+        except Exception as e:  # nbconvert's errors have no common base class
+            failed.append((student, one_line(f"{type(e).__name__}: {e}")))
+            continue
         written.append(course.path("feedback", student, ASSIGNMENT, NOTEBOOK.replace(".ipynb", ".html")))
-    return written
+    return written, failed
 
 
 def export(course, out):
@@ -67,25 +75,24 @@ def distribution_rows(table, points):
     return rows
 
 
-TROUBLE = ("(its cell: ", "not run: ", "not graded: ", "its test cell was not found")
-
-
 def problems(course):
-    """(student, what, why): repairs, and parts lost to something other than a wrong result
-    (crashes, timeouts, missing cells), one line per cause."""
+    """(student, what, why): repairs, and parts lost to something other than the answer (crashes,
+    timeouts, tampering, missing cells), one line per cause. A log that cannot be read is one line too."""
     found = []
     for log in sorted(course.path("grading").glob("*.json")):
-        data = json.loads(log.read_text())
-        if data["notes"]:
-            found.append((data["student"], "notes", "; ".join(data["notes"])))
-        causes = {}
-        for gid, part in data["parts"].items():
-            if part["score"] == 0 and any(w in part["message"] for w in TROUBLE):
-                cause = part["message"].split("(its cell: ", 1)[-1].removesuffix(")") if "(its cell: " in part["message"] \
-                    else part["message"].split(": ", 1)[-1]
-                causes.setdefault(cause, []).append(gid)
-        found += [(data["student"], ", ".join(gids) if len(gids) < len(data["parts"]) else "every part", cause)
-                  for cause, gids in causes.items()]
+        try:
+            data = json.loads(log.read_text())
+            if data["notes"]:
+                found.append((data["student"], "notes", "; ".join(data["notes"])))
+            causes = {}
+            for gid, part in data["parts"].items():
+                if part["score"] == 0 and part["cause"] in NOT_JUDGED:
+                    where = f" in {part['cell']}" if part.get("cell") else ""
+                    causes.setdefault(f"{part['cause']}{where}: {part['detail']}", []).append(gid)
+            found += [(data["student"], ", ".join(gids) if len(gids) < len(data["parts"]) else "every part", cause)
+                      for cause, gids in causes.items()]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            found.append((log.stem, "grading log", f"cannot be read ({type(e).__name__}); grade this student again"))
     return found
 
 
@@ -111,18 +118,18 @@ def report(course, out_dir):
         lines += ["", f"Total: mean {statistics.mean(t):.2f}, median {statistics.median(t):.2f}, "
                       f"min {t[0]:g}, max {t[-1]:g} of {sum(points.values()):g}."]
     found = problems(course)
-    lines += ["", "## Repairs, and parts lost to crashes, timeouts or missing cells", ""]
-    lines += [f"- {s} / {p}: {m}" for s, p, m in found] or ["None."]
+    lines += ["", "## Repairs, and parts lost to crashes, timeouts, tampering or missing cells", ""]
+    lines += [f"- {s} / {p}: {markdown_text(m, 600)}" for s, p, m in found] or ["None."]
     text = "\n".join(lines) + "\n"
     (out_dir / "report.md").write_text(text)
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5), gridspec_kw={"width_ratios": [3, 1]})
     names = [r[0] for r in rows]
     full, zero = [r[5] for r in rows], [r[6] for r in rows]
-    partial = [100 - f - z for f, z in zip(full, zero)]
+    partial = [100 - f - z for f, z in zip(full, zero, strict=True)]
     left.bar(names, full, color="tab:green", label="full marks")
     left.bar(names, partial, bottom=full, color="tab:orange", label="partial")
-    left.bar(names, zero, bottom=[f + p for f, p in zip(full, partial)], color="tab:red", label="zero")
+    left.bar(names, zero, bottom=[f + p for f, p in zip(full, partial, strict=True)], color="tab:red", label="zero")
     left.set_ylabel("% of submissions")
     left.set_ylim(0, 100)
     left.tick_params(axis="x", rotation=90)

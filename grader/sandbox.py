@@ -1,14 +1,23 @@
-"""Run a submission's harness in a bubblewrap sandbox, watched from outside.
+"""Run a submission's harness in a sandbox, watched from outside.
 
-Inside: no network; read-only system, Python and student-edition package; the job folder read-only;
-one writable scratch folder; nothing of the course folder, other submissions, the gradebook or the
-instructor's sources. Limits: memory, CPU time, file size and processes (rlimits, under a uid of
-its own when the grader is root), a wall-clock limit per cell and per run (enforced from outside,
-so the student's code cannot catch it), and scratch disk use.
+Inside (bubblewrap): no network; read-only system, Python and student-edition package; one
+writable scratch folder on a capped tmpfs; nothing of the course folder, other submissions, the
+gradebook or the instructor's sources. The job reaches the harness on stdin and its records come
+back on a pipe: the grader reads no file the student's code could write, replace or link.
+
+What the harness sends is checked against the job (each cell's start, then its record, in the
+job's order, then the end); anything else stops the run as tampering. The watcher reads pipes
+without blocking and in bounded amounts, so nothing the student writes can stall it.
+
+Limits, per sandbox where the machine allows (root: a cgroup, a uid of its own, a mounted tmpfs):
+all processes' memory and count together, an equal CPU share, CPU seconds per cell, scratch bytes
+and inodes. Without root: per-process rlimits, a wall-clock cell limit and a byte-capped tmpfs.
 """
+import contextlib
 import json
 import os
 import resource
+import select
 import shutil
 import signal
 import site
@@ -16,23 +25,32 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
 
+from .confinement import Cgroup, UidLease, mount_scratch, unmount
+
 HARNESS = Path(__file__).with_name("harness.py")
+RECORD_BYTES = 8 << 20  # one cell's record: its outputs are capped by the harness far below this
+OUTPUT_TAIL = 4096      # of the harness's own stdout and stderr, kept to explain a failure
 
 
 @dataclass
 class Limits:
-    cell_seconds: float = 30.0  # wall clock per cell, nbgrader's default; the grading profile needs ~5 s
+    cell_seconds: float = 30.0  # CPU seconds per cell, all the sandbox's processes (nbgrader's 30 s; grading needs ~2)
+    wall_factor: float = 4.0    # wall clock per cell, in cell_seconds: a sleeping or starved cell ends too
+    lift_factor: float = 3.0    # both, for a cell given a second chance (it timed out but defines nothing graded)
     run_seconds: float = 300.0  # wall clock for a whole run of a submission
-    cpu_seconds: int = 300      # CPU time of the run's processes
-    memory_mb: int = 3072       # data segment per process (torch alone needs ~0.8 GB)
-    processes: int = 64         # processes and threads of the sandbox's uid
+    cpu_seconds: int = 300      # CPU time of each process (rlimit)
+    memory_mb: int = 3072       # all processes of a sandbox together (cgroup)
+    process_memory_mb: int = 2560  # data segment per process: a single hog gets MemoryError first
+    processes: int = 64         # processes and threads of a sandbox
     file_mb: int = 64           # largest file the student's code may write
-    scratch_mb: int = 256       # all files in scratch together
+    scratch_mb: int = 256       # scratch tmpfs
+    scratch_inodes: int = 20000  # files and folders in scratch
     output_chars: int = 20000   # kept per cell and stream in the graded notebook
+    channel_mb: int = 64        # all the harness may send back
 
 
 class SandboxError(Exception):
@@ -41,10 +59,66 @@ class SandboxError(Exception):
 
 @dataclass
 class Outcome:
-    """How a run ended: `reason` says why it stopped early (None when the harness finished)."""
-    entries: list
-    reason: str | None
-    stopped_in: int | None  # the cell that was running when the run was stopped
+    """How a run ended: `done` maps cell index -> the harness's record; `stop` says why the run
+    ended early: {"cell": index or None, "cause": "timed out" | "crashed" | "tampered" | "grader error",
+    "detail": text, and for timeouts "limit": "cell" | "run"}, None when every cell ran."""
+    done: dict
+    stop: dict | None = None
+    output: str = ""  # the tail of the harness's stdout and stderr
+
+
+class Channel:
+    """The harness's records, checked against the order of the job's cells."""
+
+    def __init__(self, cells, cap_bytes):
+        self.order, self.cap = [c["index"] for c in cells], cap_bytes
+        self.buffer, self.total, self.position = b"", 0, 0
+        self.open_cell, self.ended, self.violation = None, False, None
+        self.done = {}
+
+    def feed(self, data):
+        self.total += len(data)
+        if self.total > self.cap:
+            return self.violate(f"sent more than {self.cap >> 20} MB of results")
+        self.buffer += data
+        while not self.violation and b"\n" in self.buffer:
+            line, self.buffer = self.buffer.split(b"\n", 1)
+            self.record(line)
+        if len(self.buffer) > RECORD_BYTES:
+            self.violate("sent a record larger than the grader takes")
+
+    def violate(self, what):
+        self.violation = self.violation or what
+
+    def record(self, line):
+        if len(line) > RECORD_BYTES or self.ended:
+            return self.violate("wrote into the grader's channel")
+        try:
+            entry = json.loads(line)
+        except (ValueError, RecursionError):
+            return self.violate("wrote into the grader's channel")
+        expected = self.order[self.position] if self.position < len(self.order) else None
+        if not isinstance(entry, dict):
+            self.violate("wrote into the grader's channel")
+        elif entry.keys() == {"start"} and self.open_cell is None and same_index(entry["start"], expected):
+            self.open_cell = expected
+        elif "done" in entry and self.open_cell is not None and same_index(entry["done"], self.open_cell):
+            self.done[self.open_cell] = entry
+            self.open_cell, self.position = None, self.position + 1
+        elif entry == {"end": True} and self.open_cell is None and expected is None:
+            self.ended = True
+        else:
+            self.violate("wrote into the grader's channel")
+
+    def blamed_cell(self):
+        """The cell running when something went wrong, else the one that ran last."""
+        if self.open_cell is not None:
+            return self.open_cell
+        return self.order[self.position - 1] if self.position else None
+
+
+def same_index(value, expected):
+    return type(value) is int and value == expected
 
 
 def python_roots():
@@ -72,38 +146,73 @@ def bind_with_parents(args, source, target, mode="--ro-bind"):
     args += [mode, str(source), str(target)]
 
 
-def bwrap_args(job_dir, scratch, student_site, data_root, uid, limits):
-    args = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-            "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc",
-            "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(64 << 20), "--tmpfs", "/tmp"]
-    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
-        if os.path.islink(top):
-            args += ["--symlink", os.readlink(top), top]
-        elif os.path.isdir(top):
-            args += ["--ro-bind", top, top]
-    bound = python_roots()
-    for root in bound:
-        bind_with_parents(args, root, root)
-    for hidden in instructor_paths():
-        if any(hidden.is_relative_to(r) for r in bound + [Path("/usr")]):
-            args += ["--tmpfs", str(hidden)]
-    bind_with_parents(args, job_dir, "/job")
-    bind_with_parents(args, student_site, "/student")
-    if data_root and Path(data_root).is_dir():
-        bind_with_parents(args, data_root, "/data")
-    bind_with_parents(args, scratch, "/scratch", "--bind")
-    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": "/scratch", "PYTHONPATH": "/student",
-           "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/scratch/.matplotlib",
-           "IPYTHONDIR": "/scratch/.ipython", "CL_COURSE_PROFILE": "grading", "CL_COURSE_DATA": "/data",
-           "NBGRADER_EXECUTION": "autograde", "CUDA_VISIBLE_DEVICES": "", "TQDM_DISABLE": "1",
-           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "LANG": "C.UTF-8"}
-    args += ["--clearenv", "--chdir", "/scratch"]
-    for k, v in env.items():
-        args += ["--setenv", k, v]
-    if uid is not None:  # root: drop to a uid of our own so that rlimits on processes apply
-        args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "setpriv", f"--reuid={uid}",
-                 f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
-    return args + [sys.executable, "-B", "/job/harness.py", "/job/job.json", "/scratch/results.jsonl"]
+def harness_environment(sandbox, student_site, scratch, fonts):
+    """The harness's whole environment (nothing of the grader's is inherited)."""
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(scratch),
+           "PYTHONPATH": str(student_site), "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg",
+           "MPLCONFIGDIR": f"{scratch}/.matplotlib", "CL_GRADE_FONTS": str(fonts),
+           "IPYTHONDIR": f"{scratch}/.ipython", "CL_COURSE_PROFILE": "grading", "NBGRADER_EXECUTION": "autograde",
+           "CUDA_VISIBLE_DEVICES": "", "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "LANG": "C.UTF-8"}
+    if sandbox.data_root:
+        env["CL_COURSE_DATA"] = "/data" if sandbox.backend == "bubblewrap" else str(sandbox.data_root)
+    return env
+
+
+class Bubblewrap:
+    """Student code confined by bubblewrap: namespaces, read-only binds, a uid of its own (root)."""
+
+    def problem(self):
+        if shutil.which("bwrap") is None:
+            return ("bubblewrap (bwrap) is not installed: install it (Debian/Ubuntu: apt-get install bubblewrap) "
+                    "or grade code you trust without a sandbox with --no-sandbox")
+        return None
+
+    def command(self, sandbox, paths, uid, scratch_mounted, channel_fd):
+        args = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+                "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc",
+                "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(64 << 20), "--tmpfs", "/tmp"]
+        for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
+            if os.path.islink(top):
+                args += ["--symlink", os.readlink(top), top]
+            elif os.path.isdir(top):
+                args += ["--ro-bind", top, top]
+        bound = python_roots()
+        for root in bound:
+            bind_with_parents(args, root, root)
+        for hidden in instructor_paths():
+            if any(hidden.is_relative_to(r) for r in bound + [Path("/usr")]):
+                args += ["--tmpfs", str(hidden)]
+        bind_with_parents(args, paths["harness"], "/grader")
+        bind_with_parents(args, sandbox.student_site, "/student")
+        bind_with_parents(args, paths["fonts"], "/fonts")
+        if sandbox.data_root:
+            bind_with_parents(args, sandbox.data_root, "/data")
+        if scratch_mounted:
+            bind_with_parents(args, paths["scratch"], "/scratch", "--bind")
+        else:  # not root: bubblewrap's own tmpfs, capped in bytes (not in inodes)
+            args += ["--perms", "0700", "--size", str(sandbox.limits.scratch_mb << 20), "--tmpfs", "/scratch"]
+        args += ["--clearenv", "--chdir", "/scratch"]
+        for k, v in harness_environment(sandbox, "/student", "/scratch", "/fonts").items():
+            args += ["--setenv", k, v]
+        if uid is not None:  # root: drop to the leased uid, so that no sandbox shares another's processes or files
+            args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "setpriv", f"--reuid={uid}",
+                     f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
+        return args + [sys.executable, "-B", "/grader/harness.py", str(channel_fd)], None
+
+
+class Unconfined:
+    """Student code run as this user with rlimits only: for code the TA trusts (--no-sandbox)."""
+
+    def problem(self):
+        return None
+
+    def command(self, sandbox, paths, uid, scratch_mounted, channel_fd):
+        env = harness_environment(sandbox, sandbox.student_site, paths["scratch"], paths["fonts"])
+        return [sys.executable, "-B", str(paths["harness"] / "harness.py"), str(channel_fd)], env
+
+
+BACKENDS = {"bubblewrap": Bubblewrap(), "unconfined": Unconfined()}
 
 
 def user_processes():
@@ -118,164 +227,187 @@ def user_processes():
     return count
 
 
-def limiter(limits, processes):
-    def apply():
+def preparation(limits, processes, group):
+    def prepare():  # in the child, before exec
         os.setsid()  # one process group to kill
-        for kind, value in ((resource.RLIMIT_DATA, limits.memory_mb << 20), (resource.RLIMIT_CPU, limits.cpu_seconds),
-                            (resource.RLIMIT_FSIZE, limits.file_mb << 20), (resource.RLIMIT_NPROC, processes),
-                            (resource.RLIMIT_CORE, 0)):
+        if group:
+            group.enter()
+        for kind, value in ((resource.RLIMIT_DATA, limits.process_memory_mb << 20),
+                            (resource.RLIMIT_CPU, limits.cpu_seconds), (resource.RLIMIT_FSIZE, limits.file_mb << 20),
+                            (resource.RLIMIT_NPROC, processes), (resource.RLIMIT_CORE, 0)):
             resource.setrlimit(kind, (value, value))
-    return apply
-
-
-def folder_size(path):
-    total = 0
-    for root, _, names in os.walk(path):
-        for n in names:
-            try:
-                total += os.lstat(os.path.join(root, n)).st_size
-            except OSError:
-                pass
-    return total
-
-
-class Results:
-    """The harness's JSON lines, read as they grow (the run is watched ten times a second); lines
-    that do not parse (a student may write anything) are skipped."""
-
-    def __init__(self, path):
-        self.path, self.offset, self.entries = Path(path), 0, []
-
-    def update(self):
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self.offset)
-                chunk = f.read()
-        except OSError:
-            return self.entries
-        complete = chunk[:chunk.rfind(b"\n") + 1]
-        self.offset += len(complete)
-        for line in complete.splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(entry, dict):
-                self.entries.append(entry)
-        return self.entries
-
-
-def running_cell(entries):
-    """The cell started last, unless a "done" for it followed (a student may write fake lines)."""
-    for i in range(len(entries) - 1, -1, -1):
-        if "start" in entries[i]:
-            cell = entries[i]["start"]
-            return None if any(e.get("done") == cell for e in entries[i + 1:]) else cell
-    return None
+    return prepare
 
 
 def describe_exit(code):
     if code < 0 or code > 128:  # bwrap reports a signal as 128 + its number
-        name = signal.Signals(-code if code < 0 else code - 128).name
+        try:
+            name = signal.Signals(-code if code < 0 else code - 128).name
+        except ValueError:
+            return f"the notebook's process exited with status {code}"
         hint = {"SIGKILL": "killed (out of memory?)", "SIGSEGV": "crashed (segmentation fault)",
-                "SIGXCPU": "used up its CPU time", "SIGABRT": "aborted"}.get(name, f"died of {name}")
+                "SIGXCPU": "used up its CPU time", "SIGXFSZ": "wrote a file larger than the limit",
+                "SIGABRT": "aborted"}.get(name, f"died of {name}")
         return f"the notebook's process {hint}"
     return f"the notebook's process exited with status {code} (sys.exit or os._exit in a cell?)"
 
 
-class Sandbox:
-    """Runs harness jobs; `slot` picks a uid of its own per parallel worker when the grader is root."""
+def read_available(fd, budget):
+    """What the pipe holds now, at most `budget` bytes; b"" at its end, None when empty for now."""
+    chunks, size = [], 0
+    while size < budget:
+        try:
+            data = os.read(fd, min(1 << 16, budget - size))
+        except BlockingIOError:
+            break
+        if not data:
+            return b"".join(chunks) if chunks else b""
+        chunks.append(data)
+        size += len(data)
+    return b"".join(chunks) if chunks else None
 
-    def __init__(self, student_site, data_root=None, limits=None, enabled=True):
-        self.student_site, self.data_root = Path(student_site), data_root
-        self.limits, self.enabled = limits or Limits(), enabled
-        self.font_cache = None
+
+@dataclass
+class Sandbox:
+    """Where and how submissions run: plain data, so that it can be sent to another machine."""
+    student_site: Path
+    data_root: Path | None = None
+    limits: Limits = field(default_factory=Limits)
+    backend: str = "bubblewrap"  # or "unconfined" (--no-sandbox)
+
+    def __post_init__(self):
+        self.student_site = Path(self.student_site).resolve()
+        if self.data_root is not None:
+            self.data_root = Path(self.data_root).resolve()  # a relative root would be bound from bwrap's cwd
+            if not self.data_root.is_dir():
+                raise SandboxError(f"the data root {self.data_root} is not a folder: pass --data-root or set "
+                                   "CL_COURSE_DATA to a torchvision MNIST folder")
 
     def check(self):
-        """Raise SandboxError unless a trivial job runs in the sandbox."""
-        if not self.enabled:
-            return
-        if shutil.which("bwrap") is None:
-            raise SandboxError("bubblewrap (bwrap) is not installed: install it (Debian/Ubuntu: apt-get install "
-                               "bubblewrap) or grade without a sandbox with --no-sandbox")
-        with tempfile.TemporaryDirectory() as tmp:
-            job, scratch = Path(tmp, "job"), Path(tmp, "scratch")
-            job.mkdir(), scratch.mkdir()
-            (job / "job.json").write_text(json.dumps({"cells": [], "seeds": [], "skip": {}, "max_output": 100}))
-            shutil.copy(HARNESS, job / "harness.py")
-            outcome = self.run(job, scratch, slot=0)
-            if outcome.reason:
-                log = (scratch / "stderr.txt").read_text(errors="replace").strip().splitlines()
-                raise SandboxError(f"the sandbox does not start here ({log[-1] if log else outcome.reason}); "
-                                   "fix bubblewrap or grade without a sandbox with --no-sandbox")
+        """Raise SandboxError unless a trivial job runs here."""
+        problem = BACKENDS[self.backend].problem()
+        if problem:
+            raise SandboxError(problem)
+        outcome = self.run({"cells": [{"index": 0, "kind": "code", "source": "import cl_course"}], "seeds": []})
+        if outcome.stop or not outcome.done:
+            said = (outcome.output.strip().splitlines() or [""])[-1]
+            what = outcome.stop["detail"] if outcome.stop else "it did not run a cell"
+            if said.startswith("bwrap:"):  # bubblewrap itself could not set the sandbox up
+                raise SandboxError(f"the sandbox does not start here ({said}): bubblewrap needs user namespaces "
+                                   "or root; --no-sandbox grades code you trust unconfined")
+            raise SandboxError(f"a trivial notebook does not run in the sandbox ({what}{'; ' + said if said else ''})")
+        errors = [o for o in outcome.done[0].get("outputs", []) if o.get("output_type") == "error"]
+        if errors:
+            error = f"{errors[0].get('ename')}: {errors[0].get('evalue')}"
+            raise SandboxError(f"the student edition of cl_course does not import in the sandbox ({error}): "
+                               "run `python -m grader setup` again")
 
     def fonts(self):
-        """matplotlib's font list, built once here rather than in every run (0.7 s each)."""
-        if self.font_cache is None:
-            self.font_cache = tempfile.mkdtemp(prefix="cl-grade-fonts-")
+        """matplotlib's font list, built once per process rather than in every run (0.7 s each)."""
+        folder = Path(tempfile.gettempdir()) / f"cl-grade-fonts-{os.getuid()}"
+        if not (folder / ".done").exists():
+            folder.mkdir(exist_ok=True)
             subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], capture_output=True,
-                           env=dict(os.environ, MPLCONFIGDIR=self.font_cache))
-        return self.font_cache
+                           env=dict(os.environ, MPLCONFIGDIR=str(folder)))
+            os.chmod(folder, 0o755)
+            for f in folder.iterdir():
+                os.chmod(f, 0o644)
+            (folder / ".done").touch()
+        return folder
 
-    def command(self, job_dir, scratch, slot):
-        uid = 61000 + slot if os.getuid() == 0 else None
-        if not self.enabled:
-            env = dict(os.environ, PYTHONPATH=str(self.student_site), CL_COURSE_PROFILE="grading",
-                       NBGRADER_EXECUTION="autograde", MPLBACKEND="Agg", TQDM_DISABLE="1", OMP_NUM_THREADS="1",
-                       MPLCONFIGDIR=str(scratch / ".matplotlib"))
-            if self.data_root:
-                env["CL_COURSE_DATA"] = str(self.data_root)
-            return [sys.executable, "-B", str(job_dir / "harness.py"), str(job_dir / "job.json"),
-                    str(scratch / "results.jsonl")], env, None
-        if uid is not None:
-            for folder, _, names in os.walk(scratch):
-                for path in [folder] + [os.path.join(folder, n) for n in names]:
-                    os.chown(path, uid, uid)
-        return bwrap_args(job_dir, scratch, self.student_site, self.data_root, uid, self.limits), None, uid
+    def run(self, job):
+        """Run `job` ({"cells": [{"index", "kind", ...}], "seeds": [...], "lifted": [indexes whose
+        cell limits are lift_factor times longer]}) once; an Outcome."""
+        job = dict(job, max_output=self.limits.output_chars)
+        root = os.getuid() == 0 and self.backend == "bubblewrap"
+        with tempfile.TemporaryDirectory(prefix="cl-grade-") as tmp:
+            tmp = Path(tmp)
+            paths = {"scratch": tmp / "scratch", "harness": tmp / "grader", "fonts": self.fonts()}
+            paths["scratch"].mkdir()
+            paths["harness"].mkdir()
+            shutil.copy(HARNESS, paths["harness"] / "harness.py")
+            (tmp / "job.json").write_text(json.dumps(job))
+            lease = UidLease() if root else None
+            mounted = root and mount_scratch(paths["scratch"], self.limits.scratch_mb << 20,
+                                             self.limits.scratch_inodes, lease.uid)
+            if root and not mounted:
+                os.chown(paths["scratch"], lease.uid, lease.uid)
+            group = Cgroup.create(f"cl-grade-{os.getpid()}-{lease.uid if lease else 0}-{time.monotonic_ns()}",
+                                  (self.limits.memory_mb << 20), self.limits.processes) if root else None
+            try:
+                return self.watch(job, tmp, paths, lease, mounted, group)
+            finally:
+                if group:
+                    group.remove()
+                if mounted:
+                    unmount(paths["scratch"])
+                if lease:
+                    lease.release()
 
-    def run(self, job_dir, scratch, slot=0):
-        """Run the job in `job_dir` once; the harness writes into `scratch`. Returns an Outcome."""
-        job_dir, scratch = Path(job_dir), Path(scratch)
-        shutil.copytree(self.fonts(), scratch / ".matplotlib", dirs_exist_ok=True)
-        command, env, uid = self.command(job_dir, scratch, slot)
-        processes = self.limits.processes if uid is not None else user_processes() + self.limits.processes
-        results = Results(scratch / "results.jsonl")
-        with open(scratch / "stdout.txt", "wb") as out, open(scratch / "stderr.txt", "wb") as err:
-            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
-                                       cwd=scratch, preexec_fn=limiter(self.limits, processes))
+    def watch(self, job, tmp, paths, lease, mounted, group):
+        limits = self.limits
+        channel_read, channel_write = os.pipe()
+        output_read, output_write = os.pipe()
+        for fd in (channel_read, output_read):
+            os.set_blocking(fd, False)
+        command, env = BACKENDS[self.backend].command(self, paths, lease.uid if lease else None, mounted,
+                                                      channel_write)
+        processes = limits.processes if (lease or group) else user_processes() + limits.processes
+        with open(tmp / "job.json", "rb") as job_file:
+            process = subprocess.Popen(command, stdin=job_file, stdout=output_write, stderr=output_write, env=env,
+                                       cwd=paths["scratch"] if env else None, pass_fds=(channel_write,),
+                                       preexec_fn=preparation(limits, processes, group))
+        os.close(channel_write), os.close(output_write)
+        channel = Channel(job["cells"], limits.channel_mb << 20)
+        lifted = set(job.get("lifted", ()))
+        output, stop, open_fds = b"", None, {channel_read, output_read}
         started = time.monotonic()
-        cell, cell_started, reason, last_size_check = None, started, None, started
-        while process.poll() is None:
-            time.sleep(0.1)
-            now = time.monotonic()
-            current = running_cell(results.update())
-            if current != cell:
-                cell, cell_started = current, now
-            if cell is not None and now - cell_started > self.limits.cell_seconds:
-                reason = f"the cell ran longer than {self.limits.cell_seconds:g} s (an infinite loop?) and was stopped"
-            elif now - started > self.limits.run_seconds:
-                reason = f"the notebook ran longer than {self.limits.run_seconds:g} s in all and was stopped"
-            elif now - last_size_check > 1:
-                last_size_check = now
-                if folder_size(scratch) > self.limits.scratch_mb << 20:
-                    reason = f"the notebook wrote more than {self.limits.scratch_mb} MB of files and was stopped"
-            if reason:
-                self.kill(process)
-                break
-        process.wait()
-        entries = results.update()
-        stopped_in = running_cell(entries)
-        if reason is None and stopped_in is not None:
-            reason = describe_exit(process.returncode)
-        if reason is None and process.returncode != 0:
-            tail = (scratch / "stderr.txt").read_bytes()[-300:].decode(errors="replace").strip()
-            reason = f"the grading harness failed ({tail.splitlines()[-1] if tail else describe_exit(process.returncode)})"
-        return Outcome(entries, reason, stopped_in)
-
-    @staticmethod
-    def kill(process):
-        # the whole group: bwrap, and with it its pid namespace (every process the student started)
+        cell, cell_wall, cell_cpu = None, started, 0.0
         try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+            while open_fds and stop is None and not channel.ended:
+                ready, _, _ = select.select(list(open_fds), [], [], 0.1)
+                for fd in ready:
+                    data = read_available(fd, 4 << 20)  # bounded per round: the clock below is always checked
+                    if data == b"":
+                        open_fds.discard(fd)
+                    elif data and fd == channel_read:
+                        channel.feed(data)
+                    elif data:
+                        output = (output + data)[-OUTPUT_TAIL:]
+                now, cpu = time.monotonic(), group.cpu_seconds() if group else None
+                if channel.open_cell != cell:
+                    cell, cell_wall, cell_cpu = channel.open_cell, now, cpu or 0.0
+                seconds = limits.cell_seconds * (limits.lift_factor if cell in lifted else 1)
+                wall = seconds * (limits.wall_factor if cpu is not None else 1)
+                if channel.violation:
+                    stop = {"cell": channel.blamed_cell(), "cause": "tampered",
+                            "detail": f"the notebook's code {channel.violation}"}
+                elif cell is not None and cpu is not None and cpu - cell_cpu > seconds:
+                    stop = {"cell": cell, "cause": "timed out", "limit": "cell",
+                            "detail": f"the cell used more than {seconds:g} s of CPU time (an infinite loop?) "
+                                      "and was stopped"}
+                elif cell is not None and now - cell_wall > wall:
+                    stop = {"cell": cell, "cause": "timed out", "limit": "cell",
+                            "detail": f"the cell ran longer than {wall:g} s (waiting or an infinite loop?) "
+                                      "and was stopped"}
+                elif now - started > limits.run_seconds:
+                    stop = {"cell": cell, "cause": "timed out", "limit": "run",
+                            "detail": f"the notebook ran longer than {limits.run_seconds:g} s in all and was stopped"}
+        finally:
+            kill(process)
+            process.wait()
+            os.close(channel_read), os.close(output_read)
+        if stop is None and not channel.ended:
+            if channel.open_cell is not None:
+                stop = {"cell": channel.open_cell, "cause": "crashed", "detail": describe_exit(process.returncode)}
+            else:
+                tail = output.decode("utf-8", "replace").strip().splitlines()
+                said = tail[-1] if tail else describe_exit(process.returncode)
+                stop = {"cell": None, "cause": "grader error", "detail": f"the grading harness failed ({said})"}
+        return Outcome(channel.done, stop, output.decode("utf-8", "replace"))
+
+
+def kill(process):
+    # the whole group: bwrap, and with it its pid namespace (every process the student started)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)

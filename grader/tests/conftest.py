@@ -54,17 +54,10 @@ def student_site(tmp_path_factory):
     return tmp / "site"
 
 
-def run_job(sandbox, tmp_path, cells, seeds=(), slot=0):
-    """Run harness cells ({"kind": "code", "source"} or probes) once; (Outcome, {index: done entry})."""
-    from grader.sandbox import HARNESS
-    job, scratch = tmp_path / "job", tmp_path / "scratch"
-    job.mkdir(exist_ok=True)
-    scratch.mkdir(exist_ok=True)
-    shutil.copy(HARNESS, job / "harness.py")
-    cells = [dict(c, index=i) for i, c in enumerate(cells)]
-    (job / "job.json").write_text(json.dumps({"cells": cells, "seeds": list(seeds), "skip": {}, "max_output": 1000}))
-    outcome = sandbox.run(job, scratch, slot)
-    return outcome, {e["done"]: e for e in outcome.entries if "done" in e}
+def run_job(sandbox, cells, seeds=()):
+    """Run harness cells ({"kind": "code", "source"} or probes) once, indexed in order; (Outcome, {index: record})."""
+    outcome = sandbox.run({"cells": [dict(c, index=i) for i, c in enumerate(cells)], "seeds": list(seeds)})
+    return outcome, outcome.done
 
 
 def text(entry):

@@ -49,41 +49,157 @@ def fisher_diagonal(model, batches):
     return {n: torch.zeros_like(p) for n, p in model.named_parameters()}
 '''
 
-ESCAPES = '''import os, socket, pathlib
+ESCAPES = '''import os, socket, pathlib, subprocess
 def network():
     try:
         socket.create_connection(("1.1.1.1", 53), timeout=2).close()
         return True
     except OSError:
         return False
+def shell_network():
+    code = "import socket; socket.create_connection(('1.1.1.1', 53), timeout=2)"
+    return subprocess.run(["python3", "-c", code], capture_output=True).returncode == 0
 def finds(pattern, needle=None):
-    for top in ("/", ):
-        for root, dirs, files in os.walk(top):
-            dirs[:] = [d for d in dirs if not (root == "/" and d in ("proc", "sys", "dev", "usr"))]
-            for f in files:
-                if pathlib.PurePath(f).match(pattern):
-                    try:
-                        if needle is None or needle in pathlib.Path(root, f).read_text(errors="ignore"):
-                            return True
-                    except OSError:
-                        pass
+    for root, dirs, files in os.walk("/"):
+        dirs[:] = [d for d in dirs if not (root == "/" and d in ("proc", "sys", "dev", "usr"))]
+        for f in files:
+            if pathlib.PurePath(f).match(pattern):
+                try:
+                    if needle is None or needle in pathlib.Path(root, f).read_text(errors="ignore"):
+                        return True
+                except OSError:
+                    pass
     return False
 def writes_outside():
-    for target in ("/job/owned.txt", "/student/owned.txt", "/data/owned.txt", os.path.expanduser("~/../owned.txt")):
+    for target in ("/grader/owned.txt", "/student/owned.txt", "/data/owned.txt", os.path.expanduser("~/../owned.txt")):
         try:
             pathlib.Path(target).write_text("owned")
-            if not target.startswith("/scratch"):
-                return True
+            return True
         except OSError:
             pass
     return False
-# each escape that works turns a wrong answer into the right one
-q01 = {"a", "d"} if network() else {"b"}
-q02 = {"a", "b", "c"} if finds("gradebook.db", "check_fisher_diagonal") else {"d"}
-q03 = {"a", "d"} if finds("importance.py", "BEGIN SOLUTION") else {"b"}
-q04 = {"a", "b", "c"} if writes_outside() else {"d"}
-q05 = {"a"} if finds("hw14_lifelong_learning.ipynb") else {"b"}
+# each escape that works would turn a wrong answer into the right one
+ESCAPED = {"fisher_diagonal": network(), "mas_importance": finds("gradebook.db", "check_fisher_diagonal"),
+           "si_path_step": finds("importance.py", "BEGIN SOLUTION"), "si_importance": writes_outside(),
+           "rwalk_score": shell_network(), "scp_importance": finds("*.ipynb", "check_fisher_diagonal")}
 '''
+
+
+def gated(name):
+    """The reference answer kept only if the sandbox was escaped (ESCAPED, above): zeros otherwise."""
+    return f"""
+_honest_{name} = {name}
+def {name}(*args):
+    result = _honest_{name}(*args)
+    return result if ESCAPED["{name}"] else {{n: 0 * t for n, t in result.items()}}
+"""
+
+
+FORGER = '''import atexit, json, os
+def forge():  # the quiz key, claimed after the probes ran, on every channel the process holds
+    lines = [json.dumps({"done": i, "probe": {"answer": ["a", "d"]}}) + "\\n" for i in range(100)]
+    for fd in range(3, 256):
+        for line in lines:
+            try:
+                os.write(fd, line.encode())
+            except OSError:
+                break
+    for name in ("results.jsonl", "/scratch/results.jsonl"):
+        with open(name, "a") as f:
+            f.writelines(lines)
+atexit.register(forge)
+'''
+
+LINKER = '''import os
+for name in ("stderr.txt", "stdout.txt", "results.jsonl"):  # where the grader once read back from scratch
+    try:
+        os.symlink("/tmp/cl-grade-corpus-secret", name)
+    except OSError:
+        pass
+os._exit(1)  # makes a grader read its logs
+'''
+
+SCRIPT = "<script>alert('xss-1')</script>"
+IMG = "<img src=x onerror=\"alert('xss-2')\">"
+INJECTOR = '''from IPython.display import HTML, Markdown, Javascript, display
+display(HTML("<script>alert('xss-3')</script>"))
+display(Markdown("<img src=x onerror=\\"alert('xss-4')\\">"))
+display(Javascript("alert('xss-5')"))
+'''
+REPORT_INJECTION = ("raise RuntimeError('done\\n\\n# Owned\\n| a | b |\\n|---|---|\\n"
+                    "![x](http://evil.example/x.png) \\ud800')")
+
+STALLER = '''import os, json
+for fd in range(3, 256):  # a start record the timer can never match, and a JSON bomb
+    for line in ('{"start": NaN}\\n', "[" * 200000 + "\\n"):
+        try:
+            os.write(fd, line.encode())
+        except OSError:
+            break
+'''
+
+FILLER = '''import os
+os.mkfifo("results.jsonl")
+deep = "."
+for i in range(3000):  # a very deep directory
+    deep = os.path.join(deep, "d")
+    try:
+        os.mkdir(deep)
+    except OSError:
+        break
+made = 0
+try:
+    for i in range(150000):  # more folders than scratch holds inodes
+        os.mkdir(f"f{i}")
+        made += 1
+except OSError as e:
+    print("stopped at", made, "folders:", e.strerror)
+'''
+
+SPINNER = '''import os, time
+for _ in range(20):  # 20 spinning processes beside another student's submission
+    if os.fork() == 0:
+        while True:
+            pass
+while True:
+    time.sleep(1)
+'''
+
+HOGS = '''import os, time
+for _ in range(4):  # 4 x 1.2 GB, each under the per-process limit, over the sandbox's total
+    if os.fork() == 0:
+        hog = b"x" * (1200 * 1024**2)
+        time.sleep(5)
+        os._exit(0)
+time.sleep(8)
+'''
+
+DAEMON = '''import os, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:  # a daemon that tries to outlive the sandbox
+        while True:
+            time.sleep(1)
+    os._exit(0)
+'''
+
+FOOLING = {
+    "fisher_diagonal": '''
+class Always(torch.Tensor):  # a tensor that claims to equal anything
+    def __eq__(self, other): return True
+    def allclose(self, *a, **k): return True
+def fisher_diagonal(model, batches):
+    return {n: torch.zeros_like(p).as_subclass(Always) for n, p in model.named_parameters()}
+''',
+    "mas_importance": '''
+def mas_importance(model, batches):
+    return {n: torch.full_like(p, float("nan")) for n, p in model.named_parameters()}
+''',
+    "scp_importance": '''
+def scp_importance(model, batches, directions):
+    return ((n, torch.zeros_like(p)) for n, p in model.named_parameters())
+''',
+}
 
 
 def solution_sources():
@@ -125,6 +241,19 @@ def before_def(nb, gid, code):
     """`code` runs first in the cell, so the function below it is never defined."""
     c = cell(nb, gid)
     c["source"] = code + "\n" + c["source"]
+
+
+def extra(nb, after_gid, source, kind="code"):
+    """A cell of the student's own, right after the cell with grade id `after_gid`."""
+    i = nb["cells"].index(cell(nb, after_gid))
+    new = {"cell_type": kind, "metadata": {}, "source": source}
+    nb["cells"].insert(i + 1, new | ({"execution_count": None, "outputs": []} if kind == "code" else {}))
+
+
+def nbformat3(nb):
+    """The notebook as old Jupyter wrote it (nbformat 3: worksheets, code cells' "input")."""
+    import nbformat
+    return nbformat.writes(nbformat.convert(nbformat.from_dict(nb), 3)).encode()
 
 
 def colab_mangle(nb):
@@ -189,8 +318,12 @@ def cases(solutions):
                      set_source(nb, "check_fisher_diagonal", "pass  # no test here"),
                      edit(nb, "quiz_1", "q01 = {'a', 'd'}", "q01 = {'b'}"),
                      nb["cells"].remove(cell(nb, "q01"))], {"check_fisher_diagonal": 0.0, "q01": 0.0}),
-        ("quinn", "quinn/hw14_lifelong_learning.ipynb", lambda nb: set_source(nb, "quiz_1", ESCAPES),
-         quiz(["q01", "q02", "q03", "q04", "q05"])),
+        ("quinn", "quinn/hw14_lifelong_learning.ipynb",
+         lambda nb: [before_def(nb, "fisher_diagonal", ESCAPES)]
+         + [set_source(nb, name, cell(nb, name)["source"] + gated(name)) for name in
+            ("fisher_diagonal", "mas_importance", "si_path_step", "si_importance", "rwalk_score", "scp_importance")],
+         {f"check_{name}": 0.0 for name in ("fisher_diagonal", "mas_importance", "si_path_step", "si_importance",
+                                            "rwalk_score", "scp_importance")}),
         ("rupert", "rupert/hw14_lifelong_learning.ipynb",
          lambda nb: before_def(nb, "fisher_diagonal", "while True:\n    pass"), {"check_fisher_diagonal": 0.0}),
         ("sybil", "sybil/hw14_lifelong_learning.ipynb",
@@ -210,6 +343,33 @@ def cases(solutions):
          lambda nb: [before_def(nb, "quiz_2", "print('x' * 10**8)"),
                      before_def(nb, "quiz_3", "while True:\n    print('spam ' * 1000)")],
          quiz(["q11", "q12", "q13", "q14", "q15"])),
+        # holes found by grading hostile submissions (issue 11); each must stay closed
+        ("yann", "yann/hw14_lifelong_learning.ipynb",
+         lambda nb: [edit(nb, "quiz_1", "q01 = {'a', 'd'}", "q01 = {'b'}"), extra(nb, "q25", FORGER)], quiz(["q01"])),
+        ("zoe", "zoe/hw14_lifelong_learning.ipynb", lambda nb: extra(nb, "check_fisher_diagonal", LINKER), {}),
+        ("amir", "amir/hw14_lifelong_learning.ipynb",
+         lambda nb: [extra(nb, "fisher_diagonal", f"# Notes\n{SCRIPT}\n\n{IMG}\n", "markdown"),
+                     extra(nb, "check_fisher_diagonal", INJECTOR)], {}),
+        ("bea", "bea/hw14_lifelong_learning.ipynb", lambda nb: before_def(nb, "fisher_diagonal", REPORT_INJECTION),
+         {"check_fisher_diagonal": 0.0}),
+        ("cody", "cody/hw14_lifelong_learning.ipynb", lambda nb: before_def(nb, "si_path_step", STALLER),
+         {"check_si_path_step": 0.0}),
+        ("fiona", "fiona/hw14_lifelong_learning.ipynb", lambda nb: extra(nb, "check_fisher_diagonal", FILLER), {}),
+        ("sam", "sam/hw14_lifelong_learning.ipynb", lambda nb: extra(nb, "check_fisher_diagonal", SPINNER), {}),
+        ("hugo", "hugo/hw14_lifelong_learning.ipynb", lambda nb: extra(nb, "check_fisher_diagonal", HOGS), {}),
+        ("dan", "dan/hw14_lifelong_learning.ipynb", lambda nb: extra(nb, "check_fisher_diagonal", DAEMON), {}),
+        ("felix", "felix/hw14_lifelong_learning.ipynb",
+         lambda nb: [set_source(nb, gid, source) for gid, source in FOOLING.items()],
+         {f"check_{gid}": 0.0 for gid in FOOLING}),
+        ("tim", "tim/hw14_lifelong_learning.ipynb",  # a slow cell that defines nothing graded costs nothing
+         lambda nb: extra(nb, "check_fisher_diagonal",
+                          "import time\nstarted = time.process_time()\nwhile time.process_time() - started < 32:\n"
+                          "    pass"), {}),
+        ("olga", "olga/hw14_lifelong_learning.ipynb", nbformat3, {}),
+        ("sid", "sid/hw14_lifelong_learning.ipynb",
+         lambda nb: nb["cells"].extend({"cell_type": "markdown", "metadata": {}, "source": f"note {i}"}
+                                       for i in range(3000)), None),
+        ("dora", "dora/hw14_lifelong_learning.ipynb", b"[" * 5000 + b"]" * 5000, None),
     ]
 
 
@@ -222,19 +382,23 @@ def main():
     expected = {}
     for student, rel, change, scores in cases(solutions):
         nb = json.loads(json.dumps(release))
-        if change != "unfilled" and not isinstance(change, bytes):
+        data = change if isinstance(change, bytes) else None
+        if change != "unfilled" and data is None:
             for gid, source in solutions.items():
                 set_source(nb, gid, source)
             if change:
-                change(nb)
+                written = change(nb)  # a change may write the file itself (bytes), e.g. in nbformat 3
+                data = written if isinstance(written, bytes) else None
         path = SUBMISSIONS / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(change if isinstance(change, bytes) else json.dumps(nb, indent=1).encode())
+        path.write_bytes(data if data is not None else json.dumps(nb, indent=1).encode())
         full = {p.grade_id: p.points for p in parts}
-        by_part = {gid: 0.0 for gid in full} if scores is None else {gid: scores.get(gid, pts) for gid, pts in full.items()}
+        by_part = {gid: 0.0 if scores is None else scores.get(gid, pts) for gid, pts in full.items()}
         expected[student] = {"file": rel, "total": sum(by_part.values()), "parts": by_part}
     (SUBMISSIONS / "README.txt").write_text("Not a submission: the LMS's own file, which collect must skip.\n")
     (SUBMISSIONS / "hw14_lifelong_learning.ipynb").write_text("{}")  # no student in its name
+    (SUBMISSIONS / "mimic").mkdir()  # a "notebook" that is a link to another student's: never collected
+    (SUBMISSIONS / "mimic" / NOTEBOOK).symlink_to(Path("..") / "alice" / NOTEBOOK)
     (HERE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
     print(f"wrote {len(expected)} submissions to {SUBMISSIONS} and their expected scores to {HERE / 'expected.json'}")
 

@@ -1,84 +1,173 @@
-"""End to end, as the README's TA section runs it: setup, collect, autograde (sandboxed, two
-workers), feedback, export, report on the corpus in submissions/. Every part of every submission
-must get the score in expected.json (python -m grader.tests.make_corpus writes both)."""
+"""End to end, exactly as the README's TA section runs it: its commands, as written (relative paths
+included), from the repository's root, on the corpus in submissions/. Every part of every
+submission must get the score in expected.json (python -m grader.tests.make_corpus writes both),
+and no hostile submission may reach the TA's machine, another submission or a verdict."""
 import csv
 import json
+import os
+import re
 import subprocess
-import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
+from cl_course.data import data_root
+from grader.release import secrets_of
+
 HERE = Path(__file__).parent
+REPO = HERE.parents[1]
 EXPECTED = json.loads((HERE / "expected.json").read_text())
+SECRET = Path("/tmp/cl-grade-corpus-secret")  # what zoe's links point at: a root-only file of the TA's machine
+SECRET_TEXT = "TA_API_TOKEN=do-not-leak-4711"
 
 pytestmark = pytest.mark.usefixtures("bwrap")
 
 
-def grader(*args, cwd):
-    done = subprocess.run([sys.executable, "-m", "grader", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=1200)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
+def readme_commands():
+    """The command lines of the README's grading block, comments removed."""
+    text = (REPO / "README.md").read_text()
+    block = re.search(r"## Grading \(TAs\).*?```bash\n(.*?)```", text, re.S).group(1)
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def checkout_beside_the_data(tmp_path):
+    """A folder laid out like a clone of this repository with ../shared/data beside it (links to the
+    real ones), so that the README's relative paths mean what they mean for a TA."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in ("cl_course", "grader", "notebooks", "pyproject.toml", "README.md", ".venv"):
+        (root / name).symlink_to(REPO / name)
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "data").symlink_to(data_root())
+    return root
+
+
+def sandbox_processes():
+    found = subprocess.run(["pgrep", "-u", ",".join(str(u) for u in range(61000, 61100))], capture_output=True,
+                           text=True).stdout
+    return found.split()
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    course = tmp_path_factory.mktemp("ta") / "course"
-    repo = HERE.parents[1]
-    grader("setup", str(course), cwd=repo)
-    collected = grader("collect", str(HERE / "submissions"), "--course", str(course), cwd=repo)
-    summary = grader("autograde", "--course", str(course), "--workers", "2", "--cell-timeout", "10", cwd=repo)
-    return course, collected, summary
+    if not data_root().is_dir():
+        pytest.skip("no MNIST data root: set CL_COURSE_DATA")
+    root = checkout_beside_the_data(tmp_path_factory.mktemp("ta"))
+    SECRET.write_text(SECRET_TEXT)
+    SECRET.chmod(0o600)
+    outputs = {}
+    for command in readme_commands():
+        env = {k: v for k, v in os.environ.items() if k != "CL_COURSE_DATA"}  # the README's line sets its own
+        done = subprocess.run(["bash", "-c", command], cwd=root, capture_output=True, text=True, timeout=1800,
+                              env=dict(env, OMP_NUM_THREADS="1"))
+        assert done.returncode == 0, f"{command}\n{done.stderr[-3000:]}"
+        outputs[command.split(" -m grader ")[1].split()[0]] = done.stdout
+    return root / "course", root, outputs
+
+
+def log(course, student):
+    return json.loads((course / "grading" / f"{student}.json").read_text())
 
 
 def test_collect_takes_every_student_and_lists_the_rest(graded):
-    _, collected, _ = graded
+    collected = graded[2]["collect"]
     assert f"collected {len(EXPECTED)} submissions" in collected
     assert "not collected: README.txt: not a notebook (.ipynb)" in collected
     assert "not collected: hw14_lifelong_learning.ipynb: no student id in its path" in collected
     assert "leo: took 'my homework final.ipynb' as hw14_lifelong_learning.ipynb" in collected
+    mimic = [line for line in collected.splitlines() if "mimic/" in line]
+    assert mimic and "not collected" in mimic[0] and "link" in mimic[0]
 
 
 @pytest.mark.parametrize("student", sorted(EXPECTED))
 def test_every_part_gets_its_expected_score(graded, student):
-    course, _, summary = graded
-    log = json.loads((course / "grading" / f"{student}.json").read_text())
-    got = {gid: part["score"] for gid, part in log["parts"].items()}
+    course, _, outputs = graded
+    parts = log(course, student)["parts"]
+    got = {gid: part["score"] for gid, part in parts.items()}
     wrong = {gid: (got.get(gid), score) for gid, score in EXPECTED[student]["parts"].items() if got.get(gid) != score}
-    assert not wrong, {gid: log["parts"][gid]["message"] for gid in wrong}
-    assert f"{student}: {EXPECTED[student]['total']:g} / 38" in summary
-    for gid, part in log["parts"].items():  # every zero says why
-        assert part["score"] > 0 or part["message"].strip()
+    assert not wrong, {gid: parts[gid]["message"] for gid in wrong}
+    total = EXPECTED[student]["total"]
+    assert f"{student}: {total:g} / {sum(p['points'] for p in parts.values()):g}" in outputs["autograde"]
+    for part in parts.values():  # every zero says why, as data
+        assert part["score"] > 0 or (part["cause"] != "right" and part["message"].strip())
 
 
-def test_reasons_for_attacks_and_repairs_are_clear(graded):
+def test_causes_and_reasons_are_data(graded):
     course = graded[0]
 
-    def message(student, gid):
-        return json.loads((course / "grading" / f"{student}.json").read_text())["parts"][gid]["message"]
+    def part(student, gid):
+        return log(course, student)["parts"][gid]
 
-    assert "likely mistake: looks like the square of the batch-mean gradient" in message("carol", "check_fisher_diagonal")
-    assert "ran longer than 10 s" in message("rupert", "check_fisher_diagonal")
-    assert "MemoryError" in message("sybil", "check_mas_importance")
-    assert "SystemExit" in message("ursula", "check_si_importance")
-    assert "exited with status 0" in message("victor", "check_rwalk_score")
-    assert "segmentation fault" in message("walter", "check_scp_importance")
-    assert "not a notebook" in message("mallory", "q01") and "empty" in message("nina", "q01")
-    judy = json.loads((course / "grading" / "judy.json").read_text())["notes"]
+    assert "looks like the square of the batch-mean gradient" in part("carol", "check_fisher_diagonal")["detail"]
+    assert part("carol", "check_fisher_diagonal")["cause"] == "wrong"
+    rupert = part("rupert", "check_fisher_diagonal")
+    assert rupert["cause"] == "timed out" and "CPU time" in rupert["detail"] and rupert["cell"] == "fisher_diagonal"
+    assert "MemoryError" in part("sybil", "check_mas_importance")["detail"]
+    assert part("ursula", "check_si_importance")["cause"] == "crashed"
+    assert "SystemExit" in part("ursula", "check_si_importance")["detail"]
+    assert "exited with status 0" in part("victor", "check_rwalk_score")["detail"]
+    assert "segmentation fault" in part("walter", "check_scp_importance")["detail"]
+    assert part("cody", "check_si_path_step")["cause"] == "tampered"
+    assert part("ivan", "q22")["cause"] == "not answered" and part("ivan", "q01")["answer"] == ["a"]
+    assert part("yann", "q01")["answer"] == ["b"]  # the forged key after the end was never read
+    assert "not a notebook" in part("mallory", "q01")["detail"] and "empty" in part("nina", "q01")["detail"]
+    judy = log(course, "judy")["notes"]
     assert any("restored the nbgrader metadata" in n for n in judy) and "restored the kernelspec" in judy
+    assert any("crashed" in n for n in log(course, "zoe")["notes"])
+    assert any("timed out" in n for n in log(course, "sam")["notes"])  # its spinning cell, not a graded part
+    assert log(course, "tim")["score"] == EXPECTED["tim"]["total"]  # its slow setup cell ran without a cell limit
+    assert all(log(course, s)["seconds"] < 240 for s in EXPECTED), "a submission held a worker for minutes"
 
 
-def test_feedback_export_and_report(graded, tmp_path):
-    course, _, _ = graded
-    repo = HERE.parents[1]
-    out = grader("feedback", "--course", str(course), cwd=repo)
-    assert out.count("wrote") == len(EXPECTED)
-    html = (course / "feedback" / "carol" / "hw14" / "hw14_lifelong_learning.html").read_text()
-    assert "likely mistake" in html and "35" in html
-    grader("export", "--course", str(course), "--out", str(tmp_path / "grades.csv"), cwd=repo)
-    rows = {r["student_id"]: r for r in csv.DictReader((tmp_path / "grades.csv").open())}
+def test_nothing_outlives_a_sandbox(graded):
+    assert sandbox_processes() == []
+
+
+class Live(HTMLParser):
+    """Script that would run in a browser: <script> bodies and on* attributes, with our markers."""
+
+    def __init__(self):
+        super().__init__()
+        self.found, self.in_script = [], False
+
+    def handle_starttag(self, tag, attrs):
+        self.in_script = tag == "script"
+        self.found += [f"{tag} {k}" for k, v in attrs if k.startswith("on") and "xss" in (v or "")]
+
+    def handle_data(self, data):
+        if self.in_script and "xss" in data:
+            self.found.append(data.strip()[:80])
+
+
+def test_feedback_is_inert_and_holds_no_hidden_test(graded, tmp_path):
+    course, root, outputs = graded
+    assert outputs["feedback"].count("wrote") == len(EXPECTED)
+    secrets = secrets_of()
+    for html_file in sorted((course / "feedback").rglob("*.html")):
+        html = html_file.read_text()
+        leaked = [line for line in secrets if line in html]
+        assert not leaked, (html_file, leaked[:3])
+        assert "BEGIN HIDDEN TESTS" not in html and "assert set(q" not in html
+        live = Live()
+        live.feed(html)
+        assert not live.found, (html_file, live.found)
+        assert SECRET_TEXT not in html
+    amir = (course / "feedback" / "amir" / "hw14" / "hw14_lifelong_learning.html").read_text()
+    assert "xss-1" in amir  # the student's markdown is shown, as text
+    carol = (course / "feedback" / "carol" / "hw14" / "hw14_lifelong_learning.html").read_text()
+    assert "likely mistake" in carol
+
+
+def test_export_and_report(graded):
+    course, root, outputs = graded
+    rows = {r["student_id"]: r for r in csv.DictReader((root / "grades.csv").open())}
     assert {s: float(r["score"]) for s, r in rows.items()} == {s: e["total"] for s, e in EXPECTED.items()}
-    text = grader("report", "--course", str(course), "--out", str(tmp_path / "report"), cwd=repo)
-    assert "| check_fisher_diagonal | 3 | 24 |" in text and (tmp_path / "report" / "report.png").stat().st_size > 10_000
-    assert "walter / check_scp_importance" in text
+    report = (root / "report" / "report.md").read_text()
+    assert f"| check_fisher_diagonal | 3 | {len(EXPECTED)} |" in report
+    assert (root / "report" / "report.png").stat().st_size > 10_000
+    assert "walter / check_scp_importance" in report
+    injected = [line for line in report.splitlines() if line.startswith(("# Owned", "| a |")) or "![x](" in line]
+    assert not injected and "bea / check_fisher_diagonal" in report
+    for path in [*course.rglob("*.json"), *course.rglob("*.ipynb"), root / "report" / "report.md"]:
+        assert SECRET_TEXT not in path.read_text(errors="replace"), path

@@ -143,11 +143,3 @@ def test_damaged_or_wrong_records_get_zero_with_a_reason(record, message):
 def test_nan_results_are_named():
     nan = lambda m, b: {n: torch.full_like(p, float("nan")) for n, p in m.named_parameters()}  # noqa: E731
     assert "NaN" in judge(part("fisher_diagonal"), probe("fisher_diagonal", nan), SEEDS).message
-
-
-def test_answers():
-    q = Part("q01", 1, "answer", "q01", frozenset({"a", "d"}))
-    assert judge(q, {"answer": ["a", "d"]}, SEEDS).score == 1
-    assert judge(q, {"answer": ["a"]}, SEEDS).message == "q01: not right (answered a)"
-    assert judge(q, {"type": "int"}, SEEDS).message == "q01 must be a set of letters, got int"
-    assert judge(q, {"missing": "q01 is not answered"}, SEEDS).score == 0

@@ -86,3 +86,46 @@ def test_files_that_are_not_notebooks_get_one_line(data, message, released):
     with pytest.raises(RepairError, match=message) as e:
         repair(data, released)
     assert "\n" not in str(e.value)
+
+
+def solutions_found(out, answered):
+    return all(source_of(cell_of(out.notebook, grade_id(c))) == source_of(c)
+               for c in answered["cells"] if c["metadata"].get("nbgrader", {}).get("solution"))
+
+
+def test_an_nbformat_3_notebook_is_converted(answered, released):
+    import nbformat
+    v3 = nbformat.writes(nbformat.convert(nbformat.from_dict(answered), 3)).encode()
+    assert b'"worksheets"' in v3
+    out = repair(v3, released)
+    assert "converted from nbformat 3" in out.notes and out.missing == {} and solutions_found(out, answered)
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"[" * 5000 + b"]" * 5000, "nested thousands of levels deep"),
+    (b'{"nbformat": 3, "worksheets": 7}', "nbformat 3 notebook the grader cannot convert"),
+    (b'{"cells": [{"cell_type": 1}, {"source": "x"}, "junk"]}', "has no cells"),
+])
+def test_what_cannot_be_a_notebook_gets_one_line(data, message, released):
+    with pytest.raises(RepairError, match=message):
+        repair(data, released)
+
+
+def test_too_many_cells_or_bytes_are_refused_with_what_to_do(answered, released):
+    answered["cells"] += [{"cell_type": "markdown", "metadata": {}, "source": "x"}] * 2000
+    with pytest.raises(RepairError, match="has 2,0.. cells; the grader takes at most 2,000: delete the extra cells"):
+        repair(encode(answered), released)
+    big = {"cells": [{"cell_type": "code", "metadata": {}, "source": "", "outputs": [{"text": "x" * (51 << 20)}]}]}
+    with pytest.raises(RepairError, match="51 MB; .* up to 50 MB: clear the outputs"):
+        repair(encode(big), released)
+
+
+def test_junk_and_lone_surrogates_become_text(answered, released):
+    fisher = cell_of(answered, "fisher_diagonal")
+    fisher["source"] += "\n# \ud800 and a NUL \x00\n"
+    answered["cells"][0]["metadata"] = ["not", "a", "dict"]
+    answered["cells"].insert(1, {"cell_type": "code", "metadata": {}, "source": 42})
+    answered["cells"].insert(1, {"cell_type": "code", "metadata": {}, "source": ["a", None]})
+    out = repair(json.dumps(answered).encode(), released)
+    text = json.dumps(out.notebook, ensure_ascii=False).encode("utf-8")  # would raise on a lone surrogate
+    assert b"# ? and a NUL" in text and any("lone surrogates" in n for n in out.notes)

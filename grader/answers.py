@@ -1,0 +1,55 @@
+"""Quiz answers read from the submission's source, never from its process: a set of letters is
+written out (`q01 = {"a", "d"}`), so the grader reads the literal in the last cell that assigns it,
+and the run only has to say that this cell ran to its end. Nothing the student's code writes at
+run time can change an answer."""
+import ast
+from dataclasses import dataclass
+
+from .repair import source_of
+
+
+@dataclass
+class Answer:
+    cell: int                  # the notebook cell with the last assignment
+    line: int                  # the assignment's last line in that cell: it ran if the cell raised below it
+    letters: list | None       # sorted letters, or None when the value is not a set of letters
+    problem: str | None = None  # what the value is instead
+
+
+def literal_letters(node):
+    """(sorted letters, None) for a literal str or set/list/tuple of str, else (None, what it is)."""
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None, "an expression, not letters written out (write e.g. {\"a\", \"c\"})"
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, (set, frozenset, list, tuple)) and all(isinstance(v, str) for v in value):
+        return sorted(set(value)), None
+    kind = type(value).__name__
+    return None, f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}, not a set of letters"
+
+
+def quiz_answers(notebook, names):
+    """{name: Answer} for each of `names` assigned at the top level of a code cell."""
+    found = {}
+    for i, cell in enumerate(notebook["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        try:
+            tree = ast.parse(source_of(cell))
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue  # it cannot run, so it assigns nothing
+        for statement in tree.body:
+            if isinstance(statement, ast.Assign):
+                targets, value = statement.targets, statement.value
+            elif isinstance(statement, (ast.AnnAssign, ast.AugAssign)) and statement.value is not None:
+                targets, value = [statement.target], statement.value
+            else:
+                continue
+            for target in targets:
+                if isinstance(target, ast.Name) and target.id in names:
+                    letters, problem = literal_letters(value) if isinstance(statement, (ast.Assign, ast.AnnAssign)) \
+                        else (None, "changed in place, not written out")
+                    found[target.id] = Answer(i, statement.end_lineno, letters, problem)
+    return found

@@ -1,0 +1,137 @@
+"""Per-sandbox resource limits that rlimits cannot give: a control group (total memory, process
+count and CPU share of everything one submission starts, and the CPU time it used), a uid no other
+sandbox holds, and a scratch folder on a size- and inode-capped tmpfs.
+
+Each needs root (or a delegated cgroup) and is None where the machine does not allow it; the
+sandbox then falls back to per-process rlimits and a wall-clock cell limit (see README).
+"""
+import contextlib
+import fcntl
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+FIRST_UID, UIDS = 61000, 1000  # sandbox uids: 61000 .. 61999, each held by one sandbox at a time
+
+
+def own_cgroups(text=None):
+    """{controller or "" for cgroup v2: this process's cgroup path}, from /proc/self/cgroup."""
+    out = {}
+    for line in (text if text is not None else Path("/proc/self/cgroup").read_text()).splitlines():
+        _, controllers, path = line.split(":", 2)
+        for c in controllers.split(",") if controllers else [""]:
+            out[c] = path
+    return out
+
+
+class Cgroup:
+    """One sandbox's control group. cgroup v2 (the unified hierarchy) when this process's cgroup can
+    enable the memory, pids and cpu controllers for its children, else v1's memory, pids, cpuacct
+    (and cpu) hierarchies. A group gets the default CPU weight, so sandboxes share CPUs equally."""
+
+    def __init__(self, dirs, version):
+        self.dirs, self.version = dirs, version  # {controller: folder}; v2: {"": folder}
+
+    @classmethod
+    def create(cls, name, memory_bytes, processes, root=CGROUP_ROOT, own=None):
+        """A new group with these limits, or None where groups cannot be made here."""
+        own = own if own is not None else own_cgroups()
+        try:
+            if (root / "cgroup.controllers").exists() and "" in own:
+                parent = root / own[""].lstrip("/")
+                (parent / "cgroup.subtree_control").write_text("+memory +pids +cpu")
+                group = cls({"": parent / name}, 2)
+            elif all((root / c).is_dir() and c in own for c in ("memory", "pids", "cpuacct")):
+                # "cpu" (optional) gives the group its own CPU share: one sandbox's spinning processes
+                # then cannot starve another's
+                controllers = [c for c in ("memory", "pids", "cpuacct", "cpu") if (root / c).is_dir() and c in own]
+                group = cls({c: root / c / own[c].lstrip("/") / name for c in controllers}, 1)
+            else:
+                return None
+            for d in group.dirs.values():
+                d.mkdir()
+            group.write("memory", "memory.max" if group.version == 2 else "memory.limit_in_bytes", memory_bytes)
+            if group.version == 2:
+                group.write("memory", "memory.swap.max", 0)
+            group.write("pids", "pids.max", processes)
+            return group
+        except OSError:
+            return None
+
+    def folder(self, controller):
+        return self.dirs.get(controller, self.dirs.get(""))
+
+    def write(self, controller, name, value):
+        (self.folder(controller) / name).write_text(str(value))
+
+    def enter(self):
+        """Move the calling process in (run in the child before exec: its descendants follow)."""
+        for d in self.dirs.values():
+            (d / "cgroup.procs").write_text(str(os.getpid()))
+
+    def cpu_seconds(self):
+        try:
+            if self.version == 2:
+                stat = dict(line.split() for line in (self.folder("cpu") / "cpu.stat").read_text().splitlines())
+                return int(stat["usage_usec"]) / 1e6
+            return int((self.folder("cpuacct") / "cpuacct.usage").read_text()) / 1e9
+        except (OSError, KeyError, ValueError):
+            return 0.0
+
+    def pids(self):
+        try:
+            return [int(p) for p in (self.folder("pids") / "cgroup.procs").read_text().split()]
+        except OSError:
+            return []
+
+    def remove(self):
+        """Kill whatever is left in the group, then delete it."""
+        for _ in range(50):
+            left = self.pids()
+            if not left:
+                break
+            for pid in left:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.02)
+        for d in self.dirs.values():
+            with contextlib.suppress(OSError):
+                d.rmdir()
+
+
+class UidLease:
+    """A uid no other sandbox on this machine holds (a lock file per uid), so that per-uid process
+    limits and file ownership never mix two sandboxes, also of two graders."""
+
+    def __init__(self, folder=None):
+        folder = folder or Path(tempfile.gettempdir()) / "cl-grade-uids"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        for uid in range(FIRST_UID, FIRST_UID + UIDS):
+            handle = open(folder / str(uid), "w")  # noqa: SIM115 (held open: the lock lives as long as the lease)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            self.uid, self.handle = uid, handle
+            return
+        raise RuntimeError(f"all {UIDS} sandbox uids are in use")
+
+    def release(self):
+        self.handle.close()
+
+
+def mount_scratch(folder, size_bytes, inodes, uid):
+    """Mount a tmpfs capped in bytes and inodes on `folder`, owned by `uid`; False where mounting is
+    not allowed."""
+    options = f"size={size_bytes},nr_inodes={inodes},mode=0700,uid={uid},gid={uid}"
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True)
+    return done.returncode == 0
+
+
+def unmount(folder):
+    subprocess.run(["umount", "-l", str(folder)], capture_output=True)
