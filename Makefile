@@ -1,4 +1,5 @@
-# make demo: set up and run the HW14 comparison; make test: set up and run the tests;
+# make demo: set up and run the HW14 comparison; make test: set up and run the tests (make test-fast: the
+# unit tests only, about a minute; make lint: ruff);
 # make release REPO=OWNER/NAME: the students' repository in release/ (and the instructor's wheel beside it).
 # Offline, point the data root at a torchvision MNIST folder: CL_COURSE_DATA=../shared/data make test
 PYTHON ?= python3
@@ -14,7 +15,7 @@ COLAB_VENV ?= .venv-colab
 COLAB_PACKAGES := "torch==2.11.*" "torchvision==0.26.*" "ipywidgets==7.7.1" "notebook==6.5.7" "matplotlib==3.10.*" \
                   "numpy" "tqdm" "ipykernel"
 
-.PHONY: setup colab-env demo test release
+.PHONY: setup colab-env demo test test-fast lint release
 
 setup: $(VENV)/.installed
 
@@ -39,6 +40,13 @@ demo: setup
 
 test: setup colab-env
 	$(BIN)/python -m pytest
+
+# the unit tests, about a minute: no notebooks, browsers, sandboxes or corpus (conftest.py's SLOW table)
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: setup
+	$(BIN)/ruff check .
 
 release: setup
 	$(BIN)/python -m grader release $(if $(REPO),--repo $(REPO))

@@ -33,9 +33,9 @@ def loop_fisher(model, x, y, exact):
         weights = log_p.detach().exp() if exact else None
         for k, c in enumerate(classes):
             grads = torch.autograd.grad(log_p[c], params, retain_graph=k < len(classes) - 1)
-            for t, g in zip(total, grads):
+            for t, g in zip(total, grads, strict=False):
                 t += (weights[c] if exact else 1.0) * g * g
-    return {n: t / len(x) for (n, _), t in zip(model.named_parameters(), total)}
+    return {n: t / len(x) for (n, _), t in zip(model.named_parameters(), total, strict=False)}
 
 
 def vmap_fisher(model, x, y, exact, chunk=250):
@@ -46,7 +46,7 @@ def vmap_fisher(model, x, y, exact, chunk=250):
 
     per_sample_grad = vmap(grad(log_p), in_dims=(None, 0, 0))
     total = {n: torch.zeros_like(p) for n, p in params.items()}
-    for xs, ys in zip(x.split(chunk), y.split(chunk)):
+    for xs, ys in zip(x.split(chunk), y.split(chunk), strict=False):
         probs = F.softmax(model(xs), 1).detach()
         for c in (range(probs.shape[1]) if exact else [None]):
             labels = ys if c is None else torch.full_like(ys, c)
@@ -87,12 +87,12 @@ def main():
           f"{args.samples} samples")
     for mode in ("empirical", "exact"):
         exact = mode == "exact"
-        t_ours, ours = timed(lambda: fisher_diagonal(model, [(x, y)], mode), device, args.repeats)
-        t_loop, ref = timed(lambda: loop_fisher(model, x, y, exact), device, 1)
+        t_ours, ours = timed(lambda mode=mode: fisher_diagonal(model, [(x, y)], mode), device, args.repeats)
+        t_loop, ref = timed(lambda exact=exact: loop_fisher(model, x, y, exact), device, 1)
         line = (f"{mode:9s} identity {t_ours:7.3f} s | batch-size-1 loop {t_loop:7.2f} s "
                 f"({t_loop / t_ours:5.0f}x) | max rel diff {max_rel_diff(ours, ref):.1e}")
         if not args.no_vmap:
-            t_vmap, v = timed(lambda: vmap_fisher(model, x, y, exact), device, 1)
+            t_vmap, v = timed(lambda exact=exact: vmap_fisher(model, x, y, exact), device, 1)
             line += f" | vmap {t_vmap:7.2f} s (rel diff {max_rel_diff(v, ref):.1e})"
         print(line)
 

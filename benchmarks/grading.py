@@ -24,7 +24,8 @@ from grader.cluster import open_pool  # noqa: E402
 from grader.course import setup  # noqa: E402
 from grader.sandbox import Sandbox  # noqa: E402
 
-CORRECT = Path(__file__).resolve().parents[1] / "grader" / "tests" / "submissions" / "alice" / "hw14_lifelong_learning.ipynb"
+CORPUS = Path(__file__).resolve().parents[1] / "grader" / "tests" / "submissions"
+CORRECT = CORPUS / "alice" / "hw14_lifelong_learning.ipynb"
 
 
 def timed(course, sandbox, students, workers, cluster=None):

@@ -26,13 +26,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cl_course import notebook as course  # noqa: E402
+from cl_course.blanks import blanks_of  # noqa: E402
 from cl_course.data import Task, load_mnist, normalise, pixel_permutations, subset_indices  # noqa: E402
 from cl_course.metrics import average_accuracy  # noqa: E402
 from cl_course.profiles import profile_config  # noqa: E402
 
 NOTEBOOK = ROOT / "notebooks" / "hw14_lifelong_learning.ipynb"
-ANSWERS = {"ewc": ["fisher_diagonal"], "mas": ["mas_importance"], "si": ["si_path_step", "si_importance"],
-           "rwalk": ["fisher_diagonal", "si_path_step", "rwalk_score"], "scp": ["scp_importance"]}
+METHODS = ("ewc", "mas", "si", "rwalk", "scp")
 GRID = {"ewc": [30, 100, 300, 1000, 3000], "mas": [0.03, 0.1, 0.3, 1, 3], "si": [30, 100, 300, 1000, 3000],
         "rwalk": [30, 100, 300, 1000, 3000], "scp": [30, 100, 300, 1000, 3000]}
 
@@ -46,9 +46,9 @@ def notebook_solutions():
     return namespace
 
 
-def train_all(config, tasks, methods=("baseline",) + tuple(ANSWERS)):
+def train_all(config, tasks, methods=("baseline",) + METHODS):
     solutions = notebook_solutions()
-    return {m: course.train(m, config, tasks, **{n: solutions[n] for n in ANSWERS.get(m, [])}) for m in methods}
+    return {m: course.train(m, config, tasks, **{n: solutions[n] for n in blanks_of(m)}) for m in methods}
 
 
 def validation_tasks(config):

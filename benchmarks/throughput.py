@@ -9,7 +9,6 @@ Both train the HW14 MLP with Adam for the same number of samples, in one run, on
 import argparse
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader

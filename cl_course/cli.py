@@ -27,7 +27,8 @@ def method_list(text):
     methods = [m.strip().lower() for m in text.split(",") if m.strip()]
     bad = [m for m in methods if m not in METHODS]
     if bad or not methods:
-        raise argparse.ArgumentTypeError(f"unknown method(s) {', '.join(bad) or repr(text)}; choose from {','.join(METHODS)}")
+        raise argparse.ArgumentTypeError(f"unknown method(s) {', '.join(bad) or repr(text)}; "
+                                         f"choose from {','.join(METHODS)}")
     return tuple(methods)
 
 
@@ -38,7 +39,8 @@ def build_parser():
     run = sub.add_parser("run", help="train the methods one after another and write results, figures and summary.md",
                          description="Train each method on Permuted MNIST and compare with the HW14 TA's table. "
                                      "Defaults reproduce HW14: all six methods, 5 tasks x 10 epochs.")
-    run.add_argument("--methods", type=method_list, default=d.methods, help=f"comma-separated subset of {','.join(METHODS)}")
+    run.add_argument("--methods", type=method_list, default=d.methods,
+                     help=f"comma-separated subset of {','.join(METHODS)}")
     run.add_argument("--protocol", choices=PROTOCOLS, default=d.protocol,
                      help="hw14: the sample code's importances (test-set leakage included); paper: the papers'")
     run.add_argument("--tasks", type=int, default=d.tasks, help="number of permuted tasks (default %(default)s)")

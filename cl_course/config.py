@@ -45,7 +45,8 @@ class RunConfig:
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {self.protocol!r}; choose hw14 or paper")
         if self.fisher_labels not in FISHER_LABELS:
-            raise ValueError(f"unknown Fisher label mode {self.fisher_labels!r}; choose from {', '.join(FISHER_LABELS)}")
+            raise ValueError(f"unknown Fisher label mode {self.fisher_labels!r}; "
+                             f"choose from {', '.join(FISHER_LABELS)}")
         for name in ("tasks", "epochs", "batch_size", "scp_slices", "eval_batch_size", "importance_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")

@@ -146,7 +146,7 @@ class ForgettingDemo:
         finished = {m: h for m, h in results.items() if h.accuracy_matrix}
         figures = [plot_average_accuracy(results), plot_forgetting_curves(results)]
         figures.append(plot_accuracy_matrix(finished) if finished else None)
-        for image, fig in zip(self.images, figures):
+        for image, fig in zip(self.images, figures, strict=False):
             image.layout.display = None if fig else "none"
             if fig:
                 image.value = png(fig)

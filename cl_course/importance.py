@@ -33,9 +33,9 @@ def average_over_batches(pieces):
 
 def parameter_gradients(model, scalar, retain_graph=False):
     """d scalar / d theta for every parameter (zeros where it does not depend on one)."""
-    names, params = zip(*model.named_parameters())
+    names, params = zip(*model.named_parameters(), strict=False)
     grads = torch.autograd.grad(scalar, params, retain_graph=retain_graph, allow_unused=True)
-    return {n: torch.zeros_like(p) if g is None else g for n, p, g in zip(names, params, grads)}
+    return {n: torch.zeros_like(p) if g is None else g for n, p, g in zip(names, params, grads, strict=False)}
 
 
 def per_sample_gradient_sums(model, x, objectives, power=2):
@@ -65,7 +65,7 @@ def per_sample_gradient_sums(model, x, objectives, power=2):
         for j, g in enumerate(grads):
             weighted[j] = weighted[j] + w[k, :, None] * g.abs().pow(power)
     sums = zeros_like_params(model)
-    for m, h in zip(layers, weighted):
+    for m, h in zip(layers, weighted, strict=False):
         a = seen[m][0].detach().reshape(len(h), -1).abs().pow(power)
         sums[f"{linear_names[m]}.weight"] += h.T @ a
         if m.bias is not None:

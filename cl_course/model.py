@@ -8,7 +8,7 @@ class MLP(nn.Module):
         super().__init__()
         sizes = (in_features, *hidden)
         # fc1..fc3 as in the HW14 notebook, so parameter names match what students have seen
-        for i, (a, b) in enumerate(zip(sizes, sizes[1:]), start=1):
+        for i, (a, b) in enumerate(zip(sizes, sizes[1:], strict=False), start=1):
             setattr(self, f"fc{i}", nn.Linear(a, b))
         self.hidden = [getattr(self, f"fc{i}") for i in range(1, len(sizes))]
         if heads == 1:

@@ -28,7 +28,7 @@ def plot_forgetting_curves(results, path=None):
     """Accuracy on each task after every epoch, from the epoch it is first trained; dashed lines
     mark task boundaries. One panel per method."""
     fig, axes = _grid(len(results))
-    for ax, (method, h) in zip(axes, results.items()):
+    for ax, (method, h) in zip(axes, results.items(), strict=False):
         E = h.epochs_per_task
         for j in range(len(h.epoch_accuracy[-1])):
             epochs = [e for e in range(len(h.epoch_accuracy)) if len(h.epoch_accuracy[e]) > j]
@@ -44,7 +44,7 @@ def plot_forgetting_curves(results, path=None):
 def plot_accuracy_matrix(results, path=None):
     """Heatmap of R[i][j]: accuracy on task j (column) after training task i (row)."""
     fig, axes = _grid(len(results), 3.6, 3.2)
-    for ax, (method, h) in zip(axes, results.items()):
+    for ax, (method, h) in zip(axes, results.items(), strict=False):
         R = h.accuracy_matrix
         im = ax.imshow(R, vmin=0, vmax=100, cmap="viridis")
         for i, row in enumerate(R):
@@ -76,7 +76,7 @@ def plot_digit_samples(tasks, n_tasks=3, path=None):
     tasks = tasks[:n_tasks]
     fig = Figure(figsize=(10, 1.1 * len(tasks) + 0.4), layout="constrained")
     axes = fig.subplots(len(tasks), 10, squeeze=False)
-    for row, task in zip(axes, tasks):
+    for row, task in zip(axes, tasks, strict=False):
         y = task.y_train.cpu()
         for digit, ax in enumerate(row):
             found = (y == digit).nonzero()

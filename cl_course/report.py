@@ -43,7 +43,8 @@ def summary_markdown(data):
         f"Protocol `{cfg['protocol']}`, {cfg['tasks']} tasks x {cfg['epochs']} epochs, batch {cfg['batch_size']}, "
         f"Adam lr {cfg['lr']}, {env['training_samples_per_task']} training samples per task, seed {cfg['seed']}, "
         f"permutation seed {cfg['permutation_seed']}; torch {env['torch']} on {env['device']}.", "",
-        "| method | lambda | average accuracy (%) | HW14 TA (%) | difference | BWT | FWT | forgetting | wall time (s) |",
+        "| method | lambda | average accuracy (%) | HW14 TA (%) | difference | BWT | FWT | forgetting "
+        "| wall time (s) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     hw14_like = cfg["protocol"] == "hw14" and cfg["tasks"] == 5 and cfg["epochs"] == 10

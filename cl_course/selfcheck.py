@@ -13,33 +13,11 @@ from importlib.resources import files
 
 import torch
 
-from . import importance
-from .model import MLP
+from .blanks import BLANKS
+from .fixtures import FIXTURE_SEED, fixture  # noqa: F401 (selfcheck.fixture is what the grader and tests call)
 
-FIXTURE_SEED = 2021
 GRADING_SEED_VARIABLE = "CL_COURSE_GRADING_SEED"  # the autograder's secret fixture seed
 RTOL, ATOL = 1e-5, 1e-9  # float64 fixture: float32 arithmetic in a student's code still passes
-
-# The arguments each function is called with, by name, from fixture().
-CALLS = {
-    "fisher_diagonal": ("model", "batches"),
-    "mas_importance": ("model", "batches"),
-    "scp_importance": ("model", "batches", "directions"),
-    "si_path_step": ("path_integral", "gradients", "before", "after"),
-    "si_importance": ("path_integral", "delta", "eps"),
-    "rwalk_score": ("path_integral", "fisher", "delta", "eps"),
-}
-
-
-# The library's functions in the variant the notebook teaches (the student edition has none: they raise).
-REFERENCE = {
-    "fisher_diagonal": lambda model, batches: importance.fisher_diagonal(model, batches, "empirical"),
-    "mas_importance": lambda model, batches: importance.mas_importance(model, batches, per_sample=True),
-    "scp_importance": lambda model, batches, directions: importance.scp_importance(model, batches, directions),
-    "si_path_step": importance.si_path_step,
-    "si_importance": importance.si_importance,
-    "rwalk_score": importance.rwalk_score,
-}
 
 
 class SelfCheckError(AssertionError):
@@ -49,39 +27,11 @@ class SelfCheckError(AssertionError):
         return [f"SelfCheckError: {self}"]
 
 
-def fixture(seed=FIXTURE_SEED):
-    """Small float64 inputs for every checked function (the published one uses FIXTURE_SEED).
-
-    model: MLP 6 -> 5 -> 4 -> 3; batches: two batches (4 and 3 samples) of x [B, 6], y [B] in 0..2;
-    directions: [5, 3] unit vectors; path_integral, gradients, before, after, delta, fisher:
-    {parameter name: tensor like the parameter}; eps: 0.1.
-    """
-    g = torch.Generator().manual_seed(seed)
-    model = MLP(out_features=3, hidden=(5, 4), in_features=6).double()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64))
-
-    def like_params(scale=1.0, positive=False):
-        out = {n: scale * torch.randn(p.shape, generator=g, dtype=torch.float64) for n, p in model.named_parameters()}
-        return {n: t.abs() for n, t in out.items()} if positive else out
-
-    x = torch.randn(7, 6, generator=g, dtype=torch.float64)
-    y = torch.randint(0, 3, (7,), generator=g)
-    before = like_params()
-    return dict(model=model, batches=[(x[:4], y[:4]), (x[4:], y[4:])],
-                directions=importance.random_directions(5, 3, g).double(),
-                path_integral=like_params(), gradients=like_params(),
-                before=before, after={n: t + 0.1 * torch.randn(t.shape, generator=g, dtype=t.dtype)
-                                      for n, t in before.items()},
-                delta=like_params(0.5), fisher=like_params(positive=True), eps=0.1)
-
-
 def call(name, function, inputs):
     """function(*its arguments) on a deep copy of `inputs`, so a function that changes them in place
     cannot change what the next call sees."""
     inputs = copy.deepcopy(inputs)
-    return function(*(inputs[k] for k in CALLS[name]))
+    return function(*(inputs[k] for k in BLANKS[name].arguments))
 
 
 def fixture_dtype(device):
@@ -122,7 +72,9 @@ def problem_with_result(name, got, shapes, device=None):
             return f"{name}'s result[{n!r}] is a {type(got[n]).__name__}, not a tensor"
         if tuple(got[n].shape) != shape:
             return f"{name}'s result[{n!r}] has shape {list(got[n].shape)}, expected {list(shape)} (the parameter's)"
-        if device is not None and (got[n].device.type != device.type or device.index not in (None, got[n].device.index)):
+        elsewhere = device is not None and (got[n].device.type != device.type
+                                            or device.index not in (None, got[n].device.index))
+        if elsewhere:
             return (f"{name}'s result[{n!r}] is on {got[n].device} but the model is on {device}: create tensors with "
                     "torch.zeros_like(p), or pass device=p.device, so that they live where the model does")
         if not torch.isfinite(got[n]).all():
@@ -148,9 +100,11 @@ def constant_factor(got, expected):
 
 
 def likely_mistake(got, expected, mistakes):
-    for mistake in mistakes:
-        if matches(got, as_tensors(mistake["values"])):
-            return mistake["message"]
+    """What a wrong result most likely got wrong: the message of the first typical mistake whose values
+    (`mistakes`: [(message, {name: tensor})]) it matches, or a sign or constant factor; else None."""
+    for message, values in mistakes:
+        if matches(got, values):
+            return message
     c = constant_factor(got, expected)
     if c is not None:
         what = "the sign" if abs(c + 1) < 1e-3 else f"a constant factor (got = {c:.4g} x expected)"
@@ -173,8 +127,8 @@ def check(name, function, verbose=True, seed=None, device="cpu"):
     With a `seed` (hidden tests) the fixture is drawn from it and compared with the reference code.
     With a `device` (training does this before it starts) the fixture is on that device, and the
     result must be there too."""
-    if name not in CALLS:
-        raise ValueError(f"no self-check called {name!r}; there are: {', '.join(CALLS)}")
+    if name not in BLANKS:
+        raise ValueError(f"no self-check called {name!r}; there are: {', '.join(BLANKS)}")
     device = torch.device(device)
     inputs = fixture(FIXTURE_SEED if seed is None else seed)
     if seed is None:
@@ -182,7 +136,7 @@ def check(name, function, verbose=True, seed=None, device="cpu"):
         expected = as_tensors(record["expected"])
     else:  # mistakes are named from the published fixture only
         record = {"mistakes": []}
-        expected = {n: t.detach().double() for n, t in call(name, REFERENCE[name], inputs).items()}
+        expected = {n: t.detach().double() for n, t in call(name, BLANKS[name].reference, inputs).items()}
     try:
         got = call(name, function, moved(inputs, device))
     except NotImplementedError:
@@ -208,9 +162,9 @@ def check(name, function, verbose=True, seed=None, device="cpu"):
         if verbose:
             print(f"  {n:12s} {fmt(e):34s} {fmt(got[n].detach().double().cpu()):34s} {'ok' if ok else 'DIFFERS'}")
     if wrong:
-        why = likely_mistake(got, expected, record["mistakes"])
-        raise SelfCheckError(f"{name}: {', '.join(wrong)} differ from the expected values. "
-                             + (f"Likely mistake: {why}." if why else "Compare with the formula in the markdown above."))
+        why = likely_mistake(got, expected, [(m["message"], as_tensors(m["values"])) for m in record["mistakes"]])
+        hint = f"Likely mistake: {why}." if why else "Compare with the formula in the markdown above."
+        raise SelfCheckError(f"{name}: {', '.join(wrong)} differ from the expected values. {hint}")
     if verbose:
         print(f"{name}: all {len(expected)} parameters match.")
     return True

@@ -13,13 +13,14 @@ Two protocols:
 In both, theta* is the parameters at the end of the latest task. SI and RWalk use no data for
 their path integral; RWalk's Fisher follows the protocol.
 
-`answers` lets the notebook's own functions stand in for the library's (ANSWERS lists them, with the
-signature each must have); the protocol still decides which data they see.
+`answers` lets the notebook's own functions stand in for the library's (cl_course/blanks.py lists
+them, with the signature each must have); the protocol still decides which data they see.
 """
 import functools
 
 import torch
 
+from .blanks import BLANKS
 from .config import PROTOCOLS
 from .data import index_batches
 from .importance import (fisher_diagonal, mas_importance, random_directions, rwalk_score, scp_importance,
@@ -28,17 +29,6 @@ from .importance import (fisher_diagonal, mas_importance, random_directions, rwa
 SI_EPS = 0.1        # damping of SI's and RWalk's denominators (HW14's epsilon)
 RWALK_NEW = 0.4     # weight of the new Fisher when RWalk mixes it with the old one (HW14's 0.4)
 RWALK_SCORE = 0.5   # weight of the new path score when RWalk averages scores (HW14's 0.5)
-
-# What a student writes in the notebook, by library name, and the call each must accept.
-ANSWERS = {
-    "fisher_diagonal": "fisher_diagonal(model, batches)",
-    "mas_importance": "mas_importance(model, batches)",
-    "si_path_step": "si_path_step(path_integral, gradients, before, after)",
-    "si_importance": "si_importance(path_integral, delta, eps)",
-    "rwalk_score": "rwalk_score(path_integral, fisher, delta, eps)",
-    "scp_importance": "scp_importance(model, batches, directions)",
-}
-
 
 def snapshot(model):
     return {n: p.detach().clone() for n, p in model.named_parameters()}
@@ -75,9 +65,9 @@ class Regulariser(Strategy):
         super().__init__(lam)
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {protocol!r}; choose hw14 or paper")
-        unknown = set(answers or ()) - set(ANSWERS)
+        unknown = set(answers or ()) - set(BLANKS)
         if unknown:
-            raise ValueError(f"unknown answer {sorted(unknown)[0]!r}; the notebook's answers are {', '.join(ANSWERS)}")
+            raise ValueError(f"unknown answer {sorted(unknown)[0]!r}; the notebook's answers are {', '.join(BLANKS)}")
         self.answers = answers or {}
         self.protocol = protocol
         self.scale = 1.0 if protocol == "hw14" else 0.5
@@ -217,7 +207,7 @@ class RWalk(SI):
             return {n: (1 - RWALK_NEW) * old[n] + RWALK_NEW * new[n] for n in new}
         sizes = [-(-len(t.x_test) // self.batch_size) for t in tasks]  # batches per task
         fisher = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
-        for task, n_batches in zip(tasks, sizes):
+        for task, n_batches in zip(tasks, sizes, strict=False):
             part = self.fisher_of(model, self.test_batches(model, [task]), "batch")
             weight = RWALK_NEW * n_batches / sum(sizes)
             fisher = {n: (1 - RWALK_NEW) * fisher[n] + weight * part[n] for n in fisher}
@@ -233,7 +223,7 @@ class RWalk(SI):
 
 def make_strategy(method, config, answers=None):
     """The strategy for `method` with the run's protocol, lambda and options; `answers`: the
-    notebook's functions by library name (ANSWERS), used in place of the library's."""
+    notebook's functions by library name (blanks.BLANKS), used in place of the library's."""
     lam = config.lam(method)
     kw = dict(protocol=config.protocol, batch_size=config.importance_batch_size, seed=config.seed, answers=answers)
     if method == "baseline":

@@ -76,7 +76,7 @@ def fit(model, tasks, strategy, epochs=10, batch_size=128, lr=1e-4, eval_batch_s
         model.use_head(task.head)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)  # recreated per task, as HW14
         strategy.before_task(model, seen)
-        for epoch in range(epochs):
+        for _ in range(epochs):
             model.train()
             for x, y in index_batches(task.x_train, task.y_train, batch_size, shuffle=True, generator=generator):
                 loss = F.cross_entropy(model(x), y)
@@ -91,7 +91,8 @@ def fit(model, tasks, strategy, epochs=10, batch_size=128, lr=1e-4, eval_batch_s
             accuracy = evaluate(model, seen, eval_batch_size)
             history.epoch_accuracy.append(accuracy)
             model.use_head(task.head)
-            bar.set_postfix({"task": k + 1, "loss": f"{loss.item():.3f}", "avg acc": f"{sum(accuracy) / len(accuracy):.2f}"})
+            bar.set_postfix({"task": k + 1, "loss": f"{loss.item():.3f}",
+                             "avg acc": f"{sum(accuracy) / len(accuracy):.2f}"})
             if on_epoch:
                 on_epoch(history)
         if k < len(tasks) - 1:  # what a strategy keeps after the last task would never be used

@@ -61,7 +61,8 @@ class Course:
 
     def require(self):
         if not self.path("gradebook.db").exists() or not self.release_notebook.exists():
-            raise CourseError(f"{self.root} is not a set-up course folder: run `python -m grader setup {self.root}` first")
+            raise CourseError(f"{self.root} is not a set-up course folder: "
+                              f"run `python -m grader setup {self.root}` first")
         return self
 
     def config(self):

@@ -162,7 +162,8 @@ class Matcher:
             after = min((r for r in self.match if r > i), default=None)
             low = self.match[before] if before is not None else -1
             high = self.match[after] if after is not None else len(self.submitted)
-            gap_released = list(range(before + 1 if before is not None else 0, after if after is not None else len(self.released)))
+            first = before + 1 if before is not None else 0
+            gap_released = list(range(first, after if after is not None else len(self.released)))
             gap_submitted = [j for j in range(low + 1, high) if j not in self.used]
             if len(gap_released) == len(gap_submitted):
                 j = gap_submitted[gap_released.index(i)]
@@ -224,7 +225,8 @@ def repair(data, release):
                 source = source_of(s)
             if matcher.how[i] != "grade id" and meta.get("solution"):
                 found_by.setdefault(matcher.how[i], []).append(gid)
-        out.notebook["cells"].append(clean_cell(cell, copy.deepcopy(cell["metadata"]), source, cell.get("id", f"cell-{i}")))
+        cell_id = cell.get("id", f"cell-{i}")
+        out.notebook["cells"].append(clean_cell(cell, copy.deepcopy(cell["metadata"]), source, cell_id))
         add_extras(i)
 
     for how, gids in found_by.items():
@@ -243,6 +245,6 @@ def repair(data, release):
     kernel = nb.get("metadata", {}).get("kernelspec") if isinstance(nb.get("metadata"), dict) else None
     if kernel != release["metadata"].get("kernelspec"):
         out.notes.append("restored the kernelspec")
-    for gid, why in out.missing.items():
+    for why in out.missing.values():
         out.notes.append(f"graded 0: {why}")
     return out

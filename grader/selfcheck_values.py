@@ -1,14 +1,13 @@
 """Writes cl_course/selfcheck_values.json: the reference answers on the self-checks' published
 fixture and the values of every typical mistake there. Run it after changing the fixture, the
-reference code or grader/mistakes.py:  python -m grader.selfcheck_values
+reference code or the typical mistakes (cl_course/blanks.py):  python -m grader.selfcheck_values
 """
 import json
 import sys
 from pathlib import Path
 
 from cl_course import selfcheck
-
-from .mistakes import MISTAKES
+from cl_course.blanks import BLANKS
 
 OUT = Path(selfcheck.__file__).with_name("selfcheck_values.json")
 
@@ -18,11 +17,13 @@ def as_lists(result):
 
 
 def compute(seed=selfcheck.FIXTURE_SEED):
-    inputs = selfcheck.fixture(seed)
-    return {name: {"expected": as_lists(selfcheck.call(name, selfcheck.REFERENCE[name], inputs)),
-                   "mistakes": [{"message": message, "values": as_lists(selfcheck.call(name, wrong, inputs))}
-                                for wrong, message in MISTAKES[name]]}
-            for name in selfcheck.CALLS}
+    values = {}
+    for name, blank in BLANKS.items():
+        inputs = blank.fixture(seed)
+        values[name] = {"expected": as_lists(selfcheck.call(name, blank.reference, inputs)),
+                        "mistakes": [{"message": message, "values": as_lists(selfcheck.call(name, wrong, inputs))}
+                                     for wrong, message in blank.mistakes]}
+    return values
 
 
 def main():

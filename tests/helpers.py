@@ -20,7 +20,7 @@ def gradient(model, scalar):
 def assert_close(got, expected, rtol=1e-9, atol=1e-12):
     assert got.keys() == expected.keys()
     for n in expected:
-        torch.testing.assert_close(got[n], expected[n], rtol=rtol, atol=atol, msg=lambda m: f"{n}: {m}")
+        torch.testing.assert_close(got[n], expected[n], rtol=rtol, atol=atol, msg=lambda m, n=n: f"{n}: {m}")
 
 
 def notebook_solutions():

@@ -64,9 +64,9 @@ def test_training_refuses_an_unwritten_function_at_once():
 
 
 def test_training_refuses_a_function_that_fails_its_self_check(monkeypatch):
-    from grader.mistakes import MISTAKES
+    from cl_course.blanks import BLANKS
     monkeypatch.setattr(course, "run_methods", lambda *a, **k: pytest.fail("trained with a wrong function"))
-    wrong, message = MISTAKES["fisher_diagonal"][0]
+    wrong, message = BLANKS["fisher_diagonal"].mistakes[0]
     with pytest.raises(selfcheck.SelfCheckError, match="ewc will not train with this fisher_diagonal, which fails its "
                                                        "self-check on cpu: .*Likely mistake"):
         course.train("ewc", tiny_config(), tiny_tasks(), fisher_diagonal=wrong)
@@ -78,7 +78,8 @@ def test_a_crash_in_the_students_function_keeps_its_traceback_with_a_note(monkey
         return {n: p.grad.pow(2) for n, p in model.named_parameters()}  # no gradient yet: TypeError/AttributeError
     with pytest.raises(AttributeError) as raised:
         course.train("mas", tiny_config(), tiny_tasks(), mas_importance=broken)
-    assert "raised by your mas_importance on the self-check's fixture on cpu, before training mas" in raised.value.__notes__[0]
+    note = raised.value.__notes__[0]
+    assert "raised by your mas_importance on the self-check's fixture on cpu, before training mas" in note
 
 
 def test_training_with_the_notebooks_solutions_runs_every_method():

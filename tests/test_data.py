@@ -41,7 +41,7 @@ def test_permuted_mnist_from_the_offline_copy(data_root):
     assert len(tasks[0].x_train) == len(xtr)  # the sample count comes from the files (24,680 offline)
     assert len(tasks[0].x_test) == len(xte) == 10000
     perms = pixel_permutations(3)
-    for t, perm in zip(tasks, perms):
+    for t, perm in zip(tasks, perms, strict=False):
         assert t.x_train.shape[1] == 784
         torch.testing.assert_close(t.x_train, tasks[0].x_train[:, torch.as_tensor(perm)])
         torch.testing.assert_close(t.x_test, tasks[0].x_test[:, torch.as_tensor(perm)])

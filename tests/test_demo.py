@@ -1,5 +1,6 @@
 """The instructor's widget demo, driven without a browser: set controls, press Run, read status and plot."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -78,8 +79,11 @@ def test_run_trains_redraws_and_caches(tmp_path, data_root, monkeypatch):
     demo.tasks.value, demo.epochs.value, demo.subset.value = 2, 2, 300
     draws = []
     original = demo.draw
-    monkeypatch.setattr(demo, "draw", lambda results: (draws.append({m: len(h.epoch_accuracy) for m, h in results.items()}),
-                                                       original(results)))
+    def draw(results):
+        draws.append({m: len(h.epoch_accuracy) for m, h in results.items()})
+        return original(results)
+
+    monkeypatch.setattr(demo, "draw", draw)
     results = demo.run()
     assert set(results) == {"baseline", "ewc"} and "Done" in demo.status.value, demo.status.value
     assert draws[0] == {"baseline": 1} and {"baseline": 4, "ewc": 1} in draws  # live, epoch by epoch
@@ -115,5 +119,6 @@ def test_training_error_is_shown_and_the_button_comes_back(tmp_path, data_root, 
 def test_only_core_widgets_that_render_everywhere():
     import ipywidgets
     core = {"SelectMultiple", "FloatText", "Dropdown", "IntSlider", "Button", "HTML", "Image", "VBox", "HBox", "Layout"}
-    used = {name for name in dir(ipywidgets) if f"w.{name}(" in open(demo_module.__file__).read()}
+    source = Path(demo_module.__file__).read_text()
+    used = {name for name in dir(ipywidgets) if f"w.{name}(" in source}
     assert used and used <= core, used - core  # no Output: it does not render with widgetsnbextension 3.6.10

@@ -81,7 +81,9 @@ def test_scp_two_parameters_by_hand():
 
 
 def test_si_and_rwalk_two_parameters_by_hand():
-    t = lambda *v: torch.tensor(v, dtype=torch.float64)
+    def t(*v):
+        return torch.tensor(v, dtype=torch.float64)
+
     W = {"p": t(0.0, 0.0)}
     si_path_step(W, {"p": t(1.0, -2.0)}, {"p": t(0.0, 0.0)}, {"p": t(-0.1, 0.2)})
     torch.testing.assert_close(W["p"], t(0.1, 0.4))  # -(1 * -0.1), -(-2 * 0.2)
@@ -179,7 +181,7 @@ def test_mas_matches_single_sample_loop(tiny_mlp, tiny_batches):
 def test_scp_independent_slices_match_one_backward_per_slice(tiny_mlp, tiny_batches):
     xi = random_directions(17, 4, torch.Generator().manual_seed(3)).double()
     x = torch.cat([b[0] for b in tiny_batches])
-    per_slice = [gradient(tiny_mlp, tiny_mlp(x).mean(0) @ xi[l]) for l in range(len(xi))]
+    per_slice = [gradient(tiny_mlp, tiny_mlp(x).mean(0) @ direction) for direction in xi]
     expected = {n: sum(g[n] ** 2 for g in per_slice) / len(xi) for n in per_slice[0]}
     assert_close(scp_importance(tiny_mlp, tiny_batches, xi), expected)
 
@@ -188,7 +190,7 @@ def test_scp_averaged_slice_is_hw14s(tiny_mlp, tiny_batches):
     xi = random_directions(9, 4, torch.Generator().manual_seed(4)).double()
     grads = []
     for x, _ in tiny_batches:
-        total = sum(xi[l] @ tiny_mlp(x).mean(0) for l in range(len(xi))) / len(xi)
+        total = sum(direction @ tiny_mlp(x).mean(0) for direction in xi) / len(xi)
         grads.append(gradient(tiny_mlp, total))
     assert_close(scp_importance(tiny_mlp, tiny_batches, xi, sliced="averaged"),
                  {n: sum(g[n].abs() for g in grads) / len(grads) for n in grads[0]})

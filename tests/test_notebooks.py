@@ -13,12 +13,11 @@ import pytest
 from nbclient import NotebookClient
 
 import cl_course
+from cl_course.blanks import BLANKS
 from grader import release as rel
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-METHOD_ANSWERS = {"ewc": "fisher_diagonal", "mas": "mas_importance", "si": "si_path_step", "rwalk": "rwalk_score",
-                  "scp": "scp_importance"}
 
 
 def execute(path, cwd, kernel="python3", env=None):
@@ -35,7 +34,8 @@ def execute(path, cwd, kernel="python3", env=None):
 
 
 def errors(nb):
-    return {i: o for i, c in enumerate(nb.cells) if c.cell_type == "code" for o in c.outputs if o.output_type == "error"}
+    return {i: o for i, c in enumerate(nb.cells) if c.cell_type == "code"
+            for o in c.outputs if o.output_type == "error"}
 
 
 def text(cell):
@@ -70,7 +70,8 @@ def test_source_notebook_runs_in_the_quick_profile_with_every_check_passing(tmp_
 
 def install_block(source):
     """The set-up cell's install code: from COURSE_VERSION to the version check after `import cl_course`."""
-    return source[source.index("COURSE_VERSION = "):source.index("and run this cell again.\")", source.index("import cl_course"))]
+    end = source.index("and run this cell again.\")", source.index("import cl_course"))
+    return source[source.index("COURSE_VERSION = "):end]
 
 
 def test_source_notebooks_have_nbgrader_metadata_and_no_outputs():
@@ -87,11 +88,14 @@ def test_source_notebooks_have_nbgrader_metadata_and_no_outputs():
     ids = [grade_id(c) for c in nb.cells if grade_id(c)]
     assert len(ids) == len(set(ids))
     graded = [c.metadata.nbgrader for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
-    assert sum(m["points"] for m in graded) == 13 + 25 and all(m["locked"] for m in graded)
+    functions = sum(b.points for b in BLANKS.values())
+    assert sum(m["points"] for m in graded) == functions + len(graded) - len(BLANKS)  # a point per quiz question
+    assert all(m["locked"] for m in graded)
 
 
 def test_demo_notebook_runs(tmp_path, quick_env):
-    nb = execute(NOTEBOOKS / "demo_forgetting_curves.ipynb", tmp_path, env=quick_env | {"XDG_CACHE_HOME": str(tmp_path)})
+    nb = execute(NOTEBOOKS / "demo_forgetting_curves.ipynb", tmp_path,
+                 env=quick_env | {"XDG_CACHE_HOME": str(tmp_path)})
     assert not errors(nb)
     widget = next(o for o in nb.cells[2].outputs if o.output_type == "execute_result")
     assert "application/vnd.jupyter.widget-view+json" in widget.data
@@ -118,11 +122,13 @@ def test_release_holds_no_solution_text(release_dir):
     assert {"README.md", ".gitignore", "hw14_lifelong_learning.ipynb", "demo_forgetting_curves.ipynb"} <= set(texts)
     assert not any("### BEGIN SOLUTION" in t or "### BEGIN HIDDEN TESTS" in t for t in texts.values())
     stubs = texts[f"{next(release_dir.glob('*.whl')).name}:cl_course/importance.py"]
-    assert stubs.count("raise NotImplementedError(") == (ROOT / "cl_course" / "importance.py").read_text().count("### BEGIN SOLUTION") == 7
+    regions = (ROOT / "cl_course" / "importance.py").read_text().count("### BEGIN SOLUTION")
+    assert stubs.count("raise NotImplementedError(") == regions == 7
 
 
 def test_student_source_stubs_each_region_with_its_function_name():
-    source = "def f(x):\n    \"\"\"doc\"\"\"\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n\n\ndef g():\n    pass\n"
+    source = ("def f(x):\n    \"\"\"doc\"\"\"\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n\n\n"
+              "def g():\n    pass\n")
     stubbed = rel.student_source(source)
     assert 'raise NotImplementedError("f is written in the notebook' in stubbed and "return x" not in stubbed
     assert stubbed.endswith("\n\ndef g():\n    pass\n")
@@ -137,7 +143,8 @@ def test_student_source_stubs_each_region_with_its_function_name():
 def test_release_command_errors_are_one_line(args, message, tmp_path):
     done = subprocess.run([sys.executable, "-m", "grader", *args, "--out", str(tmp_path / "out")], cwd=ROOT,
                           capture_output=True, text=True)
-    assert done.returncode in (1, 2) and len(done.stderr.strip().splitlines()) == 1 and message in done.stderr, done.stderr
+    assert done.returncode in (1, 2) and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert message in done.stderr, done.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
@@ -179,7 +186,8 @@ def test_a_stray_file_with_a_solution_stops_the_release_and_nothing_is_lost(tmp_
     done = subprocess.run([sys.executable, "-m", "grader", "release", "--repo", "myuni/cl", "--out", str(out)],
                           cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1
-    assert "solution code reached the release (notes.py: " in done.stderr and "nothing is left to publish" in done.stderr
+    assert "solution code reached the release (notes.py: " in done.stderr
+    assert "nothing is left to publish" in done.stderr
     assert [p.name for p in out.iterdir()] == ["notes.py"]  # the release's own files are gone, the user's file kept
 
 

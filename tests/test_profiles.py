@@ -49,7 +49,8 @@ def test_profiles_only_shrink_the_run(monkeypatch):
 
 def test_unknown_profile_is_one_line_naming_where_it_came_from(monkeypatch):
     monkeypatch.setenv("CL_COURSE_PROFILE", "fast")
-    with pytest.raises(ValueError, match=r"unknown run profile 'fast' in \$CL_COURSE_PROFILE; choose quick, full, grading"):
+    message = r"unknown run profile 'fast' in \$CL_COURSE_PROFILE; choose quick, full, grading"
+    with pytest.raises(ValueError, match=message):
         profile_name()
     monkeypatch.delenv("CL_COURSE_PROFILE")
     with pytest.raises(ValueError, match="unknown run profile 'Quick' in PROFILE; choose"):

@@ -6,27 +6,27 @@ import pytest
 import torch
 
 from cl_course import selfcheck
-from grader.mistakes import MISTAKES
+from cl_course.blanks import BLANKS
 from grader.selfcheck_values import compute
 from helpers import notebook_solutions
 
 def test_stored_values_are_the_reference_on_the_published_fixture():
     fresh, stored = compute(), selfcheck.stored_values()
-    assert fresh.keys() == stored.keys() == selfcheck.CALLS.keys()
+    assert fresh.keys() == stored.keys() == BLANKS.keys()
     for name in fresh:
         for n, v in fresh[name]["expected"].items():
             torch.testing.assert_close(torch.tensor(stored[name]["expected"][n]), torch.tensor(v), rtol=1e-12, atol=0)
-        assert [m["message"] for m in stored[name]["mistakes"]] == [m for _, m in MISTAKES[name]]
+        assert [m["message"] for m in stored[name]["mistakes"]] == [m for _, m in BLANKS[name].mistakes]
 
 
-@pytest.mark.parametrize("name", list(selfcheck.CALLS))
+@pytest.mark.parametrize("name", list(BLANKS))
 @pytest.mark.parametrize("seed", [None, 7])
 def test_reference_passes(name, seed):
-    assert selfcheck.check(name, selfcheck.REFERENCE[name], verbose=False, seed=seed)
+    assert selfcheck.check(name, BLANKS[name].reference, verbose=False, seed=seed)
 
 
-@pytest.mark.parametrize("name,wrong,message", [(n, f, m) for n, ms in MISTAKES.items() for f, m in ms],
-                         ids=[f.__name__ for ms in MISTAKES.values() for f, _ in ms])
+@pytest.mark.parametrize("name,wrong,message", [(n, f, m) for n, b in BLANKS.items() for f, m in b.mistakes],
+                         ids=[f.__name__ for b in BLANKS.values() for f, _ in b.mistakes])
 def test_every_typical_mistake_fails_with_its_message(name, wrong, message):
     with pytest.raises(selfcheck.SelfCheckError, match=re.escape(message)):
         selfcheck.check(name, wrong, verbose=False)
@@ -36,9 +36,9 @@ def test_every_typical_mistake_fails_with_its_message(name, wrong, message):
 
 def test_mistakes_differ_from_the_answer_by_more_than_the_tolerance():
     inputs = selfcheck.fixture()
-    for name, mistakes in MISTAKES.items():
-        expected = selfcheck.call(name, selfcheck.REFERENCE[name], inputs)
-        for wrong, _ in mistakes:
+    for name, blank in BLANKS.items():
+        expected = selfcheck.call(name, BLANKS[name].reference, inputs)
+        for wrong, _ in blank.mistakes:
             got = selfcheck.call(name, wrong, inputs)
             gap = max(((got[n] - e).abs().max() / e.abs().max()).item() for n, e in expected.items())
             assert gap > 100 * selfcheck.RTOL, wrong.__name__
@@ -46,7 +46,7 @@ def test_mistakes_differ_from_the_answer_by_more_than_the_tolerance():
 
 def test_a_scaled_answer_is_reported_as_a_constant_factor():
     def doubled(path_integral, delta, eps):
-        return {n: 2 * v for n, v in selfcheck.REFERENCE["si_importance"](path_integral, delta, eps).items()}
+        return {n: 2 * v for n, v in BLANKS["si_importance"].reference(path_integral, delta, eps).items()}
     with pytest.raises(selfcheck.SelfCheckError, match=r"constant factor \(got = 2 x expected\)"):
         selfcheck.check("si_importance", doubled, verbose=False)
 
@@ -83,7 +83,7 @@ def test_unwritten_answer_says_where_to_write_it():
 
 
 def test_check_prints_expected_and_got(capsys):
-    selfcheck.check("rwalk_score", selfcheck.REFERENCE["rwalk_score"])
+    selfcheck.check("rwalk_score", BLANKS["rwalk_score"].reference)
     out = capsys.readouterr().out
     assert "expected" in out and "got" in out and "fc1.weight" in out and "all 6 parameters match" in out
 
@@ -99,7 +99,7 @@ def test_quiz_answer_check():
         selfcheck.check_answer({"q01": set()}, "q01", "abcd")
 
 
-@pytest.mark.parametrize("name", list(selfcheck.CALLS))
+@pytest.mark.parametrize("name", list(BLANKS))
 def test_the_notebooks_solutions_pass_their_checks(name):
     answer = notebook_solutions()[name]
     assert selfcheck.check(name, answer, verbose=False)

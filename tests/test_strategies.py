@@ -119,7 +119,7 @@ def test_paper_protocol_adds_up_training_set_importances():
     tasks = synthetic_tasks(2)
     model, s = small_model(), Snapshots(lam=0.0, protocol="paper", fisher_labels="empirical", batch_size=25)
     fit_and_consolidate(model, tasks, s, epochs=1, batch_size=30, progress=False)
-    parts = [fisher_diagonal(m, [(t.x_train, t.y_train)], "empirical") for m, t in zip(s.copies, tasks)]
+    parts = [fisher_diagonal(m, [(t.x_train, t.y_train)], "empirical") for m, t in zip(s.copies, tasks, strict=False)]
     for n in parts[0]:
         torch.testing.assert_close(s.importance[n], parts[0][n] + parts[1][n], rtol=1e-4, atol=1e-10)
 
@@ -129,7 +129,7 @@ def test_importance_ignores_the_data_the_protocol_does_not_use():
     other_train = Task("t", torch.randn_like(base.x_train), base.y_train, base.x_test, base.y_test)
     other_test = Task("t", base.x_train, base.y_train, torch.randn_like(base.x_test), base.y_test)
     for cls in (EWC, MAS, SCP):
-        def importance(task, protocol):
+        def importance(task, protocol, cls=cls):
             model, s = small_model(), cls(lam=0.0, protocol=protocol, batch_size=1000, seed=0)
             s.after_task(model, [task])
             return s.importance["fc1.weight"]
@@ -185,7 +185,7 @@ def test_si_path_integral_and_omega_follow_the_trajectory():
 def test_rwalk_hw14_fisher_mix_and_score_average():
     # identical samples within each test set: every batch has the same mean gradient, whatever the shuffle
     tasks = synthetic_tasks(2)
-    for t, n in zip(tasks, (50, 30)):
+    for t, n in zip(tasks, (50, 30), strict=False):
         t.x_test, t.y_test = t.x_test[:1].repeat(n, 1), t.y_test[:1].repeat(n)
     model, rw = small_model(), RWalk(lam=0.0, protocol="hw14", batch_size=20)
     rec = Trajectory(rw)
@@ -239,7 +239,7 @@ def test_notebook_answers_replace_the_library_functions(tiny_batches):
     import functools
 
     from cl_course import importance
-    from cl_course.strategies import ANSWERS
+    from cl_course.blanks import BLANKS, blanks_of
 
     x, y = torch.cat([b[0] for b in tiny_batches]).float(), torch.cat([b[1] for b in tiny_batches])
     tasks = [Task(f"t{k}", x[:, torch.randperm(8, generator=torch.Generator().manual_seed(k))], y, x, y, 0)
@@ -256,11 +256,9 @@ def test_notebook_answers_replace_the_library_functions(tiny_batches):
                "mas_importance": importance.mas_importance, "scp_importance": importance.scp_importance,
                "si_path_step": importance.si_path_step, "si_importance": importance.si_importance,
                "rwalk_score": importance.rwalk_score}
-    assert library.keys() == ANSWERS.keys()
+    assert library.keys() == BLANKS.keys()
     config = RunConfig(protocol="paper", fisher_labels="exact", scp_slices=4, eval_batch_size=16)
-    for method, names in {"ewc": ["fisher_diagonal"], "mas": ["mas_importance"], "scp": ["scp_importance"],
-                          "si": ["si_path_step", "si_importance"],
-                          "rwalk": ["fisher_diagonal", "si_path_step", "rwalk_score"]}.items():
+    for method, names in {m: blanks_of(m) for m in ("ewc", "mas", "scp", "si", "rwalk")}.items():
         runs = []
         for answers in (None, {n: counted(n, library[n]) for n in names}):
             torch.manual_seed(0)

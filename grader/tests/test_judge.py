@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from cl_course import selfcheck
+from cl_course.blanks import BLANKS
 from grader.harness import serialise
 from grader.judge import check_one, judge
-from grader.mistakes import MISTAKES
 from grader.parts import Part
 
 SEEDS = [selfcheck.FIXTURE_SEED, 11, 12, 13]
@@ -31,9 +31,9 @@ def brute_fisher(model, batches):
     for x, y in batches:
         for i in range(len(x)):
             logp = torch.log_softmax(model(x[i:i + 1])[0], dim=-1)[y[i]]
-            total = [t + g * g for t, g in zip(total, loop_gradients(model, -logp))]
+            total = [t + g * g for t, g in zip(total, loop_gradients(model, -logp), strict=False)]
             count += 1
-    return {n: t / count for n, t in zip(names, total)}
+    return {n: t / count for n, t in zip(names, total, strict=False)}
 
 
 def brute_mas(model, batches):
@@ -42,9 +42,9 @@ def brute_mas(model, batches):
     for x, _ in batches:
         for i in range(len(x)):
             out = model(x[i:i + 1])[0]
-            total = [t + g.abs() for t, g in zip(total, loop_gradients(model, sum(o * o for o in out)))]
+            total = [t + g.abs() for t, g in zip(total, loop_gradients(model, sum(o * o for o in out)), strict=False)]
             count += 1
-    return {n: t / count for n, t in zip(names, total)}
+    return {n: t / count for n, t in zip(names, total, strict=False)}
 
 
 def brute_scp(model, batches, directions):
@@ -53,9 +53,9 @@ def brute_scp(model, batches, directions):
     phi = sum(outputs) / len(outputs)
     total = [0] * len(names)
     for xi in directions:
-        slice_ = sum(a * b for a, b in zip(xi, phi))
-        total = [t + g * g for t, g in zip(total, loop_gradients(model, slice_, retain_graph=True))]
-    return {n: t / len(directions) for n, t in zip(names, total)}
+        slice_ = sum(a * b for a, b in zip(xi, phi, strict=False))
+        total = [t + g * g for t, g in zip(total, loop_gradients(model, slice_, retain_graph=True), strict=False)]
+    return {n: t / len(directions) for n, t in zip(names, total, strict=False)}
 
 
 def brute_si_step(path_integral, gradients, before, after):
@@ -81,17 +81,17 @@ def test_an_independent_correct_answer_gets_full_marks(name):
     assert "3 of 3 hidden fixtures match" in verdict.message
 
 
-@pytest.mark.parametrize("name, index", [(n, i) for n, ms in MISTAKES.items() for i in range(len(ms))])
+@pytest.mark.parametrize("name, index", [(n, i) for n, b in BLANKS.items() for i in range(len(b.mistakes))])
 def test_every_typical_wrong_formula_gets_nothing_and_is_named(name, index):
-    wrong, message = MISTAKES[name][index]
+    wrong, message = BLANKS[name].mistakes[index]
     verdict = judge(part(name), probe(name, wrong), SEEDS)
     assert verdict.score == 0, f"{wrong.__name__} passed"
     assert message in verdict.message
 
 
-@pytest.mark.parametrize("name, index", [(n, i) for n, ms in MISTAKES.items() for i in range(len(ms))])
+@pytest.mark.parametrize("name, index", [(n, i) for n, b in BLANKS.items() for i in range(len(b.mistakes))])
 def test_the_visible_self_check_and_the_hidden_test_agree_on_the_published_fixture(name, index):
-    for function in (INDEPENDENT[name], MISTAKES[name][index][0]):
+    for function in (INDEPENDENT[name], BLANKS[name].mistakes[index][0]):
         try:
             visible = selfcheck.check(name, function, verbose=False)
         except selfcheck.SelfCheckError:
@@ -120,7 +120,8 @@ def test_partial_credit_is_the_fraction_of_hidden_fixtures_matched():
 
 
 def test_values_fitted_to_the_published_fixture_earn_nothing():
-    published = {n: t.clone() for n, t in brute_fisher(**{k: selfcheck.fixture()[k] for k in ("model", "batches")}).items()}
+    inputs = {k: selfcheck.fixture()[k] for k in ("model", "batches")}
+    published = {n: t.clone() for n, t in brute_fisher(**inputs).items()}
     verdict = judge(part("fisher_diagonal"), probe("fisher_diagonal", lambda m, b: published), SEEDS)
     assert verdict.score == 0 and "the published fixture matches" in verdict.message
 

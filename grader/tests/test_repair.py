@@ -52,7 +52,8 @@ def test_deleted_and_edited_test_cells_come_back_as_released(answered, released)
     answered["cells"].remove(cell_of(answered, "check_mas_importance"))
     cell_of(answered, "check_fisher_diagonal")["source"] = "pass"
     out = repair(encode(answered), released)
-    assert source_of(cell_of(out.notebook, "check_fisher_diagonal")) == source_of(cell_of(released, "check_fisher_diagonal"))
+    check = "check_fisher_diagonal"
+    assert source_of(cell_of(out.notebook, check)) == source_of(cell_of(released, check))
     assert grade_id(out.notebook["cells"][out.notebook["cells"].index(cell_of(out.notebook, "mas_importance")) + 1]) \
         == "check_mas_importance"
     assert "locked cells edited, the released version used: check_fisher_diagonal" in out.notes

@@ -1,0 +1,76 @@
+"""The blanks students fill in, one row each: everything the self-checks, the training code, the
+autograder, the typical-mistake messages and the tests know about a blank. A new lesson's blanks
+are new rows."""
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import importance, mistakes
+from .fixtures import fixture
+
+
+@dataclass(frozen=True)
+class Blank:
+    name: str               # what the notebook defines: the library function it stands in for
+    arguments: tuple        # the fixture's entries it is called with, in order: its signature
+    reference: Callable     # the library's function in the variant the notebook teaches
+    points: float           # autograder points (the notebook's check_<name> cell carries the same)
+    methods: tuple          # the strategies that call it
+    mistakes: tuple = ()    # (typical wrong implementation, what a student whose result matches it reads)
+    fixture: Callable = fixture  # its inputs, drawn from a seed
+
+    @property
+    def signature(self):
+        return f"{self.name}({', '.join(self.arguments)})"
+
+
+BLANKS = {b.name: b for b in (
+    Blank("fisher_diagonal", ("model", "batches"),
+          lambda model, batches: importance.fisher_diagonal(model, batches, "empirical"), 3, ("ewc", "rwalk"), (
+              (mistakes.fisher_batch_mean, "looks like the square of the batch-mean gradient, not the mean of "
+                                           "squared per-sample gradients"),
+              (mistakes.fisher_absolute, "looks like the mean of |per-sample gradient|; EWC squares each "
+                                         "per-sample gradient"),
+              (mistakes.fisher_not_squared, "looks like the mean gradient itself; square each sample's gradient "
+                                            "before averaging"),
+              (mistakes.fisher_over_batches, "divides by the number of batches; average over samples"),
+              (mistakes.fisher_exact, "looks like the exact Fisher (every class weighted by p(c|x)); use the true "
+                                      "labels y"),
+              (mistakes.fisher_last_batch, "uses only the last batch; average over every batch in `batches`"))),
+    Blank("mas_importance", ("model", "batches"),
+          lambda model, batches: importance.mas_importance(model, batches, per_sample=True), 2, ("mas",), (
+              (mistakes.mas_batch_mean, "takes |.| of the batch-mean gradient; MAS takes |.| of each sample's "
+                                        "gradient, then the mean"),
+              (mistakes.mas_squared, "squares the gradient; MAS uses its absolute value"),
+              (mistakes.mas_no_abs, "the absolute value is missing"),
+              (mistakes.mas_norm_not_squared, "differentiates ||f(x)||, not the squared norm ||f(x)||^2"),
+              (mistakes.mas_softmax, "uses softmax probabilities; MAS uses the network's output f(x), the logits"))),
+    Blank("scp_importance", ("model", "batches", "directions"),
+          lambda model, batches, directions: importance.scp_importance(model, batches, directions), 3, ("scp",), (
+              (mistakes.scp_averaged_slice, "averages the directions into one slice with |gradient| (HW14's sample "
+                                            "code); take one squared gradient per slice and average those"),
+              (mistakes.scp_absolute, "uses |gradient| per slice; SCP squares it"),
+              (mistakes.scp_summed_slices, "sums over the slices; average them (divide by L)"),
+              (mistakes.scp_per_sample, "uses each sample's output; SCP slices the mean output phi over all "
+                                        "samples"))),
+    Blank("si_path_step", ("path_integral", "gradients", "before", "after"), importance.si_path_step, 2,
+          ("si", "rwalk"), (
+              (mistakes.si_step_wrong_sign, "wrong sign: W accumulates -g * (after - before)"),
+              (mistakes.si_step_absolute, "takes an absolute value; W accumulates the signed -g * (after - before)"),
+              (mistakes.si_step_parameter_not_change, "multiplies the gradient by the parameter, not by its change"),
+              (mistakes.si_step_overwrites, "replaces W instead of adding this step to it"))),
+    Blank("si_importance", ("path_integral", "delta", "eps"), importance.si_importance, 1, ("si",), (
+        (mistakes.si_absolute_delta, "divides by |Delta| + eps; SI divides by Delta^2 + eps"),
+        (mistakes.si_eps_outside, "adds eps after dividing; it belongs in the denominator"),
+        (mistakes.si_no_eps, "the damping eps is missing from the denominator"),
+        (mistakes.si_times_delta, "multiplies by Delta^2 + eps instead of dividing"))),
+    Blank("rwalk_score", ("path_integral", "fisher", "delta", "eps"), importance.rwalk_score, 2, ("rwalk",), (
+        (mistakes.rwalk_no_half, "the 1/2 in (1/2) F Delta^2 is missing"),
+        (mistakes.rwalk_si_denominator, "uses SI's denominator Delta^2 + eps; RWalk weights Delta^2 by the Fisher"),
+        (mistakes.rwalk_delta_not_squared, "Delta is not squared"),
+        (mistakes.rwalk_plus_fisher, "adds the Fisher; rwalk_score is the path score alone (the strategy adds F)"))),
+)}
+
+
+def blanks_of(method):
+    """The names of the blanks a strategy calls, in table order."""
+    return [b.name for b in BLANKS.values() if method in b.methods]

@@ -1,0 +1,33 @@
+"""The test tiers: `make test` runs everything (what CI runs); `make test-fast` leaves out what
+this table marks slow, so that the unit tests run in about a minute."""
+import os
+from pathlib import Path
+
+import pytest
+
+# Paths enter here: a relative data root (CL_COURSE_DATA=../shared/data, as the README writes it)
+# must mean the same folder in every subprocess, kernel and sandbox the tests start elsewhere.
+if os.environ.get("CL_COURSE_DATA"):
+    os.environ["CL_COURSE_DATA"] = str(Path(os.environ["CL_COURSE_DATA"]).expanduser().resolve())
+
+SLOW = {
+    "tests/test_notebooks.py": "runs the notebooks in kernels and builds release wheels",
+    "tests/test_browser.py": "JupyterLab in Chromium",
+    "tests/test_browser_classic.py": "the classic notebook in Chromium",
+    "tests/test_colab.py": "the released notebooks in the Colab-like environment",
+    "grader/tests/test_corpus.py": "grades the whole corpus with the README's commands (about 5 minutes)",
+    "grader/tests/test_cluster.py": "a Dask LocalCluster grading part of the corpus",
+    "grader/tests/test_sandbox.py": "bubblewrap runs with limits that must be reached",
+    "grader/tests/test_harness.py": "a Python process with torch per test",
+    "grader/tests/test_autograde.py": "sets up a course and grades three submissions",
+    "tests/test_cli.py::test_short_run_baseline_forgets_and_ewc_forgets_less": "trains two methods (20 s)",
+    "tests/test_demo.py::test_run_trains_redraws_and_caches": "trains in the widget (20 s)",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    root = Path(str(config.rootpath))
+    for item in items:
+        path = Path(str(item.path)).relative_to(root).as_posix()
+        if path in SLOW or f"{path}::{item.originalname}" in SLOW:
+            item.add_marker(pytest.mark.slow)
