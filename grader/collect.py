@@ -4,27 +4,35 @@ A file's path inside PATH names the student (--student-pattern, a regular expres
 group `student`; by default the first folder, or the file name up to its first "_"). Colab's and
 browsers' renamings are undone: "Copy of hw14_lifelong_learning.ipynb",
 "hw14_lifelong_learning (1).ipynb". A student's only notebook is taken whatever its name. The
-files are copied as they are; repairing them is autograde's job. Only regular files are taken
-(links are never followed), at most 50 MB each, only the one chosen per student is read, and a
-zip's entries are read with a bound whatever its headers say. Every file not taken is listed with
-the reason, its name printed with escapes.
+files are copied as they are; repairing them is autograde's job.
+
+PATH is hostile input: only regular files inside it are read (links are listed, never followed),
+what is read is bounded, only the file chosen for each student is read, and a student id must be a
+plain folder name. Entry paths are never used to write.
 """
+import lzma
 import os
 import re
 import shutil
 import stat
 import zipfile
+import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 from .course import NOTEBOOK
-from .repair import MAX_BYTES
+from .repair import MAX_BYTES  # one notebook, as expanded: what repair would refuse is not worth taking
 
 DEFAULT_PATTERN = r"^(?P<student>[A-Za-z0-9.@-]+)[/_]"
-# a folder name on every system: starts with a letter or digit, never "." or "..", no control characters
-STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
-MAX_ENTRIES = 20000  # files in one zip: an LMS export of a large course holds a few thousand
+STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")  # with fullmatch: "alice\n" is no id
+MAX_ENTRIES = 20_000  # in a zip: an LMS export of a large course holds a few thousand
+MAX_TOTAL = 4 << 30   # bytes of all the notebooks taken: a few GB bounds the disk a zip can fill
+# What a damaged file or zip entry raises when read (zlib, lzma and bz2 streams, encryption, CRCs).
+READ_ERRORS = (OSError, EOFError, ValueError, RuntimeError, zipfile.BadZipFile, zlib.error, lzma.LZMAError)
+EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
 
 
 class CollectError(Exception):
@@ -40,17 +48,19 @@ class Collected:
 
 @dataclass
 class Entry:
-    """A file under PATH or in the zip. read() returns at most MAX_BYTES + 1 bytes."""
-    path: str
-    read: object
-    mtime: datetime | None
-    problem: str | None = None  # why it is never taken
+    rel: str              # path inside PATH, "/"-separated, as PATH spells it
+    mtime: datetime       # None where the file's date is impossible
+    size: int = 0         # as the folder or the zip's header says; reads are bounded regardless
+    open: object = None   # () -> a binary file
+    refused: str = ""     # why it is not even a candidate (a link, not a regular file)
 
 
 def shown(text):
-    """A name as the terminal should print it: characters that are not printable (terminal escapes,
-    bidi overrides, line separators) as Python escapes."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text))
+    """`text` with each non-printable character as \\xNN, \\uNNNN or \\UNNNNNNNN: a file name printed
+    raw could retitle, clear or rewrite the TA's terminal (ESC, bidi overrides, newlines)."""
+    return "".join(c if c.isprintable() else
+                   f"\\x{ord(c):02x}" if ord(c) < 0x100 else
+                   f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}" for c in text)
 
 
 def notebook_name(filename):
@@ -61,64 +71,88 @@ def notebook_name(filename):
     return re.sub(r"(\s*\(\d+\)|-\d+)+$", "", stem)
 
 
-def read_file(path):
-    """At most MAX_BYTES + 1 bytes of a regular file, never through a link."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise OSError("not a regular file")
-        return f.read(MAX_BYTES + 1)
+def utc(make):
+    """make(), or None where the metadata names an impossible date (month 0, year 33658)."""
+    try:
+        return make()
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def open_regular(full):
+    # O_NOFOLLOW: a link swapped in since the walk is refused; O_NONBLOCK: a FIFO cannot hang us.
+    fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError("not a regular file")
+    return os.fdopen(fd, "rb")
 
 
 def folder_entries(root):
-    for folder, dirs, files in os.walk(root):  # links to folders are listed in dirs and never entered
-        for name in sorted(dirs + files):
-            path = os.path.join(folder, name)
-            rel = Path(path).relative_to(root).as_posix()
-            info = os.lstat(path)
-            if stat.S_ISLNK(info.st_mode):
-                yield Entry(rel, None, None, "a symbolic link, not a file: links are never followed")
-            elif name in files and not stat.S_ISREG(info.st_mode):
-                yield Entry(rel, None, None, "not a regular file")
-            elif name in files:
-                yield Entry(rel, lambda p=path: read_file(p), datetime.fromtimestamp(info.st_mtime, timezone.utc))
-        dirs.sort()
+    def rel(full):
+        return Path(full).relative_to(root).as_posix()
 
-
-def zip_entries(archive):
-    with zipfile.ZipFile(archive) as zf:
-        infos = zf.infolist()
-        if len(infos) > MAX_ENTRIES:
-            raise CollectError(f"{archive} holds {len(infos):,} entries; collect takes zips of at most {MAX_ENTRIES:,}: "
-                               "split it, or extract it and collect the folder")
-        for info in infos:
-            if info.is_dir():
-                continue
+    errors = []
+    for folder, subfolders, files in os.walk(root, onerror=errors.append, followlinks=False):
+        subfolders.sort()
+        for name in subfolders:
+            if os.path.islink(os.path.join(folder, name)):  # os.walk lists them but does not enter them
+                yield Entry(rel(os.path.join(folder, name)), None, refused="a symbolic link, not a folder: not taken")
+        for name in sorted(files):
+            full = os.path.join(folder, name)
             try:
-                mtime = datetime(*info.date_time, tzinfo=timezone.utc)
-            except ValueError:  # an impossible date in the zip's own records (month 0): the file is still good
-                mtime = None
-            if stat.S_ISLNK(info.external_attr >> 16):
-                yield Entry(info.filename, None, mtime, "a symbolic link, not a file: links are never followed")
+                st = os.lstat(full)
+            except OSError as e:
+                yield Entry(rel(full), None, refused=f"cannot be read ({e.strerror})")
                 continue
+            if stat.S_ISLNK(st.st_mode):
+                yield Entry(rel(full), None, refused="a symbolic link, not a file: not taken")
+            elif not stat.S_ISREG(st.st_mode):
+                yield Entry(rel(full), None, refused="not a regular file: not taken")
+            else:
+                mtime = utc(partial(datetime.fromtimestamp, st.st_mtime, timezone.utc))
+                yield Entry(rel(full), mtime, st.st_size, partial(open_regular, full))
+    for e in errors:
+        if Path(e.filename) == root:
+            raise CollectError(f"{root} cannot be read ({e.strerror})")
+        yield Entry(rel(e.filename), None, refused=f"a folder that cannot be read ({e.strerror})")
 
-            def read(i=info):  # only the file chosen for a student is read, after the listing
-                with zipfile.ZipFile(archive) as z, z.open(i) as f:  # headers can lie: read one byte past the cap
-                    return f.read(MAX_BYTES + 1)
-            yield Entry(info.filename, read, mtime)
+
+def zip_entries(zf):
+    for info in zf.infolist():
+        if stat.S_ISLNK(info.external_attr >> 16):
+            yield Entry(info.filename, None, refused="a symbolic link, not a file: not taken")
+        elif not info.is_dir():
+            mtime = utc(partial(datetime, *info.date_time, tzinfo=timezone.utc))
+            yield Entry(info.filename, mtime, info.file_size, partial(zf.open, info))
 
 
-def entries(path):
-    """Every file under a folder or in a zip, as Entry."""
-    path = Path(path)
+@contextmanager
+def listing(path):
+    """The entries of the folder or zip at `path`; their open() works inside the `with`."""
     if path.is_dir():
-        yield from folder_entries(path)
-    elif zipfile.is_zipfile(path):
-        yield from zip_entries(path)
+        yield list(folder_entries(path))
+    elif path.is_file() and zipfile.is_zipfile(path):
+        try:
+            zf = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+            raise CollectError(f"{path} cannot be read as a zip ({shown(str(e))}): download it again") from None
+        with zf:
+            if len(zf.infolist()) > MAX_ENTRIES:
+                raise CollectError(f"{path} holds {len(zf.infolist()):,} entries; collect takes zips of at most "
+                                   f"{MAX_ENTRIES:,}: split it, or extract it and collect the folder")
+            yield list(zip_entries(zf))
     elif path.exists():
-        raise CollectError(f"{path} is neither a folder nor a zip file: pass the folder or the LMS's zip of submissions")
+        raise CollectError(f"{path} is neither a folder nor a zip file: pass the folder or the LMS's zip of "
+                           "submissions")
     else:
         raise CollectError(f"{path} does not exist")
+
+
+def read(entry, limit):
+    """At most limit + 1 bytes: one more than allowed says the file is too large, whatever its header claims."""
+    with entry.open() as f:
+        return f.read(limit + 1)
 
 
 def collect(course, path, pattern=DEFAULT_PATTERN):
@@ -129,63 +163,78 @@ def collect(course, path, pattern=DEFAULT_PATTERN):
     if "student" not in student_of.groupindex:
         raise CollectError("--student-pattern needs a group named student, e.g. '^(?P<student>[^/]+)/'")
     target = Path(NOTEBOOK).stem
-    found = {}  # student -> [Entry, exact name?]
+    too_large = f"larger than {MAX_BYTES >> 20} MB: not taken"
     result = Collected()
-    for entry in entries(path):
-        rel = entry.path
-        parts = PurePosixPath(rel).parts
-        if any(p.startswith(".") and p not in (".", "..") or p == "__MACOSX" for p in parts):
-            continue
-        if entry.problem:
-            result.unmatched.append((rel, entry.problem))
-            continue
-        if not rel.lower().endswith(".ipynb"):
-            result.unmatched.append((rel, "not a notebook (.ipynb)"))
-            continue
-        m = student_of.search(rel)
-        if not m or not m.group("student"):
-            result.unmatched.append((rel, "no student id in its path (see --student-pattern)"))
-            continue
-        student = m.group("student")
-        if "/" not in rel and target.startswith(student + "_"):  # "hw14_lifelong_learning.ipynb" names no one
-            result.unmatched.append((rel, "no student id in its path (see --student-pattern)"))
-            continue
-        if not STUDENT_ID.fullmatch(student):
-            result.unmatched.append((rel, f"student id {shown(student)!r} is not one: an id starts with a letter or "
-                                          "digit and holds only letters, digits and . _ @ - (at most 64)"))
-            continue
-        found.setdefault(student, []).append((entry, notebook_name(rel).endswith(target)))
-    for student, files in sorted(found.items()):
-        named = [f for f in files if f[1]]
-        if not named and len(files) > 1:
-            for entry, _ in files:
-                result.unmatched.append((entry.path, f"{student} has several notebooks and none is {NOTEBOOK}"))
-            continue
-        oldest = datetime.min.replace(tzinfo=timezone.utc)
-        entry, exact = max(named or files, key=lambda f: f[0].mtime or oldest)
-        for other, _ in files:
-            if other is not entry:
-                result.unmatched.append((other.path, f"{student} submitted a newer or better-named notebook "
-                                                     f"({entry.path})"))
-        try:
-            data = entry.read()
-        except (OSError, zipfile.BadZipFile, EOFError) as e:  # a damaged entry or a file that changed meanwhile
-            result.unmatched.append((entry.path, f"cannot be read ({type(e).__name__}: {e})"))
-            continue
-        if len(data) > MAX_BYTES:
-            result.unmatched.append((entry.path, f"larger than {MAX_BYTES >> 20} MB: not taken (ask {student} to "
-                                                 "clear the outputs and submit again)"))
-            continue
-        if not exact:
-            result.notes.append(f"{student}: took {PurePosixPath(entry.path).name!r} as {NOTEBOOK} (their only notebook)")
-        if entry.mtime is None:
-            result.notes.append(f"{student}: {entry.path!r} has an impossible date in the zip; its time is not recorded")
-        dest = course.submitted(student)
-        if dest.parent.exists():
-            shutil.rmtree(dest.parent)
-        dest.parent.mkdir(parents=True)
-        dest.write_bytes(data)
-        if entry.mtime is not None:
-            dest.with_name("timestamp.txt").write_text(entry.mtime.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
-        result.students[student] = entry.path
+    with listing(Path(path)) as entries:
+        found = {}  # student -> [Entry]
+        for entry in entries:
+            rel, parts = entry.rel, re.split(r"[/\\]", entry.rel)  # zips made on Windows may use backslashes
+            if rel.startswith(("/", "\\")) or any(p in (".", "..") for p in parts):
+                result.unmatched.append((rel, "an absolute path or one through . or ..: not taken"))
+                continue
+            if any(p.startswith(".") or p == "__MACOSX" for p in parts):
+                continue
+            if entry.refused:
+                result.unmatched.append((rel, entry.refused))
+                continue
+            if not rel.lower().endswith(".ipynb"):
+                result.unmatched.append((rel, "not a notebook (.ipynb)"))
+                continue
+            m = student_of.search(rel)
+            if not m or not m.group("student"):
+                result.unmatched.append((rel, "no student id in its path (see --student-pattern)"))
+                continue
+            student = m.group("student")
+            if "/" not in rel and target.startswith(student + "_"):  # "hw14_lifelong_learning.ipynb" names no one
+                result.unmatched.append((rel, "no student id in its path (see --student-pattern)"))
+                continue
+            if not STUDENT_ID.fullmatch(student):  # it becomes a folder name: no "..", "/", NUL or look-alikes
+                result.unmatched.append((rel, f"student id '{student}' is not 1 to 64 letters, digits and . _ @ - "
+                                              "starting with a letter or digit: not taken"))
+                continue
+            if entry.size > MAX_BYTES:
+                result.unmatched.append((rel, too_large))
+                continue
+            found.setdefault(student, []).append(entry)
+
+        total = 0
+        for student, files in sorted(found.items()):
+            named = [f for f in files if notebook_name(f.rel).endswith(target)]
+            if not named and len(files) > 1:
+                for f in files:
+                    result.unmatched.append((f.rel, f"{student} has several notebooks and none is {NOTEBOOK}"))
+                continue
+            chosen = max(named or files, key=lambda f: f.mtime or EARLIEST)
+            for f in files:
+                if f is not chosen:
+                    result.unmatched.append((f.rel, f"{student} submitted a newer or better-named notebook "
+                                                    f"({chosen.rel})"))
+            room = MAX_TOTAL - total
+            try:
+                data = read(chosen, min(MAX_BYTES, room))
+            except READ_ERRORS as e:
+                result.unmatched.append((chosen.rel, f"cannot be read ({e}): not taken"))
+                continue
+            if len(data) > MAX_BYTES:
+                result.unmatched.append((chosen.rel, too_large))
+                continue
+            if len(data) > room:
+                result.unmatched.append((chosen.rel, f"the notebooks taken before it fill the {MAX_TOTAL >> 30} GB "
+                                                     "allowed in all: not taken"))
+                continue
+            total += len(data)
+            dest = course.submitted(student)
+            if dest.parent.exists():
+                shutil.rmtree(dest.parent)
+            dest.parent.mkdir(parents=True)
+            dest.write_bytes(data)
+            if chosen.mtime:
+                dest.with_name("timestamp.txt").write_text(chosen.mtime.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
+            else:
+                result.notes.append(f"{student}: {chosen.rel} has an impossible date, so no timestamp was recorded "
+                                    "(look up the submission time in the LMS)")
+            if not named:
+                result.notes.append(f"{student}: took '{PurePosixPath(chosen.rel).name}' as {NOTEBOOK} "
+                                    "(their only notebook)")
+            result.students[student] = chosen.rel
     return result

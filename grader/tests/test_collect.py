@@ -1,10 +1,19 @@
 import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import tracemalloc
 import zipfile
+from pathlib import Path
 
 import pytest
 
-from grader.collect import CollectError, collect, notebook_name
+from grader import collect as collect_module
+from grader.collect import DEFAULT_PATTERN, MAX_BYTES, STUDENT_ID, CollectError, collect, notebook_name, shown
 from grader.course import Course
+from grader.release import ROOT
 
 
 @pytest.mark.parametrize("name", ["hw14_lifelong_learning.ipynb", "Copy of hw14_lifelong_learning.ipynb",
@@ -49,7 +58,8 @@ def test_a_folder_of_downloads(tmp_path):
     assert "no student id" in why["hw14_lifelong_learning.ipynb"]
     assert "no student id" in why["Copy of hw14_lifelong_learning.ipynb"]
     assert "not a notebook" in why["erin/hw14_lifelong_learning.pdf"]
-    assert result.notes == ["carol: took 'whatever I called it.ipynb' as hw14_lifelong_learning.ipynb (their only notebook)"]
+    assert result.notes == ["carol: took 'whatever I called it.ipynb' as hw14_lifelong_learning.ipynb "
+                            "(their only notebook)"]
 
 
 def test_an_lms_zip_and_a_custom_pattern(tmp_path):
@@ -79,20 +89,7 @@ def test_bad_paths(tmp_path):
         collect(Course(tmp_path), tmp_path / "grades.txt")
 
 
-def test_links_are_never_followed(tmp_path):
-    src, course = tmp_path / "downloads", Course(tmp_path / "course")
-    write(src, "alice/hw14_lifelong_learning.ipynb", b"alice's work")
-    secret = write(tmp_path, "root-only/token.ipynb", b"TA_API_TOKEN")
-    (src / "mallory").mkdir()
-    (src / "mallory" / "hw14_lifelong_learning.ipynb").symlink_to(src / "alice" / "hw14_lifelong_learning.ipynb")
-    (src / "trudy_hw14_lifelong_learning.ipynb").symlink_to(secret)
-    (src / "oscar").symlink_to(secret.parent, target_is_directory=True)
-    result = collect(course, src)
-    assert result.students == {"alice": "alice/hw14_lifelong_learning.ipynb"}
-    why = dict(result.unmatched)
-    assert all("symbolic link" in why[p] for p in ("mallory/hw14_lifelong_learning.ipynb",
-                                                    "trudy_hw14_lifelong_learning.ipynb", "oscar"))
-    assert not any("TA_API_TOKEN" in p.read_text() for p in course.root.rglob("*") if p.is_file())
+NB = "hw14_lifelong_learning.ipynb"
 
 
 def zip_of(tmp_path, members):
@@ -103,55 +100,231 @@ def zip_of(tmp_path, members):
     return archive
 
 
-def test_bad_zip_metadata_costs_that_entry_its_date_only(tmp_path):
-    bad_date = zipfile.ZipInfo("bob/hw14_lifelong_learning.ipynb", (2026, 11, 20, 9, 30, 0))
-    archive = zip_of(tmp_path, [(bad_date, b"bob"), ("carol/hw14_lifelong_learning.ipynb", b"carol")])
-    data = bytearray(archive.read_bytes())
-    for at in (i for i in range(len(data)) if data.startswith(b"bob/hw14", i)):  # month 0 in both headers
-        header = at - (30 if data[at - 30:at - 26] == b"PK\x03\x04" else 46)
-        stamp = header + (10 if data[header:header + 4] == b"PK\x03\x04" else 12)
-        day = int.from_bytes(data[stamp + 2:stamp + 4], "little")
-        data[stamp + 2:stamp + 4] = (day & ~(0xF << 5)).to_bytes(2, "little")
-    archive.write_bytes(bytes(data))
+def fake_course(tmp_path):
+    """Just enough of a course folder for the CLI's require()."""
+    course = Course(tmp_path / "course")
+    course.release_notebook.parent.mkdir(parents=True)
+    course.release_notebook.write_text("{}")
+    course.path("gradebook.db").write_bytes(b"")
+    return course
+
+
+def grader(*args):
+    return subprocess.run([sys.executable, "-m", "grader", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, env=dict(os.environ, PYTHONIOENCODING="utf-8"))
+
+
+def test_links_are_listed_and_never_followed(tmp_path):
+    src, course = tmp_path / "downloads", Course(tmp_path / "course")
+    write(src, f"alice/{NB}", b"alice")
+    secret = write(tmp_path, f"root-only/{NB}", b"TA_API_TOKEN")
+    (src / "mallory").mkdir()
+    (src / "mallory" / NB).symlink_to(Path("..") / "alice" / NB)                 # another student's notebook
+    (src / "trudy_hw14_lifelong_learning.ipynb").symlink_to(secret)              # a file outside PATH
+    (src / "oscar").symlink_to(secret.parent, target_is_directory=True)          # a folder outside PATH
+    (src / "walter_hw14_lifelong_learning.ipynb").symlink_to(tmp_path / "gone")  # dangling
+    os.mkfifo(src / "peggy_hw14_lifelong_learning.ipynb")                        # would hang a reader
+    result = collect(course, src)
+    assert result.students == {"alice": f"alice/{NB}"}
+    why = dict(result.unmatched)
+    for link in (f"mallory/{NB}", "trudy_hw14_lifelong_learning.ipynb", "walter_hw14_lifelong_learning.ipynb"):
+        assert why[link] == "a symbolic link, not a file: not taken"
+    assert why["oscar"] == "a symbolic link, not a folder: not taken"
+    assert why["peggy_hw14_lifelong_learning.ipynb"] == "not a regular file: not taken"
+    assert course.students() == ["alice"]
+    assert not any(b"TA_API_TOKEN" in p.read_bytes() for p in course.root.rglob("*") if p.is_file())
+
+
+def test_a_file_that_becomes_a_link_after_the_walk_is_not_read(tmp_path, monkeypatch):
+    src, course = tmp_path / "downloads", Course(tmp_path / "course")
+    notebook = write(src, f"alice/{NB}", b"alice")
+    secret = write(tmp_path, "secret.ipynb", b"TA_API_TOKEN")
+    walked = collect_module.folder_entries
+
+    def swap_after_walk(root):
+        entries = list(walked(root))
+        notebook.unlink()
+        notebook.symlink_to(secret)
+        return entries
+
+    monkeypatch.setattr(collect_module, "folder_entries", swap_after_walk)
+    result = collect(course, src)
+    assert result.students == {}
+    assert "cannot be read" in dict(result.unmatched)[f"alice/{NB}"]
+    assert not course.submitted("alice").exists()
+
+
+def test_an_impossible_date_loses_only_that_timestamp(tmp_path):
+    archive = zip_of(tmp_path, [(zipfile.ZipInfo(f"alice/{NB}", (2026, 0, 1, 0, 0, 0)), b"alice"),  # month 0
+                                (zipfile.ZipInfo(f"bob/{NB}", (2026, 11, 20, 9, 30, 0)), b"bob")])
     course = Course(tmp_path / "course")
     result = collect(course, archive)
-    assert sorted(result.students) == ["bob", "carol"] and course.submitted("bob").read_bytes() == b"bob"
-    assert any("impossible date" in n for n in result.notes)
+    assert sorted(result.students) == ["alice", "bob"]
+    assert course.submitted("alice").read_bytes() == b"alice"
+    assert not course.submitted("alice").with_name("timestamp.txt").exists()
+    assert course.submitted("bob").with_name("timestamp.txt").read_text().startswith("2026-11-20 09:30:00")
+    assert result.notes == [f"alice: alice/{NB} has an impossible date, so no timestamp was recorded "
+                            "(look up the submission time in the LMS)"]
 
 
-def test_a_zip_bomb_is_read_with_a_bound(tmp_path):
-    from grader.collect import MAX_BYTES
-    archive = zip_of(tmp_path, [("bob/hw14_lifelong_learning.ipynb", b"\0" * (MAX_BYTES + 10))])
+def test_an_impossible_file_time_in_a_folder(tmp_path):
+    if not os.access("/dev/shm", os.W_OK):
+        pytest.skip("no tmpfs to keep a time past the year 9999")
+    src = Path(tempfile.mkdtemp(dir="/dev/shm"))
+    try:
+        write(src, f"alice/{NB}", b"alice", mtime=10**12)  # the year 33658: ext4 would clamp it, tmpfs keeps it
+        write(src, f"bob/{NB}", b"bob")
+        if os.stat(src / "alice" / NB).st_mtime != 10**12:
+            pytest.skip("this filesystem clamps file times")
+        result = collect(Course(tmp_path / "course"), src)
+    finally:
+        shutil.rmtree(src)
+    assert sorted(result.students) == ["alice", "bob"]
+    assert "impossible date" in result.notes[0]
+
+
+def test_a_zip_bomb_is_not_expanded(tmp_path):
+    archive = zip_of(tmp_path, [(f"alice/{NB}", b"alice"), (f"bomb/{NB}", bytes(MAX_BYTES + 1))])
     assert archive.stat().st_size < 1 << 20
+    result = collect(Course(tmp_path / "course"), archive)
+    assert result.students == {"alice": f"alice/{NB}"}
+    assert dict(result.unmatched)[f"bomb/{NB}"] == "larger than 50 MB: not taken"
+
+
+def test_a_header_that_understates_the_size_is_not_trusted(tmp_path):
+    archive = zip_of(tmp_path, [(f"alice/{NB}", b"alice"), (f"liar/{NB}", bytes(2**20))])
+    data = bytearray(archive.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):  # local header, central directory
+        at = [i for i in range(len(data)) if data.startswith(signature, i)][1]  # liar's
+        struct.pack_into("<I", data, at + offset, 10)  # "10 bytes"
+    archive.write_bytes(data)
+    result = collect(Course(tmp_path / "course"), archive)
+    assert result.students == {"alice": f"alice/{NB}"}
+    assert dict(result.unmatched)[f"liar/{NB}"].startswith("cannot be read (Bad CRC-32")
+
+
+def test_only_the_chosen_file_is_read(tmp_path):
+    archive = zip_of(tmp_path, [(f"mallory/hw14_lifelong_learning ({i}).ipynb", bytes(5 << 20))
+                                for i in range(20)])  # 100 MB expanded
+    tracemalloc.start()
+    try:
+        result = collect(Course(tmp_path / "course"), archive)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert list(result.students) == ["mallory"] and len(result.unmatched) == 19
+    assert peak < 30 << 20, peak
+
+
+def test_a_folder_file_over_the_cap_is_not_read(tmp_path):
+    src = tmp_path / "downloads"
+    write(src, f"alice/{NB}", b"alice")
+    with open(write(src, f"huge/{NB}", b""), "wb") as f:
+        f.truncate(MAX_BYTES + 1)  # sparse: no disk used
+    result = collect(Course(tmp_path / "course"), src)
+    assert result.students == {"alice": f"alice/{NB}"}
+    assert dict(result.unmatched)[f"huge/{NB}"] == "larger than 50 MB: not taken"
+
+
+def test_the_total_is_capped(tmp_path, monkeypatch):
+    monkeypatch.setattr(collect_module, "MAX_TOTAL", 10)
+    archive = zip_of(tmp_path, [(f"alice/{NB}", b"123456"), (f"bob/{NB}", b"123456"), (f"carol/{NB}", b"1234")])
     course = Course(tmp_path / "course")
     result = collect(course, archive)
-    assert result.students == {} and "larger than 50 MB" in dict(result.unmatched)["bob/hw14_lifelong_learning.ipynb"]
+    assert sorted(result.students) == ["alice", "carol"] and course.students() == ["alice", "carol"]
+    assert "allowed in all: not taken" in dict(result.unmatched)[f"bob/{NB}"]
 
 
 def test_too_many_zip_entries_is_one_line(tmp_path, monkeypatch):
-    monkeypatch.setattr("grader.collect.MAX_ENTRIES", 3)
-    archive = zip_of(tmp_path, [(f"s{i}/hw14_lifelong_learning.ipynb", b"x") for i in range(5)])
+    monkeypatch.setattr(collect_module, "MAX_ENTRIES", 3)
+    archive = zip_of(tmp_path, [(f"s{i}/{NB}", b"x") for i in range(5)])
     with pytest.raises(CollectError, match="holds 5 entries; collect takes zips of at most 3"):
         collect(Course(tmp_path / "course"), archive)
 
 
-@pytest.mark.parametrize("name", ["./hw14_lifelong_learning.ipynb", "../hw14_lifelong_learning.ipynb",
-                                  "/abs/hw14_lifelong_learning.ipynb", "a\x00b/hw14_lifelong_learning.ipynb",
-                                  "a\u2028b/hw14_lifelong_learning.ipynb", "../../etc/x_hw14_lifelong_learning.ipynb"])
+def test_a_damaged_zip_is_one_line(tmp_path):
+    archive = zip_of(tmp_path, [(f"alice/{NB}", b"alice")])
+    data = archive.read_bytes()
+    at = data.index(b"PK\x01\x02")
+    archive.write_bytes(data[:at] + b"XX" + data[at + 2:])  # the central directory's signature
+    fake_course(tmp_path)
+    done = grader("collect", archive, "--course", tmp_path / "course")
+    assert done.returncode != 0 and "cannot be read as a zip" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_shown_escapes_what_a_terminal_would_obey():
+    assert shown("alice/hw14 (1).ipynb") == "alice/hw14 (1).ipynb"
+    assert shown("\x1b]0;pwned\x07\u202etxt.ipynb\n\x00\u2028\U000e0041é") == \
+        "\\x1b]0;pwned\\x07\\u202etxt.ipynb\\x0a\\x00\\u2028\\U000e0041é"
+
+
+def test_printed_names_are_escaped(tmp_path):
+    src = tmp_path / "downloads"
+    write(src, f"alice/{NB}", b"alice")
+    write(src, "alice/\x1b[2J\x1b]0;pwned\x07.ipynb")       # not taken: alice has hw14
+    write(src, "zed/\u202egnp.ipynb", b"zed")                # zed's only notebook: a note
+    write(src, "x_\ncollected 99 submissions into y.ipynb")  # a forged line
+    write(src, f"eve\x1b[31m/{NB}")                          # an id that is no folder name
+    fake_course(tmp_path)
+    done = grader("collect", src, "--course", tmp_path / "course", "--student-pattern", r"^(?P<student>[^/]+)/")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert all(c.isprintable() for line in lines for c in line), done.stdout
+    assert lines[0].startswith("collected 2 submissions") and len(lines) == 5, done.stdout
+    assert "  not collected: alice/\\x1b[2J\\x1b]0;pwned\\x07.ipynb: alice submitted a newer" in done.stdout
+    assert "  note: zed: took '\\u202egnp.ipynb' as" in done.stdout
+    assert "  not collected: x_\\x0acollected 99 submissions into y.ipynb: no student id" in done.stdout
+    assert f"  not collected: eve\\x1b[31m/{NB}: student id 'eve\\x1b[31m' is not" in done.stdout
+
+
+def test_a_dot_is_no_student(tmp_path):
+    archive = zip_of(tmp_path, [(f"./{NB}", b"dot"), (f"alice/{NB}", b"alice")])
+    course = Course(tmp_path / "course")
+    result = collect(course, archive)
+    assert result.students == {"alice": f"alice/{NB}"}
+    assert dict(result.unmatched)[f"./{NB}"] == "an absolute path or one through . or ..: not taken"
+    assert [p.name for p in course.path("submitted").iterdir()] == ["alice"]
+
+
+@pytest.mark.parametrize("folder", ["..", ".", "-rf", "_x", "a" * 65, "alice bob", "josé", "alice\n", "a\u2028b",
+                                    "a\u202eb", "a:b", "a\\b"])
+def test_student_ids_must_be_plain_folder_names(tmp_path, folder):
+    archive = zip_of(tmp_path, [(f"[{folder}]/{NB}", b"x"), (f"[alice]/{NB}", b"alice")])
+    course = Course(tmp_path / "course")
+    result = collect(course, archive, r"^\[(?P<student>[^]]*)\]/")  # brackets keep . and .. out of the path check
+    assert result.students == {"alice": f"[alice]/{NB}"}
+    assert "is not 1 to 64 letters, digits and . _ @ -" in dict(result.unmatched)[f"[{folder}]/{NB}"]
+    assert [p.name for p in course.path("submitted").iterdir()] == ["alice"]
+
+
+def test_ids_with_nul_or_line_separators_are_never_ids():
+    for student in ["a\x00b", "a\u2028b", "a\u2029b", "a\x85b", "alice\n", "a" * 64 + "\x00"]:
+        assert not STUDENT_ID.fullmatch(student)
+    assert STUDENT_ID.fullmatch("a" * 64) and STUDENT_ID.fullmatch("jo.smith-2@uni_x")
+
+
+@pytest.mark.parametrize("name", [f"./{NB}", f"../{NB}", f"/abs/{NB}", f"a\x00b/{NB}", f"a\u2028b/{NB}",
+                                  f"../../etc/x_{NB}"])
 def test_ids_are_validated_and_nothing_lands_outside_submitted(tmp_path, name):
-    archive = zip_of(tmp_path, [(name, b"x"), ("ok/hw14_lifelong_learning.ipynb", b"ok")])
+    archive = zip_of(tmp_path, [(name, b"x"), (f"ok/{NB}", b"ok")])
     course = Course(tmp_path / "course")
     result = collect(course, archive, r"^(?P<student>[^/]*)/")
-    assert result.students == {"ok": "ok/hw14_lifelong_learning.ipynb"}
+    assert result.students == {"ok": f"ok/{NB}"}
     files = {p for p in tmp_path.rglob("*") if p.is_file()}
     assert files == {archive, course.submitted("ok"), course.submitted("ok").with_name("timestamp.txt")}
-    assert len(result.unmatched) == 1
+    assert len(result.unmatched) == 1  # a NUL ends a zip name (zipfile): "a" is then no notebook
 
 
-def test_names_are_printed_escaped(tmp_path):
-    from grader.collect import shown
-    src = tmp_path / "downloads"
-    write(src, "eve/\x1b]0;owned\x07\u202ereadme.txt", b"x")
-    assert shown("a\x1b]0;x\x07\u202eb") == "a\\x1b]0;x\\x07\\u202eb"
-    result = collect(Course(tmp_path / "course"), src)
-    assert [shown(p) for p, _ in result.unmatched] == ["eve/\\x1b]0;owned\\x07\\u202ereadme.txt"]
+@pytest.mark.parametrize("pattern", [DEFAULT_PATTERN, r"^(?P<student>.*)/[^/]+$"])
+def test_zip_slip_writes_nothing_outside_submitted(tmp_path, pattern):
+    evil = [f"../../evil/{NB}", f"alice/../../../evil2/{NB}", f"{tmp_path}/abs/{NB}", f"/{NB}", f"../{NB}",
+            f"..\\..\\evil3\\{NB}"]
+    archive = zip_of(tmp_path, [*((name, b"evil") for name in evil), (f"bob/{NB}", b"bob")])
+    course = Course(tmp_path / "course")
+    result = collect(course, archive, pattern)
+    assert result.students == {"bob": f"bob/{NB}"}
+    files = {p for p in tmp_path.rglob("*") if p.is_file()}
+    assert files == {archive, course.submitted("bob"), course.submitted("bob").with_name("timestamp.txt")}
+    why = dict(result.unmatched)
+    assert all(why[name] == "an absolute path or one through . or ..: not taken" for name in evil)
