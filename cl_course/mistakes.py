@@ -9,8 +9,9 @@ import torch.nn.functional as F
 
 def _grads(model, scalar, retain_graph=False):
     ### BEGIN SOLUTION
-    names, params = zip(*model.named_parameters(), strict=False)
-    return dict(zip(names, torch.autograd.grad(scalar, params, retain_graph=retain_graph), strict=False))
+    params = dict(model.named_parameters())  # written unlike importance.py's helper: the release check
+    grads = torch.autograd.grad(scalar, list(params.values()), retain_graph=retain_graph)  # flags shared lines
+    return dict(zip(params, grads, strict=True))
     ### END SOLUTION
 
 

@@ -126,7 +126,8 @@ display(HTML("<script>alert('xss-3')</script>"))
 display(Markdown("<img src=x onerror=\\"alert('xss-4')\\">"))
 display(Javascript("alert('xss-5')"))
 '''
-REPORT_INJECTION = ("raise RuntimeError('done\\n\\n# Owned\\n| a | b |\\n|---|---|\\n"
+REPORT_INJECTION = ("print('a lone surrogate in an output: \\udcff')\n"
+                    "raise RuntimeError('done\\n\\n# Owned\\n| a | b |\\n|---|---|\\n"
                     "![x](http://evil.example/x.png) \\ud800')")
 
 STALLER = '''import os, json
