@@ -18,10 +18,6 @@ class Blank:
     mistakes: tuple = ()    # (typical wrong implementation, what a student whose result matches it reads)
     fixture: Callable = fixture  # its inputs, drawn from a seed
 
-    @property
-    def signature(self):
-        return f"{self.name}({', '.join(self.arguments)})"
-
 
 BLANKS = {b.name: b for b in (
     Blank("fisher_diagonal", ("model", "batches"),

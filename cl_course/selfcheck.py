@@ -34,6 +34,11 @@ def call(name, function, inputs):
     return function(*(inputs[k] for k in BLANKS[name].arguments))
 
 
+def result_values(name, function, inputs):
+    """call()'s result as detached float64 tensors: the form results are compared in."""
+    return {n: t.detach().double() for n, t in call(name, function, inputs).items()}
+
+
 def fixture_dtype(device):
     """float64, except on Apple's MPS, which has no float64."""
     return torch.float32 if device.type == "mps" else torch.float64
@@ -130,13 +135,14 @@ def check(name, function, verbose=True, seed=None, device="cpu"):
     if name not in BLANKS:
         raise ValueError(f"no self-check called {name!r}; there are: {', '.join(BLANKS)}")
     device = torch.device(device)
-    inputs = fixture(FIXTURE_SEED if seed is None else seed)
+    blank = BLANKS[name]
+    inputs = blank.fixture(FIXTURE_SEED if seed is None else seed)
     if seed is None:
         record = stored_values()[name]
         expected = as_tensors(record["expected"])
     else:  # mistakes are named from the published fixture only
         record = {"mistakes": []}
-        expected = {n: t.detach().double() for n, t in call(name, BLANKS[name].reference, inputs).items()}
+        expected = result_values(name, blank.reference, inputs)
     try:
         got = call(name, function, moved(inputs, device))
     except NotImplementedError:

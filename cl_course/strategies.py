@@ -30,6 +30,7 @@ SI_EPS = 0.1        # damping of SI's and RWalk's denominators (HW14's epsilon)
 RWALK_NEW = 0.4     # weight of the new Fisher when RWalk mixes it with the old one (HW14's 0.4)
 RWALK_SCORE = 0.5   # weight of the new path score when RWalk averages scores (HW14's 0.5)
 
+
 def snapshot(model):
     return {n: p.detach().clone() for n, p in model.named_parameters()}
 

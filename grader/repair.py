@@ -38,34 +38,46 @@ MAX_BYTES = 50 << 20  # a notebook with its outputs (the grader keeps only sourc
 MAX_CELLS = 2000      # the released notebook has about 70
 
 
-def text(value):
-    """A cell's source as text any writer can encode ("" for what is not text); and whether it changed."""
+def as_text(value):
+    """A cell's source as text any writer can encode (None for what is not text); and whether it changed."""
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         value = "".join(value)
     if not isinstance(value, str):
-        return "", False
+        return None, False
     clean = value.encode("utf-8", "replace").decode("utf-8")  # unpaired surrogates become "?"
     return clean, clean != value
 
 
-def upgraded(nb):
-    """An nbformat 3 notebook (old Jupyter) as nbformat 4."""
-    import nbformat
-    try:
-        return json.loads(json.dumps(nbformat.convert(nbformat.from_dict(nb), 4)))
-    except Exception as e:  # nbformat raises many kinds on odd input
-        raise RepairError(f"an nbformat 3 notebook the grader cannot convert ({type(e).__name__}): open it in "
-                          "Jupyter or Colab, save it, and submit again") from None
+def worksheet_cells(nb):
+    """The cells of an nbformat 3 notebook (old Jupyter), which keeps them in worksheets."""
+    sheets = nb.get("worksheets")
+    if not (isinstance(sheets, list) and all(isinstance(w, dict) and isinstance(w.get("cells"), list) for w in sheets)):
+        raise RepairError("an nbformat 3 notebook (old Jupyter) without worksheets of cells: open it in Jupyter "
+                          "or Colab, save it, and submit again")
+    return [c for w in sheets for c in w["cells"]]
+
+
+def upgraded(cell):
+    """An nbformat 3 cell in nbformat 4's shape: code was in "input", titles in "heading" cells.
+    By hand, not nbformat.convert: that also converts and validates the outputs, and one odd output
+    fails the whole notebook."""
+    if cell.get("cell_type") == "code":
+        return dict(cell, source=cell.get("input", ""))
+    if cell.get("cell_type") == "heading":
+        level, title = cell.get("level"), cell.get("source", "")
+        hashes = "#" * level if isinstance(level, int) and 1 <= level <= 6 else "#"
+        return dict(cell, cell_type="markdown", source=[f"{hashes} ", *(title if isinstance(title, list) else [title])])
+    return cell
 
 
 def read_notebook(data):
     """The submission's cells as plain dicts with text sources, and notes on what was changed; or
     RepairError naming what the file is instead, in words the student can act on."""
-    if not data.strip():
-        raise RepairError("the file is empty")
     if len(data) > MAX_BYTES:
         raise RepairError(f"the file is {len(data) / 2**20:.0f} MB; the grader takes notebooks up to "
                           f"{MAX_BYTES >> 20} MB: clear the outputs (Edit > Clear all outputs), save and submit again")
+    if not data.strip():
+        raise RepairError("the file is empty")
     try:
         nb = json.loads(data)
     except UnicodeDecodeError:
@@ -74,39 +86,48 @@ def read_notebook(data):
         raise RepairError("not a notebook: its JSON is nested thousands of levels deep") from None
     except ValueError as e:
         raise RepairError(f"not a notebook: the file is not valid JSON ({str(e).split(':')[0]})") from None
-    notes = []
-    if isinstance(nb, dict) and nb.get("nbformat") == 3:
-        nb = upgraded(nb)
-        notes.append("converted from nbformat 3")
-    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+    old = isinstance(nb, dict) and nb.get("nbformat") == 3
+    found = worksheet_cells(nb) if old else nb.get("cells") if isinstance(nb, dict) else None
+    if not isinstance(found, list):
         raise RepairError("not a notebook: JSON without a list of cells (nbformat 4 expected)")
-    if len(nb["cells"]) > MAX_CELLS:
-        raise RepairError(f"the notebook has {len(nb['cells']):,} cells; the grader takes at most {MAX_CELLS:,}: "
+    if len(found) > MAX_CELLS:  # before any work per cell
+        raise RepairError(f"the notebook has {len(found):,} cells; the grader takes at most {MAX_CELLS:,}: "
                           "delete the extra cells and submit again")
-    cells, replaced = [], False
-    for c in nb["cells"]:
-        if isinstance(c, dict) and c.get("cell_type") in ("code", "markdown", "raw"):
-            source, changed = text(c.get("source", ""))
-            replaced |= changed
-            metadata = c.get("metadata") if isinstance(c.get("metadata"), dict) else {}
-            cells.append({"cell_type": c["cell_type"], "metadata": metadata, "source": source})
+    cells, ignored, replaced = [], 0, False
+    for c in found:
+        if old and isinstance(c, dict):
+            c = upgraded(c)
+        source, changed = as_text(c.get("source", "")) if isinstance(c, dict) else (None, False)
+        if source is None or c.get("cell_type") not in ("code", "markdown", "raw"):
+            ignored += 1
+            continue
+        replaced |= changed
+        metadata = c.get("metadata") if isinstance(c.get("metadata"), dict) else {}
+        cells.append({"cell_type": c["cell_type"], "metadata": metadata, "source": source})
     if not cells:
         raise RepairError("the notebook has no cells")
+    notes = ["converted from nbformat 3"] if old else []
+    if ignored:
+        notes.append(f"ignored {ignored} cells that are not notebook cells or whose source is not text")
     if replaced:
         notes.append("characters that are not text (lone surrogates) were replaced by '?'")
     return nb, cells, notes
+
+
+# Indented by spaces and tabs only: ^\s* would rescan a run of blank lines from each of its lines.
+DEF = re.compile(r"^[^\S\n]*def\s+(\w+)\s*\(", re.M)
 
 
 def wanted_names(cell):
     """What a released solution cell asks for: its function, or the quiz answers its comment names."""
     text = source_of(cell)
     first = text.strip().splitlines()[0] if text.strip() else ""
-    return set(re.findall(r"^\s*def\s+(\w+)\s*\(", text, re.M)) | set(re.findall(r"\bq\d\d\b", first))
+    return set(DEF.findall(text)) | set(re.findall(r"\bq\d\d\b", first))
 
 
 def defined_names(cell):
     text = source_of(cell)
-    return set(re.findall(r"^\s*def\s+(\w+)\s*\(", text, re.M)) | set(re.findall(r"^(\w+)\s*=", text, re.M))
+    return set(DEF.findall(text)) | set(re.findall(r"^(\w+)\s*=", text, re.M))
 
 
 def first_line(cell):
@@ -118,19 +139,20 @@ def is_solution(cell):
     return bool(cell["metadata"].get("nbgrader", {}).get("solution"))
 
 
-def same_content(released, submitted):
-    if released["cell_type"] != submitted["cell_type"]:
-        return False
-    if is_solution(released):
-        return bool(wanted_names(released) & defined_names(submitted))
-    line = first_line(released)
-    return line is not None and line in {s.strip() for s in source_of(submitted).splitlines()}
-
-
 class Matcher:
     def __init__(self, released, submitted):
         self.released, self.submitted = released, submitted
         self.match, self.used, self.how, self.duplicates = {}, set(), {}, {}
+        # read once: each released cell is compared with every submitted one
+        self.names = [defined_names(s) for s in submitted]
+        self.lines = [{line.strip() for line in source_of(s).splitlines()} for s in submitted]
+
+    def same_content(self, released, j):
+        if released["cell_type"] != self.submitted[j]["cell_type"]:
+            return False
+        if is_solution(released):
+            return bool(wanted_names(released) & self.names[j])
+        return first_line(released) in self.lines[j]
 
     def by_grade_id(self):
         for i, cell in enumerate(self.released):
@@ -148,7 +170,7 @@ class Matcher:
             if i in self.match:
                 continue
             after = max((j for r, j in self.match.items() if r < i), default=-1)
-            found = [j for j, s in enumerate(self.submitted) if j not in self.used and same_content(cell, s)]
+            found = [j for j in range(len(self.submitted)) if j not in self.used and self.same_content(cell, j)]
             if found:  # a solution defined twice counts as it ran last; other cells match in order
                 j = found[-1] if is_solution(cell) else next((j for j in found if j > after), found[0])
                 self.match[i], self.how[i] = j, "content"

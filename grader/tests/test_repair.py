@@ -1,4 +1,5 @@
 import json
+import time
 
 import pytest
 
@@ -94,39 +95,76 @@ def solutions_found(out, answered):
                for c in answered["cells"] if c["metadata"].get("nbgrader", {}).get("solution"))
 
 
-def test_an_nbformat_3_notebook_is_converted(answered, released):
+def nbformat3(nb):
+    """The notebook as old Jupyter wrote it: worksheets, code in "input", sources as lists of lines."""
     import nbformat
-    v3 = nbformat.writes(nbformat.convert(nbformat.from_dict(answered), 3)).encode()
-    assert b'"worksheets"' in v3
-    out = repair(v3, released)
-    assert "converted from nbformat 3" in out.notes and out.missing == {} and solutions_found(out, answered)
+    return json.loads(nbformat.writes(nbformat.convert(nbformat.from_dict(nb), 3)))
+
+
+def test_an_nbformat_3_notebook_is_converted_cell_by_cell(answered, released):
+    v3 = nbformat3(answered)
+    cells = v3["worksheets"][0]["cells"]
+    assert all("input" in c for c in cells if c["cell_type"] == "code")
+    cells.insert(0, {"cell_type": "heading", "level": 2, "metadata": {}, "source": ["My notes"]})
+    cells[1]["outputs"] = [{"text": "an output without output_type"}]  # its outputs are never read
+    cells.append({"cell_type": "heading", "level": "two", "source": 7})
+    out = repair(encode(v3), released)
+    assert out.missing == {} and solutions_found(out, answered)
+    assert source_of(out.notebook["cells"][0]) == "## My notes"
+    assert out.notes[:2] == ["converted from nbformat 3",
+                             "ignored 1 cells that are not notebook cells or whose source is not text"]
 
 
 @pytest.mark.parametrize("data, message", [
     (b"[" * 5000 + b"]" * 5000, "nested thousands of levels deep"),
-    (b'{"nbformat": 3, "worksheets": 7}', "nbformat 3 notebook the grader cannot convert"),
-    (b'{"cells": [{"cell_type": 1}, {"source": "x"}, "junk"]}', "has no cells"),
+    (b'{"nbformat": 3, "worksheets": 7}', "an nbformat 3 notebook .* without worksheets of cells: open it in Jupyter"),
+    (b'{"nbformat": 3, "worksheets": [{"cells": ["junk"]}]}', "has no cells"),
+    (b'{"cells": [{"cell_type": 1}, {"source": "x"}, "junk", {"cell_type": "code", "source": 1}]}', "has no cells"),
 ])
 def test_what_cannot_be_a_notebook_gets_one_line(data, message, released):
-    with pytest.raises(RepairError, match=message):
+    with pytest.raises(RepairError, match=message) as e:
         repair(data, released)
+    assert "\n" not in str(e.value)
 
 
 def test_too_many_cells_or_bytes_are_refused_with_what_to_do(answered, released):
-    answered["cells"] += [{"cell_type": "markdown", "metadata": {}, "source": "x"}] * 2000
-    with pytest.raises(RepairError, match="has 2,0.. cells; the grader takes at most 2,000: delete the extra cells"):
-        repair(encode(answered), released)
+    extra = [{"cell_type": "markdown", "metadata": {}, "source": "x"}] * 2000
+    too_many = "has 2,0.. cells; the grader takes at most 2,000: delete the extra cells"
+    with pytest.raises(RepairError, match=too_many):
+        repair(encode(dict(answered, cells=answered["cells"] + extra)), released)
+    v3 = nbformat3(answered)  # counted over all worksheets, before any cell is converted
+    v3["worksheets"].append({"cells": ["junk"] * 2000})
+    with pytest.raises(RepairError, match=too_many):
+        repair(encode(v3), released)
     big = {"cells": [{"cell_type": "code", "metadata": {}, "source": "", "outputs": [{"text": "x" * (51 << 20)}]}]}
     with pytest.raises(RepairError, match="51 MB; .* up to 50 MB: clear the outputs"):
         repair(encode(big), released)
 
 
+def test_blank_lines_take_no_time(answered, released):
+    # ^\s*def rescanned a run of blank lines from each of its lines: 100 s a cell of 200,000
+    for c in answered["cells"]:
+        c["metadata"] = {}  # so that every cell is matched by its content
+    answered["cells"].insert(1, {"cell_type": "code", "metadata": {}, "source": "x = 1" + "\n" * 200_000})
+    start = time.process_time()
+    out = repair(encode(answered), released)
+    assert time.process_time() - start < 5 and out.missing == {}
+
+
 def test_junk_and_lone_surrogates_become_text(answered, released):
     fisher = cell_of(answered, "fisher_diagonal")
     fisher["source"] += "\n# \ud800 and a NUL \x00\n"
+    cell_of(answered, "quiz_1")["metadata"]["nbgrader"]["grade_id"] = "quiz_1\udfff"
+    answered["metadata"]["kernelspec"]["display_name"] = "\ud800"
     answered["cells"][0]["metadata"] = ["not", "a", "dict"]
-    answered["cells"].insert(1, {"cell_type": "code", "metadata": {}, "source": 42})
-    answered["cells"].insert(1, {"cell_type": "code", "metadata": {}, "source": ["a", None]})
-    out = repair(json.dumps(answered).encode(), released)
+    deep = []
+    for _ in range(300):  # deep, yet not too deep for json
+        deep = [deep]
+    answered["cells"][1]["metadata"] = {"nbgrader": {"grade_id": deep}}
+    answered["cells"][2:2] = [{"cell_type": "code", "metadata": {}, "source": 42}, "junk", {"source": "x"},
+                              {"cell_type": "code", "metadata": {}, "source": ["a", None]}, {"cell_type": ["code"]}]
+    out = repair(encode(answered), released)
     text = json.dumps(out.notebook, ensure_ascii=False).encode("utf-8")  # would raise on a lone surrogate
-    assert b"# ? and a NUL" in text and any("lone surrogates" in n for n in out.notes)
+    assert b"# ? and a NUL \\u0000" in text and out.missing == {}
+    assert "characters that are not text (lone surrogates) were replaced by '?'" in out.notes
+    assert "ignored 5 cells that are not notebook cells or whose source is not text" in out.notes
