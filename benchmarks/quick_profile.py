@@ -27,12 +27,12 @@ sys.path.insert(0, str(ROOT))
 
 from cl_course import notebook as course  # noqa: E402
 from cl_course.blanks import blanks_of  # noqa: E402
+from cl_course.config import METHODS  # noqa: E402
 from cl_course.data import Task, load_mnist, normalise, pixel_permutations, subset_indices  # noqa: E402
 from cl_course.metrics import average_accuracy  # noqa: E402
 from cl_course.profiles import profile_config  # noqa: E402
 
 NOTEBOOK = ROOT / "notebooks" / "hw14_lifelong_learning.ipynb"
-METHODS = ("ewc", "mas", "si", "rwalk", "scp")
 GRID = {"ewc": [30, 100, 300, 1000, 3000], "mas": [0.03, 0.1, 0.3, 1, 3], "si": [30, 100, 300, 1000, 3000],
         "rwalk": [30, 100, 300, 1000, 3000], "scp": [30, 100, 300, 1000, 3000]}
 
@@ -46,7 +46,7 @@ def notebook_solutions():
     return namespace
 
 
-def train_all(config, tasks, methods=("baseline",) + METHODS):
+def train_all(config, tasks, methods=METHODS):
     solutions = notebook_solutions()
     return {m: course.train(m, config, tasks, **{n: solutions[n] for n in blanks_of(m)}) for m in methods}
 

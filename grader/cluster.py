@@ -3,9 +3,10 @@
 autograde hands each submission's run (autograde.run_cells: plain data in, plain data out) to a
 pool whose submit() returns concurrent futures; repairing, judging, the gradebook and the reports
 stay in the TA's process. On Dask, the student edition of cl_course travels with the job (packed
-once, unpacked once per worker into a cache keyed by its hash), so a worker needs only the repo set
-up (the same Python environment), bubblewrap, and the data root at the same path. Dask reruns the
-tasks of a worker that dies on another worker; each result is recorded once, by the TA's process.
+once, unpacked once per worker machine into a cache keyed by its hash), so a worker needs only the
+repo set up (the same Python environment), bubblewrap, and the data root at the same path. Dask
+reruns the tasks of a worker that dies on another worker; each result is recorded once, by the
+TA's process.
 """
 import contextlib
 import dataclasses
@@ -13,11 +14,12 @@ import hashlib
 import io
 import logging
 import os
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path
 
-RETRIES = 3          # times a submission's run may be lost with its worker before it counts as failed
+RETRIES = 3           # times a submission's run may be lost with its worker before it counts as failed
 CONNECT_SECONDS = 20  # to reach a scheduler
 
 
@@ -36,17 +38,31 @@ def packed(folder):
     return hashlib.sha256(data).hexdigest()[:16], data
 
 
+def site_cache():
+    """This user's folder of unpacked sites. Its name is predictable, so one another user made
+    first (and could fill with a cl_course of their own) is refused."""
+    cache = Path(tempfile.gettempdir()) / f"cl-grade-sites-{os.getuid()}"
+    cache.mkdir(mode=0o755, exist_ok=True)
+    info = cache.lstat()
+    if info.st_uid != os.getuid() or not cache.is_dir() or cache.is_symlink() or info.st_mode & 0o022:
+        raise ClusterError(f"{cache} is not a folder of this user's that only it can write: remove it")
+    return cache
+
+
 def unpacked(site):
     """The packed student site as a folder on this machine, unpacked once per hash."""
     digest, data = site
-    folder = Path(tempfile.gettempdir()) / f"cl-grade-site-{digest}"
+    folder = site_cache() / digest
     if not folder.is_dir():
-        partial = Path(tempfile.mkdtemp(prefix=f"cl-grade-site-{digest}-"))
+        partial = Path(tempfile.mkdtemp(prefix=f"{digest}-", dir=folder.parent))
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             zf.extractall(partial)
-        os.chmod(partial, 0o755)  # a sandbox's own uid reads it
-        with contextlib.suppress(OSError):  # another task on this worker got there first
+        for path in [partial, *partial.rglob("*")]:  # a sandbox's own uid reads it, whatever this umask
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        try:
             partial.rename(folder)
+        except OSError:  # another worker on this machine got there first
+            shutil.rmtree(partial)
     return folder
 
 
@@ -62,9 +78,12 @@ def run_remote(site, run, sandbox, cells, seeds):
 def worker_problem(site, sandbox):
     """Why this worker cannot grade, or None (run on every worker before grading starts)."""
     from .sandbox import SandboxError
+    if sandbox.data_root and not sandbox.data_root.is_dir():
+        return (f"the data root {sandbox.data_root} is not there: every worker needs it at the same path as "
+                "the TA's machine (or pass --data-root with a path that all of them have)")
     try:
         on_worker(site, sandbox).check()
-    except SandboxError as e:
+    except (SandboxError, ClusterError) as e:
         return str(e)
     return None
 
@@ -77,6 +96,17 @@ class DaskPool:
 
     def submit(self, run, *args):
         return self.executor.submit(run_remote, self.site, run, *args)
+
+
+def check_workers(client, site, sandbox):
+    """Every worker runs a trivial notebook in its sandbox, as a task (a few seconds: not on its
+    event loop), before any submission is sent."""
+    workers = list(client.scheduler_info()["workers"])
+    futures = [client.submit(worker_problem, site, sandbox, workers=[w], allow_other_workers=False, pure=False)
+               for w in workers]
+    for worker, problem in zip(workers, client.gather(futures), strict=True):
+        if problem:
+            raise ClusterError(f"worker {worker} cannot grade: {problem}")
 
 
 @contextlib.contextmanager
@@ -95,6 +125,7 @@ def open_pool(sandbox, workers=1, scheduler=None, cluster=None):
     from distributed import Client, LocalCluster
 
     with contextlib.ExitStack() as stack:
+        # a LocalCluster's scheduler runs in this process and reads this; a running scheduler has its own
         stack.enter_context(dask.config.set({"distributed.scheduler.allowed-failures": RETRIES}))
         if cluster:
             local = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
@@ -109,9 +140,6 @@ def open_pool(sandbox, workers=1, scheduler=None, cluster=None):
         if not client.scheduler_info()["workers"]:
             raise ClusterError(f"the scheduler at {scheduler} has no workers: start some with "
                                f"`OMP_NUM_THREADS=1 dask worker {scheduler} --nthreads 1`")
-        site = packed(sandbox.student_site)
-        problems = {w: p for w, p in client.run(worker_problem, site, sandbox).items() if p}
-        if problems:
-            worker, problem = next(iter(problems.items()))
-            raise ClusterError(f"worker {worker} cannot grade: {problem}")
-        yield DaskPool(client, client.scatter(site, broadcast=True))
+        site = client.scatter(packed(sandbox.student_site), broadcast=True)
+        check_workers(client, site, sandbox)
+        yield DaskPool(client, site)

@@ -19,15 +19,15 @@ from .verdict import Verdict
 @lru_cache(maxsize=256)
 def reference(name, seed):
     blank = BLANKS[name]
-    return {n: t.detach().double() for n, t in selfcheck.call(name, blank.reference, blank.fixture(seed)).items()}
+    return selfcheck.result_values(name, blank.reference, blank.fixture(seed))
 
 
 @lru_cache(maxsize=256)
 def mistake_values(name, seed):
     """[(message, values)] of the blank's typical mistakes on the fixture drawn from `seed`."""
     blank = BLANKS[name]
-    return [(message, {n: t.detach().double() for n, t in selfcheck.call(name, wrong, blank.fixture(seed)).items()})
-            for wrong, message in blank.mistakes]
+    inputs = blank.fixture(seed)
+    return [(message, selfcheck.result_values(name, wrong, inputs)) for wrong, message in blank.mistakes]
 
 
 def recorded(value):
@@ -35,7 +35,9 @@ def recorded(value):
     else an empty object of a class named as the recorded type, so that selfcheck's own form check
     (the one the notebook runs) names it."""
     def stand_in(record):
-        return type(str(record.get("type", "object")) if isinstance(record, dict) else "object", (), {})()
+        # the record comes from the student's process: a class name may hold no NUL, and one line reads best
+        kind = one_line(record.get("type", ""), 100) if isinstance(record, dict) else ""
+        return type(kind or "object", (), {})()
 
     if not isinstance(value, dict) or not isinstance(value.get("dict"), dict):
         return stand_in(value)

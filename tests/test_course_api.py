@@ -7,6 +7,8 @@ import torch
 
 from cl_course import notebook as course
 from cl_course import selfcheck
+from cl_course.blanks import BLANKS, blanks_of
+from cl_course.config import METHODS
 from cl_course.data import Task
 from cl_course.profiles import COSTS, PROFILES
 
@@ -64,7 +66,6 @@ def test_training_refuses_an_unwritten_function_at_once():
 
 
 def test_training_refuses_a_function_that_fails_its_self_check(monkeypatch):
-    from cl_course.blanks import BLANKS
     monkeypatch.setattr(course, "run_methods", lambda *a, **k: pytest.fail("trained with a wrong function"))
     wrong, message = BLANKS["fisher_diagonal"].mistakes[0]
     with pytest.raises(selfcheck.SelfCheckError, match="ewc will not train with this fisher_diagonal, which fails its "
@@ -84,8 +85,6 @@ def test_a_crash_in_the_students_function_keeps_its_traceback_with_a_note(monkey
 
 def test_training_with_the_notebooks_solutions_runs_every_method():
     answers = notebook_solutions()
-    needs = {"ewc": ["fisher_diagonal"], "mas": ["mas_importance"], "si": ["si_path_step", "si_importance"],
-             "rwalk": ["fisher_diagonal", "si_path_step", "rwalk_score"], "scp": ["scp_importance"]}
-    for method, names in needs.items():
-        history = course.train(method, tiny_config(), tiny_tasks(), **{n: answers[n] for n in names})
+    for method in (m for m in METHODS if blanks_of(m)):
+        history = course.train(method, tiny_config(), tiny_tasks(), **{n: answers[n] for n in blanks_of(method)})
         assert len(history.accuracy_matrix) == 2, method

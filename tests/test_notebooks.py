@@ -58,7 +58,8 @@ def test_source_notebook_runs_in_the_quick_profile_with_every_check_passing(tmp_
               for o in c.outputs if o.output_type == "stream" and o.name == "stderr"]
     assert not stderr, f"cells {stderr} wrote to stderr (nbgrader zeroes graded cells that do)"
     checks = [c for c in nb.cells if (grade_id(c) or "").startswith("check_")]
-    assert len(checks) == 6 and all("parameters match" in text(c) for c in checks)
+    assert {grade_id(c) for c in checks} == {f"check_{n}" for n in BLANKS}
+    assert all("parameters match" in text(c) for c in checks)
     quiz = [c for c in nb.cells if re.fullmatch(r"q\d\d", grade_id(c) or "")]
     assert len(quiz) == 25 and all("answer recorded" in text(c) for c in quiz)
     setup = text(nb.cells[3])
@@ -88,8 +89,9 @@ def test_source_notebooks_have_nbgrader_metadata_and_no_outputs():
     ids = [grade_id(c) for c in nb.cells if grade_id(c)]
     assert len(ids) == len(set(ids))
     graded = [c.metadata.nbgrader for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
-    functions = sum(b.points for b in BLANKS.values())
-    assert sum(m["points"] for m in graded) == functions + len(graded) - len(BLANKS)  # a point per quiz question
+    points = {m["grade_id"]: m["points"] for m in graded}
+    assert {n: points.pop(f"check_{n}") for n in BLANKS} == {n: b.points for n, b in BLANKS.items()}
+    assert set(points.values()) == {1}  # the rest are the quiz's, a point per question
     assert all(m["locked"] for m in graded)
 
 

@@ -1,14 +1,18 @@
 """The notebook's self-checks: stored values match the reference, every typical mistake is caught and
 named, result-form errors get one line, and the notebook's own solutions pass."""
+import ast
 import re
+from pathlib import Path
 
 import pytest
 import torch
 
-from cl_course import selfcheck
+from cl_course import mistakes, selfcheck
 from cl_course.blanks import BLANKS
+from grader.release import student_source
 from grader.selfcheck_values import compute
 from helpers import notebook_solutions
+
 
 def test_stored_values_are_the_reference_on_the_published_fixture():
     fresh, stored = compute(), selfcheck.stored_values()
@@ -34,10 +38,22 @@ def test_every_typical_mistake_fails_with_its_message(name, wrong, message):
         selfcheck.check(name, wrong, verbose=False, seed=11)
 
 
+def test_the_student_edition_carries_none_of_the_typical_mistakes():
+    """They are close to the answers: in the student wheel every function of mistakes.py only raises
+    (the release's leak check guards what is inside solution regions, not code left outside them)."""
+    module = ast.parse(student_source(Path(mistakes.__file__).read_text()))
+    functions = [node for node in module.body if isinstance(node, ast.FunctionDef)]
+    assert {f.name for f in functions} >= {wrong.__name__ for b in BLANKS.values() for wrong, _ in b.mistakes}
+    assert all(isinstance(node, (ast.FunctionDef, ast.Import, ast.ImportFrom, ast.Expr)) for node in module.body)
+    for f in functions:
+        code = [node for node in f.body if not isinstance(node, ast.Expr)]  # the docstring stays
+        assert [type(node) for node in code] == [ast.Raise], f.name
+
+
 def test_mistakes_differ_from_the_answer_by_more_than_the_tolerance():
-    inputs = selfcheck.fixture()
     for name, blank in BLANKS.items():
-        expected = selfcheck.call(name, BLANKS[name].reference, inputs)
+        inputs = blank.fixture()
+        expected = selfcheck.call(name, blank.reference, inputs)
         for wrong, _ in blank.mistakes:
             got = selfcheck.call(name, wrong, inputs)
             gap = max(((got[n] - e).abs().max() / e.abs().max()).item() for n, e in expected.items())

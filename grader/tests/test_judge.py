@@ -14,7 +14,8 @@ SEEDS = [selfcheck.FIXTURE_SEED, 11, 12, 13]
 
 def probe(name, function, seeds=SEEDS):
     """What the harness records: the function's result on each fixture, serialised."""
-    return {"results": [{"value": serialise(selfcheck.call(name, function, selfcheck.fixture(s)))} for s in seeds]}
+    return {"results": [{"value": serialise(selfcheck.call(name, function, BLANKS[name].fixture(s)))}
+                        for s in seeds]}
 
 
 def part(name, points=3):
@@ -112,7 +113,8 @@ def test_partial_credit_is_the_fraction_of_hidden_fixtures_matched():
     def right_on_some(model, batches):  # right when the first weight is positive: a data-dependent bug
         fisher = brute_fisher(model, batches)
         return fisher if float(model.fc1.weight[0, 0].detach()) > 0 else {n: 2 * t for n, t in fisher.items()}
-    signs = [float(selfcheck.fixture(s)["model"].fc1.weight[0, 0].detach()) > 0 for s in range(20, 40)]
+    first_weights = [BLANKS["fisher_diagonal"].fixture(s)["model"].fc1.weight[0, 0] for s in range(20, 40)]
+    signs = [float(w.detach()) > 0 for w in first_weights]
     seeds = [selfcheck.FIXTURE_SEED] + [20 + i for i, s in enumerate(signs) if s][:2] \
         + [20 + i for i, s in enumerate(signs) if not s][:1]
     verdict = judge(part("fisher_diagonal"), probe("fisher_diagonal", right_on_some, seeds), seeds)
@@ -120,7 +122,7 @@ def test_partial_credit_is_the_fraction_of_hidden_fixtures_matched():
 
 
 def test_values_fitted_to_the_published_fixture_earn_nothing():
-    inputs = {k: selfcheck.fixture()[k] for k in ("model", "batches")}
+    inputs = {k: BLANKS["fisher_diagonal"].fixture()[k] for k in ("model", "batches")}
     published = {n: t.clone() for n, t in brute_fisher(**inputs).items()}
     verdict = judge(part("fisher_diagonal"), probe("fisher_diagonal", lambda m, b: published), SEEDS)
     assert verdict.score == 0 and "the published fixture matches" in verdict.message
@@ -135,6 +137,8 @@ def test_values_fitted_to_the_published_fixture_earn_nothing():
     ({"results": [{"value": {"dict": {}}}] * 4}, "has no entry 'fc1.weight'"),
     ({"results": [{"value": {"dict": {"fc1.weight": {"shape": [1], "data": [0.0]}}}}] * 4}, "has shape [1]"),
     ({"results": [{"value": {"dict": {"fc1.weight": {"type": "float"}}}}] * 4}, "is a float, not a tensor"),
+    ({"results": [{"value": {"type": "li\x00st\n"}}] * 4}, "must return a dict"),  # forged: no class has that name
+    ({"results": [{"value": {"dict": {"fc1.weight": {"type": "\x00"}}}}] * 4}, ", not a tensor"),
 ])
 def test_damaged_or_wrong_records_get_zero_with_a_reason(record, message):
     verdict = judge(part("fisher_diagonal"), record, SEEDS)
