@@ -1,6 +1,12 @@
 """The blanks students fill in, one row each: everything the self-checks, the training code, the
 autograder, the typical-mistake messages and the tests know about a blank. A new lesson's blanks
-are new rows."""
+are new rows.
+
+Every blank is checked on a small fixture (fixtures.fixture), not on HW14's sizes: the model is a
+6-5-4-3 MLP, x is [B, 6] in two batches of 4 and 3 samples (N = 7), there are 3 classes and 5 SCP
+directions [5, 3]; dictionaries are {parameter name: tensor shaped like the parameter}. `batches`
+arrives as training passes it, a one-shot iterable: loop over it once, counting the samples there.
+"""
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,7 +37,24 @@ BLANKS = {b.name: b for b in (
               (mistakes.fisher_over_batches, "divides by the number of batches; average over samples"),
               (mistakes.fisher_exact, "looks like the exact Fisher (every class weighted by p(c|x)); use the true "
                                       "labels y"),
-              (mistakes.fisher_last_batch, "uses only the last batch; average over every batch in `batches`"))),
+              (mistakes.fisher_last_batch, "uses only the last batch; average over every batch in `batches`"),
+              (mistakes.fisher_mean_of_batch_means, "averages the batches' means: with batches of unequal size "
+                                                    "(4 and 3 here) that is not the mean over samples; sum over "
+                                                    "every sample and divide by their total number N"),
+              (mistakes.fisher_grad_not_zeroed, "the gradients are not zeroed between samples: backward() adds to "
+                                                "p.grad, so each square is of the running sum of all gradients so "
+                                                "far; zero them before each sample (model.zero_grad()) or use "
+                                                "torch.autograd.grad"),
+              (mistakes.fisher_grad_zeroed_per_batch, "the gradients are zeroed once per batch, not before each "
+                                                      "sample: backward() adds to p.grad, so each square is of the "
+                                                      "batch's running sum"),
+              (mistakes.fisher_argmax_labels, "uses the model's predicted class (argmax) as the label; the "
+                                              "empirical Fisher uses the true labels y"),
+              (mistakes.fisher_nll_on_logits, "F.nll_loss is applied to the logits; it expects log-probabilities: "
+                                              "use F.log_softmax first, or F.cross_entropy on the logits"),
+              (mistakes.fisher_squared_batch_sum, "squares the gradient of the batch's summed loss "
+                                                  "(reduction='sum'); square each sample's own gradient, then "
+                                                  "average"))),
     Blank("mas_importance", ("model", "batches"),
           lambda model, batches: importance.mas_importance(model, batches, per_sample=True), 2, ("mas",), (
               (mistakes.mas_batch_mean, "takes |.| of the batch-mean gradient; MAS takes |.| of each sample's "
@@ -39,7 +62,10 @@ BLANKS = {b.name: b for b in (
               (mistakes.mas_squared, "squares the gradient; MAS uses its absolute value"),
               (mistakes.mas_no_abs, "the absolute value is missing"),
               (mistakes.mas_norm_not_squared, "differentiates ||f(x)||, not the squared norm ||f(x)||^2"),
-              (mistakes.mas_softmax, "uses softmax probabilities; MAS uses the network's output f(x), the logits"))),
+              (mistakes.mas_softmax, "uses softmax probabilities; MAS uses the network's output f(x), the logits"),
+              (mistakes.mas_mean_of_batch_means, "averages the batches' means: with batches of unequal size (4 and 3 "
+                                                 "here) that is not the mean over samples; sum over every sample "
+                                                 "and divide by their total number N"))),
     Blank("scp_importance", ("model", "batches", "directions"),
           lambda model, batches, directions: importance.scp_importance(model, batches, directions), 3, ("scp",), (
               (mistakes.scp_averaged_slice, "averages the directions into one slice with |gradient| (HW14's sample "
@@ -47,9 +73,22 @@ BLANKS = {b.name: b for b in (
               (mistakes.scp_absolute, "uses |gradient| per slice; SCP squares it"),
               (mistakes.scp_summed_slices, "sums over the slices; average them (divide by L)"),
               (mistakes.scp_per_sample, "uses each sample's output; SCP slices the mean output phi over all "
-                                        "samples"))),
-    Blank("si_path_step", ("path_integral", "gradients", "before", "after"), importance.si_path_step, 2,
-          ("si", "rwalk"), (
+                                        "samples"),
+              (mistakes.scp_phi_per_batch, "computes phi per batch (each batch's own mean output) and averages the "
+                                           "batches' results; phi is the mean output over all samples of every "
+                                           "batch, one phi"),
+              (mistakes.scp_grad_not_zeroed, "the gradients are not zeroed between slices: backward() adds to "
+                                             "p.grad, so each square is of the running sum of the slices' "
+                                             "gradients; zero them before each slice or use torch.autograd.grad"))),
+    Blank("si_path_step", ("path_integral", "gradients", "penalty_gradients", "before", "after"),
+          importance.si_path_step, 3, ("si", "rwalk"), (
+              (mistakes.si_step_total_gradient, "uses the whole gradient `gradients`, which includes the penalty's "
+                                                "pull back towards the old tasks; W credits the task loss's own "
+                                                "gradient: gradients - penalty_gradients"),
+              (mistakes.si_step_adds_penalty, "adds penalty_gradients; the task loss's gradient is what remains "
+                                              "when the penalty's part is removed: gradients - penalty_gradients"),
+              (mistakes.si_step_penalty_only, "uses the penalty's gradient alone; W needs the task loss's "
+                                              "gradient, gradients - penalty_gradients"),
               (mistakes.si_step_wrong_sign, "wrong sign: W accumulates -g * (after - before)"),
               (mistakes.si_step_absolute, "takes an absolute value; W accumulates the signed -g * (after - before)"),
               (mistakes.si_step_parameter_not_change, "multiplies the gradient by the parameter, not by its change"),
@@ -58,12 +97,20 @@ BLANKS = {b.name: b for b in (
         (mistakes.si_absolute_delta, "divides by |Delta| + eps; SI divides by Delta^2 + eps"),
         (mistakes.si_eps_outside, "adds eps after dividing; it belongs in the denominator"),
         (mistakes.si_no_eps, "the damping eps is missing from the denominator"),
-        (mistakes.si_times_delta, "multiplies by Delta^2 + eps instead of dividing"))),
-    Blank("rwalk_score", ("path_integral", "fisher", "delta", "eps"), importance.rwalk_score, 2, ("rwalk",), (
+        (mistakes.si_times_delta, "multiplies by Delta^2 + eps instead of dividing"),
+        (mistakes.si_absolute_path, "takes |W|; W is signed (a parameter that raised the loss has W < 0), "
+                                    "divide it as it is"),
+        (mistakes.si_relu_path, "clips W at 0 (ReLU); si_importance divides the signed W as it is (the "
+                                "strategy decides what to do with negative values)"))),
+    Blank("rwalk_score", ("path_integral", "fisher", "delta", "eps"), importance.rwalk_score, 1, ("rwalk",), (
         (mistakes.rwalk_no_half, "the 1/2 in (1/2) F Delta^2 is missing"),
         (mistakes.rwalk_si_denominator, "uses SI's denominator Delta^2 + eps; RWalk weights Delta^2 by the Fisher"),
         (mistakes.rwalk_delta_not_squared, "Delta is not squared"),
-        (mistakes.rwalk_plus_fisher, "adds the Fisher; rwalk_score is the path score alone (the strategy adds F)"))),
+        (mistakes.rwalk_plus_fisher, "adds the Fisher; rwalk_score is the path score alone (the strategy adds F)"),
+        (mistakes.rwalk_eps_times_fisher, "eps is inside the Fisher's bracket, (1/2) F (Delta^2 + eps); it is "
+                                          "added to the whole (1/2) F Delta^2"),
+        (mistakes.rwalk_eps_halved, "eps is halved with F Delta^2, (1/2) (F Delta^2 + eps); only F Delta^2 "
+                                    "takes the 1/2: (1/2) F Delta^2 + eps"))),
 )}
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import ipywidgets as w
 
 from . import EDITION
-from .config import HW14_LAMBDAS, METHODS, PROTOCOLS, RunConfig
+from .config import HW14_LAMBDAS, METHODS, PROTOCOLS, REGULARISED, RunConfig
 from .data import DataError
 from .plots import plot_accuracy_matrix, plot_average_accuracy, plot_forgetting_curves
 from .report import PRECOMPUTED, histories, precomputed, results_dict
@@ -72,17 +72,21 @@ class ForgettingDemo:
         self.loaded = {}                      # data settings -> tasks, so a rerun skips loading
         self.shipped = {}                     # run_key -> History of the shipped full runs
         self.shipped_n = precomputed("hw14")["environment"]["training_samples_per_task"]
+        self.shipped_lambdas = {}             # protocol -> {method: lambda} of its shipped run
         for protocol in PRECOMPUTED:
             data = precomputed(protocol)
+            self.shipped_lambdas[protocol] = {m: r["lambda"] for m, r in data["methods"].items()}
             for method, history in histories(data).items():
                 n_train = data["environment"]["training_samples_per_task"]
                 self.shipped[run_key(config_of(data), method, n_train)] = history
 
         d = RunConfig()
-        self.methods = w.SelectMultiple(options=list(METHODS), value=list(METHODS), rows=6, description="methods")
+        self.methods = w.SelectMultiple(options=list(METHODS), value=list(METHODS), rows=7, description="methods")
         self.lambdas = {m: w.FloatText(value=HW14_LAMBDAS[m], description=f"λ {m}", layout=w.Layout(width="180px"))
-                        for m in METHODS if m != "baseline"}
+                        for m in REGULARISED}
         self.protocol = w.Dropdown(options=list(PROTOCOLS), value=d.protocol, description="protocol")
+        # each protocol has its own lambdas: switching shows the ones its shipped run used
+        self.protocol.observe(lambda change: self.use_lambdas(change["new"]), names="value")
         self.tasks = w.IntSlider(value=d.tasks, min=2, max=10, description="tasks")
         self.epochs = w.IntSlider(value=d.epochs, min=1, max=10, description="epochs")
         # the default is the shipped runs' size, so that Run with the default settings shows them at once,
@@ -99,11 +103,16 @@ class ForgettingDemo:
             w.HBox([self.run_button, self.status]),
             *self.images,
         ])
-        self.draw(histories(precomputed("hw14")))
+        self.draw(histories(precomputed("hw14")), f"hw14 protocol, shipped full run, {self.shipped_n:,} images a task")
         self.say(f"Showing the shipped HW14 run: 5 tasks x 10 epochs, {self.shipped_n:,} training images per task, "
-                 f"HW14's lambdas. Switch the protocol to see the paper one; change the settings and press Run to "
+                 "HW14's lambdas. Switch the protocol (which sets its lambdas) to see the paper one; change the "
+                 "settings and press Run to "
                  + ("train." if EDITION == "instructor" else "look them up (this is the student edition of cl_course: "
                     "live training needs the instructor's)."))
+
+    def use_lambdas(self, protocol):
+        for m, box in self.lambdas.items():
+            box.value = self.shipped_lambdas[protocol].get(m, HW14_LAMBDAS[m])
 
     def say(self, text, error=False):
         colour = "#b00020" if error else "inherit"
@@ -141,11 +150,11 @@ class ForgettingDemo:
         data = results_dict(replace(config, methods=(method,)), {method: history}, device, n_train)
         self.cache_path(key).write_text(json.dumps(data | {"key": key}, default=str))
 
-    def draw(self, results):
+    def draw(self, results, title):
         """Redraw the average-accuracy curve, the forgetting curves and, once a task has finished, R."""
         finished = {m: h for m, h in results.items() if h.accuracy_matrix}
-        figures = [plot_average_accuracy(results), plot_forgetting_curves(results)]
-        figures.append(plot_accuracy_matrix(finished) if finished else None)
+        figures = [plot_average_accuracy(results, title=title), plot_forgetting_curves(results, title=title)]
+        figures.append(plot_accuracy_matrix(finished, title=title) if finished else None)
         for image, fig in zip(self.images, figures, strict=False):
             image.layout.display = None if fig else "none"
             if fig:
@@ -160,20 +169,22 @@ class ForgettingDemo:
         if config.subset == self.shipped_n:  # the shipped runs' size needs no data to look them up
             results = {m: self.cached(run_key(config, m, self.shipped_n)) for m in config.methods}
             if all(results.values()):
-                self.draw(results)
+                self.draw(results, f"{config.protocol} protocol, shipped full run, {self.shipped_n:,} images a task")
                 self.say(f"Shipped runs: {', '.join(config.methods)} ({config.protocol} protocol, {config.tasks} "
                          f"tasks x {config.epochs} epochs, {self.shipped_n:,} training images per task).")
                 return results
         if EDITION != "instructor":
             return self.say("No shipped run has these settings, and live training needs the instructor's edition of "
                             "cl_course (this is the student edition). Shipped: 5 tasks x 10 epochs, "
-                            f"{self.shipped_n:,} images, HW14's lambdas, both protocols.", error=True)
+                            f"{self.shipped_n:,} images, both protocols with their own lambdas (switching the "
+                            "protocol sets them).", error=True)
         try:
             self.say("Loading data...")
             tasks = self.load(config)
         except (ValueError, DataError) as e:
             return self.say(str(e), error=True)
         n_train, device = len(tasks[0].x_train), tasks[0].x_train.device
+        title = f"{config.protocol} protocol, {config.tasks} tasks x {config.epochs} epochs, {n_train:,} images a task"
         results, last_draw = {}, 0.0
         self.run_button.disabled = True
         try:
@@ -187,12 +198,12 @@ class ForgettingDemo:
                 def live(m, history):
                     nonlocal last_draw
                     if time.monotonic() - last_draw >= self.redraw_seconds:
-                        self.draw(results | {m: history})
+                        self.draw(results | {m: history}, title)
                         last_draw = time.monotonic()
                 results[method] = run_methods(replace(config, methods=(method,)), tasks, on_epoch=live,
                                               progress=False)[method]
                 self.store(key, config, method, results[method], device, n_train)
-            self.draw(results)
+            self.draw(results, title)
             epochs = f"{config.epochs} epoch" + "s" * (config.epochs != 1)
             self.say(f"Done: {', '.join(config.methods)} ({config.tasks} tasks x {epochs}, "
                      f"{n_train:,} training images per task).")

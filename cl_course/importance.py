@@ -169,16 +169,27 @@ def scp_importance(model, batches, directions, sliced="independent"):
     ### END SOLUTION
 
 
-def si_path_step(path_integral, gradients, before, after):
-    """SI's running path integral: W += -g * (theta_after - theta_before).
+def si_path_step(path_integral, gradients, penalty_gradients, before, after):
+    """SI's running path integral over one optimiser step: W += -(g - g_penalty) * (after - before).
 
-    gradients: the gradient that produced the step from `before` to `after`.
-    All arguments are {name: tensor}; returns the updated path integral (here updated in place).
+    gradients: {name: gradient of the loss the step was taken on}, the task loss plus lam * penalty
+        (None for a parameter without one: it is skipped);
+    penalty_gradients: {name: gradient of lam * penalty alone}, at `before` (zeros on the first task);
+    before, after: {name: parameter} at the step's start and end.
+    W measures each parameter's share in the decrease of the task's OWN loss, so g is the task loss's
+    gradient, gradients - penalty_gradients (Zenke et al.'s code accumulates -unreg_grads * delta, the
+    gradient of the unregularised loss). The penalty's own gradient is the pull back towards the old
+    tasks' parameters: counting it would credit that pull, the old tasks' importance, to the new task.
+    Returns the updated path integral (here updated in place).
     """
     ### BEGIN SOLUTION
     for n, w in path_integral.items():
-        if gradients.get(n) is not None:
-            w.add_(-gradients[n] * (after[n] - before[n]))
+        if gradients.get(n) is None:
+            continue
+        task_gradient = gradients[n]
+        if penalty_gradients.get(n) is not None:
+            task_gradient = task_gradient - penalty_gradients[n]
+        w.add_(-task_gradient * (after[n] - before[n]))
     return path_integral
     ### END SOLUTION
 

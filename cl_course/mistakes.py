@@ -16,7 +16,7 @@ def _grads(model, scalar, retain_graph=False):
 
 
 def _per_sample_mean(model, batches, objective, transform):
-    """mean over samples of transform(d objective(model, x_i, y_i) / d theta)."""
+    """mean over samples of transform(d objective(model, x_i, y_i) / d theta); one pass over `batches`."""
     ### BEGIN SOLUTION
     total, n = None, 0
     for x, y in batches:
@@ -29,9 +29,18 @@ def _per_sample_mean(model, batches, objective, transform):
 
 
 def _per_batch_mean(model, batches, objective, transform):
+    """mean over batches of transform(d objective(model, x_b, y_b) / d theta), the objective a batch mean."""
     ### BEGIN SOLUTION
     parts = [{k: transform(v) for k, v in _grads(model, objective(model, x, y)).items()} for x, y in batches]
     return {k: sum(p[k] for p in parts) / len(parts) for k in parts[0]}
+    ### END SOLUTION
+
+
+def _mean_of_batch_means(model, batches, objective, transform):
+    """mean over batches of each batch's per-sample mean: unequal batches weigh their samples unequally."""
+    ### BEGIN SOLUTION
+    means = [_per_sample_mean(model, [(x, y)], objective, transform) for x, y in batches]
+    return {k: sum(m[k] for m in means) / len(means) for k in means[0]}
     ### END SOLUTION
 
 
@@ -75,8 +84,12 @@ def fisher_not_squared(model, batches):
 
 def fisher_over_batches(model, batches):
     ### BEGIN SOLUTION
-    n = sum(len(x) for x, _ in batches)
-    return {k: v * n / len(batches) for k, v in _per_sample_mean(model, batches, nll, square).items()}
+    total, n_batches = None, 0
+    for x, y in batches:
+        g = {k: v * len(x) for k, v in _per_sample_mean(model, [(x, y)], nll, square).items()}
+        total = g if total is None else {k: total[k] + g[k] for k in g}
+        n_batches += 1
+    return {k: v / n_batches for k, v in total.items()}
     ### END SOLUTION
 
 
@@ -97,7 +110,69 @@ def fisher_exact(model, batches):
 
 def fisher_last_batch(model, batches):
     ### BEGIN SOLUTION
-    return _per_sample_mean(model, batches[-1:], nll, square)
+    for batch in batches:
+        last = batch  # each batch replaces the one before
+    return _per_sample_mean(model, [last], nll, square)
+    ### END SOLUTION
+
+
+def fisher_mean_of_batch_means(model, batches):
+    ### BEGIN SOLUTION
+    return _mean_of_batch_means(model, batches, nll, square)
+    ### END SOLUTION
+
+
+def _fisher_accumulating_grad(model, batches, zero_each_batch):
+    """A per-sample loop with backward() that never zeroes p.grad between samples (or only at each
+    batch's start): each square is of the running sum of the gradients so far."""
+    ### BEGIN SOLUTION
+    params = dict(model.named_parameters())
+    total = {k: torch.zeros_like(p) for k, p in params.items()}
+    n = 0
+    model.zero_grad(set_to_none=True)
+    for x, y in batches:
+        if zero_each_batch:
+            model.zero_grad(set_to_none=True)
+        for i in range(len(x)):
+            F.cross_entropy(model(x[i:i + 1]), y[i:i + 1]).backward()
+            total = {k: total[k] + params[k].grad.detach() ** 2 for k in total}
+            n += 1
+    return {k: t / n for k, t in total.items()}
+    ### END SOLUTION
+
+
+def fisher_grad_not_zeroed(model, batches):
+    ### BEGIN SOLUTION
+    return _fisher_accumulating_grad(model, batches, zero_each_batch=False)
+    ### END SOLUTION
+
+
+def fisher_grad_zeroed_per_batch(model, batches):
+    ### BEGIN SOLUTION
+    return _fisher_accumulating_grad(model, batches, zero_each_batch=True)
+    ### END SOLUTION
+
+
+def fisher_argmax_labels(model, batches):
+    ### BEGIN SOLUTION
+    return _per_sample_mean(model, batches, lambda m, x, y: F.cross_entropy(m(x), m(x).argmax(1)), square)
+    ### END SOLUTION
+
+
+def fisher_nll_on_logits(model, batches):
+    ### BEGIN SOLUTION
+    return _per_sample_mean(model, batches, lambda m, x, y: F.nll_loss(m(x), y), square)
+    ### END SOLUTION
+
+
+def fisher_squared_batch_sum(model, batches):
+    ### BEGIN SOLUTION
+    total, n = None, 0
+    for x, y in batches:
+        g = {k: v.pow(2) for k, v in _grads(model, F.cross_entropy(model(x), y, reduction="sum")).items()}
+        total = g if total is None else {k: total[k] + g[k] for k in g}
+        n += len(x)
+    return {k: v / n for k, v in total.items()}
     ### END SOLUTION
 
 
@@ -133,12 +208,26 @@ def mas_softmax(model, batches):
     ### END SOLUTION
 
 
+def mas_mean_of_batch_means(model, batches):
+    ### BEGIN SOLUTION
+    return _mean_of_batch_means(model, batches, squared_norm, torch.abs)
+    ### END SOLUTION
+
+
 # ---- SCP -------------------------------------------------------------------------------------
 
 def _mean_output(model, batches):
     ### BEGIN SOLUTION
     x = torch.cat([x for x, _ in batches])
     return model(x).mean(0)
+    ### END SOLUTION
+
+
+def _mean_over_slices(model, phi, directions, transform):
+    """mean over the slices xi_l of transform(d (xi_l . phi) / d theta)."""
+    ### BEGIN SOLUTION
+    parts = [{k: transform(v) for k, v in _grads(model, phi @ xi, retain_graph=True).items()} for xi in directions]
+    return {k: sum(p[k] for p in parts) / len(parts) for k in parts[0]}
     ### END SOLUTION
 
 
@@ -150,51 +239,99 @@ def scp_averaged_slice(model, batches, directions):
 
 def scp_absolute(model, batches, directions):
     ### BEGIN SOLUTION
-    parts = [{k: v.abs() for k, v in _grads(model, _mean_output(model, batches) @ xi).items()} for xi in directions]
-    return {k: sum(p[k] for p in parts) / len(parts) for k in parts[0]}
+    return _mean_over_slices(model, _mean_output(model, batches), directions, torch.abs)
     ### END SOLUTION
 
 
 def scp_summed_slices(model, batches, directions):
     ### BEGIN SOLUTION
-    parts = [{k: v.pow(2) for k, v in _grads(model, _mean_output(model, batches) @ xi).items()} for xi in directions]
-    return {k: sum(p[k] for p in parts) for k in parts[0]}
+    averaged = _mean_over_slices(model, _mean_output(model, batches), directions, square)
+    return {k: v * len(directions) for k, v in averaged.items()}
     ### END SOLUTION
 
 
 def scp_per_sample(model, batches, directions):
     ### BEGIN SOLUTION
-    def one_sample(x):
-        parts = [{k: v.pow(2) for k, v in _grads(model, model(x)[0] @ xi).items()} for xi in directions]
-        return {k: sum(p[k] for p in parts) / len(parts) for k in parts[0]}
-    rows = [one_sample(x[i:i + 1]) for x, _ in batches for i in range(len(x))]
+    rows = [_mean_over_slices(model, model(x[i:i + 1])[0], directions, square)
+            for x, _ in batches for i in range(len(x))]
     return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]}
+    ### END SOLUTION
+
+
+def scp_phi_per_batch(model, batches, directions):
+    ### BEGIN SOLUTION
+    per_batch = [_mean_over_slices(model, model(x).mean(0), directions, square) for x, _ in batches]
+    return {k: sum(b[k] for b in per_batch) / len(per_batch) for k in per_batch[0]}
+    ### END SOLUTION
+
+
+def scp_grad_not_zeroed(model, batches, directions):
+    ### BEGIN SOLUTION
+    params = dict(model.named_parameters())
+    phi = _mean_output(model, batches)
+    total = {k: torch.zeros_like(p) for k, p in params.items()}
+    model.zero_grad(set_to_none=True)
+    for xi in directions:  # p.grad holds the sum of the slices' gradients so far
+        (phi @ xi).backward(retain_graph=True)
+        total = {k: total[k] + params[k].grad.detach() ** 2 for k in total}
+    return {k: t / len(directions) for k, t in total.items()}
     ### END SOLUTION
 
 
 # ---- SI and RWalk ----------------------------------------------------------------------------
 
-def si_step_wrong_sign(path_integral, gradients, before, after):
+def si_step_total_gradient(path_integral, gradients, penalty_gradients, before, after):
     ### BEGIN SOLUTION
-    return {n: w + gradients[n] * (after[n] - before[n]) for n, w in path_integral.items()}
+    return {n: w - gradients[n] * (after[n] - before[n]) for n, w in path_integral.items()}
     ### END SOLUTION
 
 
-def si_step_absolute(path_integral, gradients, before, after):
+def si_step_adds_penalty(path_integral, gradients, penalty_gradients, before, after):
     ### BEGIN SOLUTION
-    return {n: w + (gradients[n] * (after[n] - before[n])).abs() for n, w in path_integral.items()}
+    return {n: w - (gradients[n] + penalty_gradients[n]) * (after[n] - before[n]) for n, w in path_integral.items()}
     ### END SOLUTION
 
 
-def si_step_parameter_not_change(path_integral, gradients, before, after):
+def si_step_penalty_only(path_integral, gradients, penalty_gradients, before, after):
     ### BEGIN SOLUTION
-    return {n: w - gradients[n] * after[n] for n, w in path_integral.items()}
+    return {n: w - penalty_gradients[n] * (after[n] - before[n]) for n, w in path_integral.items()}
     ### END SOLUTION
 
 
-def si_step_overwrites(path_integral, gradients, before, after):
+def si_step_wrong_sign(path_integral, gradients, penalty_gradients, before, after):
     ### BEGIN SOLUTION
-    return {n: -gradients[n] * (after[n] - before[n]) for n in path_integral}
+    return {n: w + (gradients[n] - penalty_gradients[n]) * (after[n] - before[n]) for n, w in path_integral.items()}
+    ### END SOLUTION
+
+
+def si_step_absolute(path_integral, gradients, penalty_gradients, before, after):
+    ### BEGIN SOLUTION
+    return {n: w + ((gradients[n] - penalty_gradients[n]) * (after[n] - before[n])).abs()
+            for n, w in path_integral.items()}
+    ### END SOLUTION
+
+
+def si_step_parameter_not_change(path_integral, gradients, penalty_gradients, before, after):
+    ### BEGIN SOLUTION
+    return {n: w - (gradients[n] - penalty_gradients[n]) * after[n] for n, w in path_integral.items()}
+    ### END SOLUTION
+
+
+def si_step_overwrites(path_integral, gradients, penalty_gradients, before, after):
+    ### BEGIN SOLUTION
+    return {n: -(gradients[n] - penalty_gradients[n]) * (after[n] - before[n]) for n in path_integral}
+    ### END SOLUTION
+
+
+def si_absolute_path(path_integral, delta, eps):
+    ### BEGIN SOLUTION
+    return {n: w.abs() / (delta[n].pow(2) + eps) for n, w in path_integral.items()}
+    ### END SOLUTION
+
+
+def si_relu_path(path_integral, delta, eps):
+    ### BEGIN SOLUTION
+    return {n: w.clamp(min=0) / (delta[n].pow(2) + eps) for n, w in path_integral.items()}
     ### END SOLUTION
 
 
@@ -243,4 +380,16 @@ def rwalk_delta_not_squared(path_integral, fisher, delta, eps):
 def rwalk_plus_fisher(path_integral, fisher, delta, eps):
     ### BEGIN SOLUTION
     return {n: w / (0.5 * fisher[n] * delta[n].pow(2) + eps) + fisher[n] for n, w in path_integral.items()}
+    ### END SOLUTION
+
+
+def rwalk_eps_times_fisher(path_integral, fisher, delta, eps):
+    ### BEGIN SOLUTION
+    return {n: w / (0.5 * fisher[n] * (delta[n].pow(2) + eps)) for n, w in path_integral.items()}
+    ### END SOLUTION
+
+
+def rwalk_eps_halved(path_integral, fisher, delta, eps):
+    ### BEGIN SOLUTION
+    return {n: w / (0.5 * (fisher[n] * delta[n].pow(2) + eps)) for n, w in path_integral.items()}
     ### END SOLUTION

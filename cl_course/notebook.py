@@ -5,8 +5,8 @@ from dataclasses import replace
 
 import torch
 
-from . import EDITION, __version__, selfcheck
-from .config import HW14_TA_RESULTS, METHODS
+from . import EDITION, __version__, metrics, selfcheck
+from .config import HW14_LAMBDAS, HW14_TA_RESULTS, METHODS, REGULARISED
 from .data import data_root
 from .profiles import COSTS, PROFILE_VARIABLE, profile_config, profile_name
 from .report import histories, precomputed
@@ -37,7 +37,7 @@ def start(profile=None, **overrides):
     print(f"profile {name}: {config.tasks} tasks x {config.epochs} epochs, {len(tasks[0].x_train):,} training and "
           f"{len(tasks[0].x_test):,} test images per task, protocol {config.protocol}, Adam lr {config.lr:g}, on "
           f"{device} (data: {data_root(config.data_root)})")
-    print("lambdas: " + ", ".join(f"{m} {config.lam(m):g}" for m in METHODS if m != "baseline"))
+    print("lambdas: " + ", ".join(f"{m} {config.lam(m):g}" for m in REGULARISED))
     return config, tasks
 
 
@@ -77,21 +77,61 @@ def show(fig):
     display(Image(buffer.getvalue()))
 
 
-def comparison_markdown(results, profile):
-    """A markdown table: this notebook's average accuracy after the last task beside the HW14 TA's
-    and the shipped full runs of both protocols."""
-    full = {p: {m: r["metrics"]["average_accuracy"] for m, r in precomputed(p)["methods"].items()}
-            for p in ("hw14", "paper")}
-    rows = ["| method | this notebook (" + profile + ") | HW14 TA | hw14 protocol, full run | "
-            "paper protocol, full run |", "|---|---|---|---|---|"]
+def lambda_sweep(method, lambdas, config, tasks, **answers):
+    """[History] of `method` trained once per lambda, in order (the stability-plasticity trade-off)."""
+    return [train(method, replace(config, lambdas=config.lambdas | {method: lam}), tasks, **answers) for lam in lambdas]
+
+
+def _cells(history_or_record, lam):
+    """average accuracy, BWT and lambda cells of a History or of a shipped run's record."""
+    if isinstance(history_or_record, dict):
+        m = history_or_record["metrics"]
+        return f"{m['average_accuracy']:.2f} | {m['backward_transfer']:+.2f} | {lam:g}"
+    R = history_or_record.accuracy_matrix
+    return f"{metrics.average_accuracy(R):.2f} | {metrics.backward_transfer(R):+.2f} | {lam:g}"
+
+
+def comparison_markdown(results, config, profile):
+    """Two markdown tables. Like with like: this notebook's runs (the paper protocol at the profile's
+    sizes and lambdas) beside the shipped full run of the same protocol. Then HW14's own protocol: the
+    TA's table beside the shipped full run of the sample code's protocol."""
+    paper, hw14 = precomputed("paper"), precomputed("hw14")
+    n = paper["environment"]["training_samples_per_task"]
+    rows = [f"**The paper protocol** (empirical Fisher): this notebook's runs ({profile} profile) and the shipped "
+            f"full run (5 tasks x 10 epochs, Adam 1e-4, {n:,} training images per task, its own lambdas)", "",
+            "| method | this notebook: average accuracy | BWT | lambda | full run: average accuracy | BWT | lambda |",
+            "|---|---|---|---|---|---|---|"]
     for m in METHODS:
-        mine = f"{results[m].average_accuracy[-1]:.2f}" if m in results else "not trained"
-        # the paper run has no baseline: without a penalty both protocols train alike
-        cells = [f"{full[p].get(m, full['hw14'][m]):.2f}" for p in ("hw14", "paper")]
-        rows.append(f"| {m} | {mine} | {HW14_TA_RESULTS[m]:.2f} | {cells[0]} | {cells[1]} |")
+        mine = _cells(results[m], config.lam(m)) if m in results else "not trained | | "
+        full = paper["methods"][m]
+        rows.append(f"| {m} | {mine} | {_cells(full, full['lambda'])} |")
+    n = hw14["environment"]["training_samples_per_task"]
+    rows += ["", f"**HW14's protocol** (the sample code: test-set importances, batch-mean statistics, HW14's lambdas): "
+             f"the TA's table (60,000 training images per task) and the shipped full run ({n:,} per task)", "",
+             "| method | HW14 TA: average accuracy | full run: average accuracy | BWT |", "|---|---|---|---|"]
+    for m, ta in HW14_TA_RESULTS.items():
+        k = hw14["methods"][m]["metrics"]
+        rows.append(f"| {m} | {ta:.2f} | {k['average_accuracy']:.2f} | {k['backward_transfer']:+.2f} |")
+    return "\n".join(rows)
+
+
+def lambdas_markdown(config):
+    """A markdown table of the lambdas: HW14's, this run profile's and the shipped paper run's."""
+    paper = precomputed("paper")["methods"]
+    rows = ["| method | HW14's sample code (`hw14` protocol, no 1/2) | this notebook (`paper`, this profile) | "
+            "shipped full run (`paper`) |", "|---|---|---|---|"]
+    rows += [f"| {m} | {HW14_LAMBDAS[m]:g} | {config.lam(m):g} | {paper[m]['lambda']:g} |" for m in REGULARISED]
     return "\n".join(rows)
 
 
 def full_runs(protocol):
     """{method: History} of the shipped full run of `protocol` (hw14 or paper)."""
     return histories(precomputed(protocol))
+
+
+def full_run_title(protocol):
+    """What a figure of the shipped full run of `protocol` shows, its training set's size included."""
+    data = precomputed(protocol)
+    cfg, n = data["config"], data["environment"]["training_samples_per_task"]
+    return (f"{protocol} protocol, shipped full run: {cfg['tasks']} tasks x {cfg['epochs']} epochs, "
+            f"{n:,} training images per task")

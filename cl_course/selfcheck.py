@@ -8,13 +8,15 @@ student edition of the package has no reference code, so the numbers are all it 
 import copy
 import json
 import os
+import re
 import secrets
 from importlib.resources import files
 
 import torch
 
 from .blanks import BLANKS
-from .fixtures import FIXTURE_SEED, fixture  # noqa: F401 (selfcheck.fixture is what the grader and tests call)
+from .fixtures import CLASSES, FIXTURE_SEED, HIDDEN, IN_FEATURES, SIZES
+from .fixtures import fixture  # noqa: F401 (selfcheck.fixture is what the grader and tests call)
 
 GRADING_SEED_VARIABLE = "CL_COURSE_GRADING_SEED"  # the autograder's secret fixture seed
 RTOL, ATOL = 1e-5, 1e-9  # float64 fixture: float32 arithmetic in a student's code still passes
@@ -27,11 +29,68 @@ class SelfCheckError(AssertionError):
         return [f"SelfCheckError: {self}"]
 
 
+class OneShotBatches:
+    """The fixture's batches as training hands them over: an iterable that can be gone through once,
+    like a generator. A second pass yields nothing (as a spent generator does) and is counted, so that
+    call() can name it rather than let it show up as zeros or a division by zero."""
+
+    def __init__(self, batches):
+        self._batches, self.passes = list(batches), 0
+
+    def __iter__(self):
+        self.passes += 1
+        return iter(self._batches if self.passes == 1 else ())
+
+    def __repr__(self):
+        return "<batches: a one-shot iterable of (x, y), as in training>"
+
+
+SHAPE_ERROR = re.compile(r"shape|size|dimension|out of bounds", re.I)  # torch's words for a shape mismatch
+ITERATES_TWICE = ("iterates over `batches` twice; training passes them once, as a generator: count the samples "
+                  "in the same loop")
+
+
+def sizes_hint(name):
+    """The fixture's sizes, for a function that failed on a shape (typically: it assumed HW14's)."""
+    if "batches" in BLANKS[name].arguments:
+        return f"{SIZES}; do not hard-code 784 or 10: use x as given and the model's outputs"
+    return (f"its tensors are shaped like the parameters of a {IN_FEATURES}-{'-'.join(map(str, HIDDEN))}-{CLASSES} "
+            "MLP; do not hard-code 784 or 10: use each tensor's own shape")
+
+
 def call(name, function, inputs):
     """function(*its arguments) on a deep copy of `inputs`, so a function that changes them in place
-    cannot change what the next call sees."""
+    cannot change what the next call sees. `batches` is passed as training passes it, a one-shot
+    iterable (OneShotBatches). Raises SelfCheckError, naming the cause, when the function goes over
+    `batches` twice, asks for its len() or an index, or fails on a shape (HW14's sizes assumed)."""
     inputs = copy.deepcopy(inputs)
-    return function(*(inputs[k] for k in BLANKS[name].arguments))
+    batches = None
+    if "batches" in inputs:
+        batches = inputs["batches"] = OneShotBatches(inputs["batches"])
+
+    def twice():
+        return batches is not None and batches.passes > 1
+
+    try:
+        result = function(*(inputs[k] for k in BLANKS[name].arguments))
+    except NotImplementedError:
+        raise
+    except Exception as e:
+        if twice():
+            raise SelfCheckError(f"{name} {ITERATES_TWICE}") from None
+        first = (str(e).splitlines() or [""])[0]
+        first = first if len(first) <= 100 else first[:97] + "..."
+        if isinstance(e, TypeError) and OneShotBatches.__name__ in str(e):
+            raise SelfCheckError(f"{name} uses len() or an index on `batches` ({first}); training passes them "
+                                 "once, as a generator: loop over them once and count the samples in that "
+                                 "loop") from None
+        if isinstance(e, (RuntimeError, IndexError, ValueError)) and SHAPE_ERROR.search(str(e)):
+            raise SelfCheckError(f"{name} fails on the fixture's sizes: {sizes_hint(name)} ({type(e).__name__}: "
+                                 f"{first})") from None
+        raise
+    if twice():
+        raise SelfCheckError(f"{name} {ITERATES_TWICE}")
+    return result
 
 
 def result_values(name, function, inputs):
@@ -104,17 +163,53 @@ def constant_factor(got, expected):
     return None
 
 
-def likely_mistake(got, expected, mistakes):
+def counts(name, inputs):
+    """{"samples": N, "batches": number of batches} of a fixture's `batches`, for likely_mistake to name
+    a factor of N or of the batch count; None for a blank that takes no batches."""
+    if "batches" not in BLANKS[name].arguments:
+        return None
+    batches = list(inputs["batches"])
+    return {"samples": sum(len(x) for x, _ in batches), "batches": len(batches)}
+
+
+def count_factor(c, counts):
+    """What a constant factor c says about the normalisation, given the fixture's counts, or None."""
+    if not counts:
+        return None
+    n, b = counts["samples"], counts["batches"]
+    named = [
+        (n, f"got = {n} x expected, N = {n} the number of samples: divide by the number of samples (N); "
+            "the result is a mean over samples, not a sum"),
+        (1 / n, f"got = expected / {n}, 1/N with N = {n} the number of samples: the result is divided by N "
+                "once too often (a mean-reduced loss is already divided by its batch's size)"),
+        (n / b, f"got = {n}/{b} x expected, N / batches: the sum over samples is divided by the number of "
+                f"batches ({b}); average over samples, not batches (divide by N = {n})"),
+        (b, f"got = {b} x expected, the number of batches: average over samples, not batches (the batch "
+            "count belongs in no formula here)"),
+        (1 / b, f"got = expected / {b}, 1 / the number of batches: average over samples, not batches (divide by "
+                f"N = {n} only)"),
+    ]
+    for factor, message in named:
+        if abs(c / factor - 1) < 1e-3:
+            return message
+    return None
+
+
+def likely_mistake(got, expected, mistakes, counts=None):
     """What a wrong result most likely got wrong: the message of the first typical mistake whose values
-    (`mistakes`: [(message, {name: tensor})]) it matches, or a sign or constant factor; else None."""
+    (`mistakes`: [(message, {name: tensor})]) it matches, or a sign or constant factor; else None.
+    counts (from counts(name, inputs), None for blanks without batches) lets a factor equal to the number
+    of samples or batches, or its inverse, be named as such."""
     for message, values in mistakes:
         if matches(got, values):
             return message
     c = constant_factor(got, expected)
-    if c is not None:
-        what = "the sign" if abs(c + 1) < 1e-3 else f"a constant factor (got = {c:.4g} x expected)"
-        return f"off by {what}: check the sign and the normalisation (mean over samples or slices, 1/2, eps)"
-    return None
+    if c is None:
+        return None
+    if abs(c + 1) < 1e-3:
+        return "off by the sign: check the sign of each term"
+    return count_factor(c, counts) or (f"off by a constant factor (got = {c:.4g} x expected): check the "
+                                       "normalisation (mean over samples or slices, 1/2, eps)")
 
 
 def fmt(t, k=3):
@@ -168,7 +263,8 @@ def check(name, function, verbose=True, seed=None, device="cpu"):
         if verbose:
             print(f"  {n:12s} {fmt(e):34s} {fmt(got[n].detach().double().cpu()):34s} {'ok' if ok else 'DIFFERS'}")
     if wrong:
-        why = likely_mistake(got, expected, [(m["message"], as_tensors(m["values"])) for m in record["mistakes"]])
+        why = likely_mistake(got, expected, [(m["message"], as_tensors(m["values"])) for m in record["mistakes"]],
+                             counts(name, inputs))
         hint = f"Likely mistake: {why}." if why else "Compare with the formula in the markdown above."
         raise SelfCheckError(f"{name}: {', '.join(wrong)} differ from the expected values. {hint}")
     if verbose:

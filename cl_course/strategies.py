@@ -10,8 +10,12 @@ Two protocols:
         per-sample statistics (EWC's Fisher in the label mode asked for, MAS's per-sample |grad|,
         SCP's L independent squared slices), and adds up over tasks. Penalty
         (1/2) sum Omega (theta - theta*)^2.
-In both, theta* is the parameters at the end of the latest task. SI and RWalk use no data for
-their path integral; RWalk's Fisher follows the protocol.
+In both, theta* is the parameters at the end of the latest task: one anchor, with the importances of
+all tasks so far in one Omega (Huszar's correction of EWC's one-penalty-per-task form). SI and RWalk
+use no data for their path integral. Their W counts the gradient of the task's own loss in `paper`
+(Zenke et al.'s code: the penalty's gradient is taken out) and the whole gradient in `hw14` (the
+sample code); `paper` SI also clamps its running Omega at zero, as Zenke et al.'s code does.
+RWalk's Fisher follows the protocol.
 
 `answers` lets the notebook's own functions stand in for the library's (cl_course/blanks.py lists
 them, with the signature each must have); the protocol still decides which data they see.
@@ -40,11 +44,17 @@ class Strategy:
 
     `tasks` is always the list of tasks seen so far, the current one last.
     """
+    importance = None  # Omega, {name: tensor}, once a regulariser has one
+
     def __init__(self, lam=0.0):
         self.lam = lam  # the loop adds lam * penalty(model) to the loss
 
     def before_task(self, model, tasks):
         pass
+
+    def training_data(self, tasks):
+        """(x, y): what the current task is trained on."""
+        return tasks[-1].x_train, tasks[-1].y_train
 
     def penalty(self, model):
         return None  # None: nothing to add (cheaper than a zero tensor)
@@ -57,6 +67,13 @@ class Strategy:
 
 
 Baseline = Strategy
+
+
+class Joint(Strategy):
+    """The upper bound: every seen task's training data together (it breaks rule 1 on purpose)."""
+
+    def training_data(self, tasks):
+        return torch.cat([t.x_train for t in tasks]), torch.cat([t.y_train for t in tasks])
 
 
 class Regulariser(Strategy):
@@ -159,7 +176,14 @@ class SCP(Regulariser):
 
 class SI(Regulariser):
     """Synaptic intelligence (Zenke et al. 2017): Omega from the path integral of -g * dtheta,
-    accumulated online while training; no data afterwards."""
+    accumulated online while training; no data afterwards.
+
+    g is the gradient of the task's own loss in `paper`: the optimiser stepped on the task loss plus
+    lam * penalty, and W is meant to measure each parameter's share in the decrease of the task loss,
+    not the penalty's pull back towards the old tasks (Zenke et al.'s code differentiates the
+    unregularised loss). `hw14` keeps the sample code's whole gradient. W can be negative (a step
+    that raised the task loss: Adam's momentum, noise of minibatches); `paper` clamps the running
+    Omega at zero after each task, as Zenke et al.'s code does with a ReLU, `hw14` does not."""
 
     def __init__(self, lam, protocol="hw14", eps=SI_EPS, **kw):
         super().__init__(lam, protocol, **kw)
@@ -177,8 +201,17 @@ class SI(Regulariser):
         # and so leaves out each task's last step.
         current = snapshot(model)
         step = self.function("si_path_step", si_path_step)
-        self.path = step(self.path, {n: p.grad for n, p in model.named_parameters()}, self.previous, current)
+        gradients = {n: p.grad for n, p in model.named_parameters()}
+        self.path = step(self.path, gradients, self.penalty_gradients(self.previous), self.previous, current)
         self.previous = current
+
+    def penalty_gradients(self, params):
+        """d (lam * penalty) / d theta at `params` (the step's start): 2 lam scale Omega (theta - theta*)
+        in `paper`; zeros in `hw14`, whose W keeps the whole gradient."""
+        if self.protocol == "hw14" or self.importance is None:
+            return {n: torch.zeros_like(t) for n, t in params.items()}
+        k = 2 * self.lam * self.scale
+        return {n: k * self.importance[n] * (t - self.anchor[n]) for n, t in params.items()}
 
     def delta(self, model):
         return {n: p.detach() - self.anchor[n] for n, p in model.named_parameters()}
@@ -186,6 +219,8 @@ class SI(Regulariser):
     def consolidate(self, model, tasks):
         new = self.function("si_importance", si_importance)(self.path, self.delta(model), self.eps)
         self.omega = new if self.omega is None else {n: self.omega[n] + new[n] for n in new}
+        if self.protocol == "paper":
+            self.omega = {n: o.clamp(min=0) for n, o in self.omega.items()}
         return self.omega
 
 
@@ -227,8 +262,8 @@ def make_strategy(method, config, answers=None):
     notebook's functions by library name (blanks.BLANKS), used in place of the library's."""
     lam = config.lam(method)
     kw = dict(protocol=config.protocol, batch_size=config.importance_batch_size, seed=config.seed, answers=answers)
-    if method == "baseline":
-        return Baseline(lam)
+    if method in ("baseline", "joint"):
+        return {"baseline": Baseline, "joint": Joint}[method](lam)
     if method in ("ewc", "rwalk"):
         kw["fisher_labels"] = config.fisher_labels
     if method == "scp":

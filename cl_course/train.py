@@ -58,6 +58,7 @@ class History:
     initial_accuracy: list = field(default_factory=list)  # each task before any training (for FWT)
     epochs_per_task: int = 0
     wall_time: float = 0.0
+    importance: dict | None = None  # the Omega the last task trained under, on the CPU (regularisers only)
 
     @property
     def average_accuracy(self):
@@ -69,16 +70,18 @@ def fit(model, tasks, strategy, epochs=10, batch_size=128, lr=1e-4, eval_batch_s
         generator=None, on_epoch=None, progress=True, name=None):
     """Train on `tasks` one after another with `strategy`'s hooks; evaluate after every epoch."""
     history = History(initial_accuracy=evaluate(model, tasks, eval_batch_size), epochs_per_task=epochs)
-    steps = epochs * sum(-(-len(t.x_train) // batch_size) for t in tasks)
-    bar = tqdm(total=steps, desc=name or type(strategy).__name__, disable=not progress, leave=False, mininterval=0.5)
+    bar = tqdm(total=0, desc=name or type(strategy).__name__, disable=not progress, leave=False, mininterval=0.5)
     for k, task in enumerate(tasks):
         seen = tasks[:k + 1]
         model.use_head(task.head)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)  # recreated per task, as HW14
         strategy.before_task(model, seen)
+        x_train, y_train = strategy.training_data(seen)
+        bar.total += epochs * -(-len(x_train) // batch_size)  # known per task: joint training's data grows
+        bar.refresh()
         for _ in range(epochs):
             model.train()
-            for x, y in index_batches(task.x_train, task.y_train, batch_size, shuffle=True, generator=generator):
+            for x, y in index_batches(x_train, y_train, batch_size, shuffle=True, generator=generator):
                 loss = F.cross_entropy(model(x), y)
                 penalty = strategy.penalty(model)
                 if penalty is not None:
@@ -99,6 +102,8 @@ def fit(model, tasks, strategy, epochs=10, batch_size=128, lr=1e-4, eval_batch_s
             strategy.after_task(model, seen)
         history.accuracy_matrix.append(history.epoch_accuracy[-1] + evaluate(model, tasks[k + 1:], eval_batch_size))
     bar.close()
+    if strategy.importance is not None:
+        history.importance = {n: t.detach().cpu() for n, t in strategy.importance.items()}
     return history
 
 

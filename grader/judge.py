@@ -61,7 +61,8 @@ def check_one(name, result, seed):
         return False, problem
     if selfcheck.matches(got, expected):
         return True, None
-    why = selfcheck.likely_mistake(got, expected, mistake_values(name, seed))
+    why = selfcheck.likely_mistake(got, expected, mistake_values(name, seed),
+                                   selfcheck.counts(name, BLANKS[name].fixture(seed)))
     return False, "values differ from the reference" + (f"; likely mistake: {why}" if why else "")
 
 

@@ -45,7 +45,7 @@ def test_a_bad_option_from_the_shell_has_no_traceback():
     r = cl_course("run", "--methods", "ewc,foo")
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr == "cl-course run: error: argument --methods: unknown method(s) foo; " \
-                       "choose from baseline,ewc,mas,si,rwalk,scp (see --help)\n"
+                       "choose from baseline,ewc,mas,si,rwalk,scp,joint (see --help)\n"
 
 
 def test_missing_data_is_one_line(tmp_path, monkeypatch):

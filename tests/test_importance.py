@@ -80,31 +80,70 @@ def test_scp_two_parameters_by_hand():
     torch.testing.assert_close(averaged, torch.tensor([1.6, 0.8], dtype=torch.float64))
 
 
+def test_si_path_step_two_parameters_by_hand():
+    def t(*v):
+        return torch.tensor(v, dtype=torch.float64)
+
+    # W = (0.5, -0.2); the step was taken on g = (1, -2), of which the penalty's part is (0.4, 1):
+    # the task loss's own gradient is g - g_pen = (0.6, -3). The step: after - before = (0.2 - 0.3, 0.4 - 0.1)
+    # = (-0.1, 0.3). W += -(0.6 * -0.1), -(-3 * 0.3) = (0.06, 0.9), so W = (0.56, 0.7).
+    W = {"p": t(0.5, -0.2)}
+    out = si_path_step(W, {"p": t(1.0, -2.0)}, {"p": t(0.4, 1.0)}, {"p": t(0.3, 0.1)}, {"p": t(0.2, 0.4)})
+    torch.testing.assert_close(out["p"], t(0.56, 0.7))
+    # with the whole gradient it would have been -(1 * -0.1), -(-2 * 0.3) = (0.1, 0.6): W = (0.6, 0.4)
+    assert not torch.allclose(out["p"], t(0.6, 0.4))
+    # a parameter without a gradient adds nothing
+    W = {"p": t(0.5, -0.2)}
+    si_path_step(W, {"p": None}, {"p": t(0.4, 1.0)}, {"p": t(0.0, 0.0)}, {"p": t(1.0, 1.0)})
+    torch.testing.assert_close(W["p"], t(0.5, -0.2))
+
+
 def test_si_and_rwalk_two_parameters_by_hand():
     def t(*v):
         return torch.tensor(v, dtype=torch.float64)
 
     W = {"p": t(0.0, 0.0)}
-    si_path_step(W, {"p": t(1.0, -2.0)}, {"p": t(0.0, 0.0)}, {"p": t(-0.1, 0.2)})
+    zero = {"p": t(0.0, 0.0)}  # no penalty yet (the first task): the whole gradient is the task's
+    si_path_step(W, {"p": t(1.0, -2.0)}, zero, {"p": t(0.0, 0.0)}, {"p": t(-0.1, 0.2)})
     torch.testing.assert_close(W["p"], t(0.1, 0.4))  # -(1 * -0.1), -(-2 * 0.2)
-    si_path_step(W, {"p": None}, {"p": t(0.0, 0.0)}, {"p": t(1.0, 1.0)})  # no gradient: nothing added
-    torch.testing.assert_close(W["p"], t(0.1, 0.4))
     delta = {"p": t(-0.1, 0.2)}
     torch.testing.assert_close(si_importance(W, delta, eps=0.1)["p"], t(0.1 / 0.11, 0.4 / 0.14))
     fisher = {"p": t(2.0, 1.0)}
+    # 1/2 F Delta^2 + eps: 0.5 * 2 * 0.01 + 0.1 = 0.11 and 0.5 * 1 * 0.04 + 0.1 = 0.12
     torch.testing.assert_close(rwalk_score(W, fisher, delta, eps=0.1)["p"], t(0.1 / 0.11, 0.4 / 0.12))
 
 
+def test_si_path_integral_under_a_penalty_is_the_task_losss_decrease():
+    # The optimiser steps on L = L_task + lam (theta - theta*)^2 with L_task = 1/2 a theta^2. With small
+    # steps, sum -(g - g_pen) dtheta approaches the line integral of -grad L_task, L_task(start) - L_task(end),
+    # per coordinate, whatever path the penalty made the parameters take; the whole gradient would give
+    # the decrease of L instead, which differs.
+    a = torch.tensor([1.0, 3.0], dtype=torch.float64)
+    anchor, lam, lr = torch.tensor([1.0, -0.5], dtype=torch.float64), 0.5, 1e-3
+    theta = torch.tensor([2.0, -1.0], dtype=torch.float64)
+    start, W = theta.clone(), {"p": torch.zeros(2, dtype=torch.float64)}
+    for _ in range(1000):
+        penalty_gradient = 2 * lam * (theta - anchor)
+        g = a * theta + penalty_gradient
+        new = theta - lr * g
+        si_path_step(W, {"p": g}, {"p": penalty_gradient}, {"p": theta}, {"p": new})
+        theta = new
+    task_decrease = 0.5 * a * (start ** 2 - theta ** 2)
+    torch.testing.assert_close(W["p"], task_decrease, rtol=3e-3, atol=0)
+    total_decrease = task_decrease + lam * ((start - anchor) ** 2 - (theta - anchor) ** 2)
+    assert not torch.allclose(W["p"], total_decrease, rtol=0.05)
+
+
 def test_si_path_integral_on_sgd_matches_the_loss_decrease():
-    # On L = 1/2 a theta^2 with small SGD steps, sum -g dtheta approaches L(start) - L(end) per coordinate
+    # On L = 1/2 a theta^2 with small SGD steps and no penalty, sum -g dtheta approaches L(start) - L(end)
     a = torch.tensor([1.0, 3.0], dtype=torch.float64)
     theta = torch.tensor([2.0, -1.0], dtype=torch.float64)
-    W = {"p": torch.zeros(2, dtype=torch.float64)}
+    W, zero = {"p": torch.zeros(2, dtype=torch.float64)}, {"p": torch.zeros(2, dtype=torch.float64)}
     start, lr, by_hand = theta.clone(), 1e-3, torch.zeros(2, dtype=torch.float64)
     for _ in range(500):
         g = a * theta
         new = theta - lr * g
-        si_path_step(W, {"p": g}, {"p": theta}, {"p": new})
+        si_path_step(W, {"p": g}, zero, {"p": theta}, {"p": new})
         by_hand += lr * g * g  # -g * (-lr g)
         theta = new
     torch.testing.assert_close(W["p"], by_hand)

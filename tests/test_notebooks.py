@@ -14,6 +14,7 @@ from nbclient import NotebookClient
 
 import cl_course
 from cl_course.blanks import BLANKS
+from cl_course.config import METHODS
 from grader import release as rel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,8 +66,12 @@ def test_source_notebook_runs_in_the_quick_profile_with_every_check_passing(tmp_
     setup = text(nb.cells[3])
     assert "profile quick: 5 tasks x 2 epochs" in setup and "lambdas: ewc 1000, mas 0.3" in setup
     table = next(o.data["text/markdown"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
-                 if "text/markdown" in o.get("data", {}))
-    assert "not trained" not in table and "| ewc |" in table
+                 if "this notebook: average accuracy" in o.get("data", {}).get("text/markdown", ""))
+    assert "not trained" not in table and all(f"| {m} | " in table for m in METHODS)
+    sweep = [line for c in nb.cells for line in text(c).splitlines() if line.startswith("lambda ")]
+    assert len(sweep) == 5  # the stability-plasticity sweep
+    figures = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+    assert len(figures) >= 15  # digits, 7 runs' curves and matrices, importances, sweep, the comparison's
 
 
 def install_block(source):

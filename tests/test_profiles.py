@@ -1,6 +1,12 @@
+import json
+from pathlib import Path
+
 import pytest
 
-from cl_course.profiles import PROFILES, QUICK_LAMBDAS, profile_config, profile_name
+from cl_course.profiles import FULL_LAMBDAS, PROFILES, QUICK_LAMBDAS, profile_config, profile_name
+from cl_course.report import precomputed
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_autograders_variable_wins_over_the_notebooks_line(monkeypatch):
@@ -23,7 +29,16 @@ def test_full_is_hw14s_size_under_the_paper_protocol(monkeypatch):
     c = profile_config("full")
     assert (c.tasks, c.epochs, c.batch_size, c.lr, c.subset, c.test_subset) == (5, 10, 128, 1e-4, None, None)
     assert (c.protocol, c.fisher_labels) == ("paper", "empirical")  # what the students' functions compute
-    assert c.lambdas == {"baseline": 0.0, "ewc": 100.0, "mas": 0.1, "si": 1.0, "rwalk": 100.0, "scp": 100.0}
+    assert c.lambdas == FULL_LAMBDAS
+
+
+def test_the_full_lambdas_are_the_tuned_ones_and_the_shipped_paper_runs():
+    tuning = json.loads((ROOT / "benchmarks" / "results" / "paper_cpu" / "lambda_tuning.json").read_text())
+    scores = tuning["validation_average_accuracy"]
+    assert {m: max(s, key=s.get) for m, s in scores.items()} == {m: str(v) for m, v in FULL_LAMBDAS.items()}
+    assert tuning["chosen"] == FULL_LAMBDAS
+    shipped = precomputed("paper")["methods"]
+    assert {m: shipped[m]["lambda"] for m in FULL_LAMBDAS} == FULL_LAMBDAS
 
 
 def test_quick_uses_its_own_lambdas_and_a_copy_of_them(monkeypatch):

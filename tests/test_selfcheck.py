@@ -166,3 +166,131 @@ def test_the_notebooks_importances_do_not_loop_over_samples_or_slices(name, most
     monkeypatch.setattr(torch.Tensor, "backward", lambda *a, **k: pytest.fail("backward() instead of autograd.grad"))
     assert selfcheck.check(name, notebook_solutions()[name], verbose=False)
     assert len(calls) <= most * 2  # the fixture has 2 batches
+
+
+# ---- batches arrive once, as in training ---------------------------------------------------
+
+def brute_fisher(model, batches):
+    """The empirical Fisher, one sample at a time, counting the samples in the same loop."""
+    params = dict(model.named_parameters())
+    total, n = {k: torch.zeros_like(p) for k, p in params.items()}, 0
+    for x, y in batches:
+        for i in range(len(x)):
+            grads = torch.autograd.grad(torch.nn.functional.cross_entropy(model(x[i:i + 1]), y[i:i + 1]),
+                                        list(params.values()))
+            total = {k: total[k] + g.detach() ** 2 for k, g in zip(params, grads, strict=True)}
+            n += 1
+    return {k: t / n for k, t in total.items()}
+
+
+def test_batches_are_a_one_shot_iterable():
+    batches = selfcheck.OneShotBatches(selfcheck.fixture()["batches"])
+    assert [len(x) for x, _ in batches] == [4, 3]
+    assert list(batches) == [] and batches.passes == 2  # a spent generator yields nothing
+
+
+def test_a_loop_that_counts_in_the_same_pass_passes():
+    assert selfcheck.check("fisher_diagonal", brute_fisher, verbose=False)
+    assert selfcheck.check("fisher_diagonal", lambda m, b: brute_fisher(m, iter(b)), verbose=False, seed=5)
+
+
+@pytest.mark.parametrize("how", ["count first", "sum of zeros", "loop per direction"])
+def test_iterating_over_batches_twice_is_named(how):
+    message = "iterates over `batches` twice; training passes them once, as a generator: count the samples in " \
+              "the same loop"
+
+    def counts_first(model, batches):  # N first: the real loop then sees no batches, and divides 0 by 7
+        n = sum(len(x) for x, _ in batches)
+        return {k: v * 0 / n for k, v in brute_fisher(model, batches).items()} if how == "sum of zeros" else \
+            {k: v / n for k, v in brute_fisher(model, batches).items()}
+
+    def per_direction(model, batches, directions):  # a loop over batches inside the loop over slices
+        total = {k: torch.zeros_like(p) for k, p in model.named_parameters()}
+        for xi in directions:
+            for x, _ in batches:
+                total = {k: total[k] + g.detach() ** 2 for k, g in zip(
+                    total, torch.autograd.grad(model(x).mean(0) @ xi, list(model.parameters())), strict=True)}
+        return total
+
+    name, function = ("scp_importance", per_direction) if how == "loop per direction" else \
+        ("fisher_diagonal", counts_first)
+    with pytest.raises(selfcheck.SelfCheckError, match=re.escape(f"{name} {message}")):
+        selfcheck.check(name, function, verbose=False)
+    with pytest.raises(selfcheck.SelfCheckError, match=re.escape(message)):  # the grader's probe calls this
+        selfcheck.call(name, function, selfcheck.fixture(9))
+
+
+def test_len_or_an_index_on_batches_is_named():
+    for function in (lambda m, b: {k: v / len(b) for k, v in brute_fisher(m, b).items()},
+                     lambda m, b: brute_fisher(m, [b[0]])):
+        with pytest.raises(selfcheck.SelfCheckError, match=r"fisher_diagonal uses len\(\) or an index on `batches` "
+                                                           r".*OneShotBatches.*as a generator"):
+            selfcheck.check("fisher_diagonal", function, verbose=False)
+
+
+# ---- the fixture's sizes -------------------------------------------------------------------
+
+def test_the_fixture_has_the_sizes_its_docstring_states():
+    inputs = selfcheck.fixture(123)
+    shapes = [tuple(p.shape) for p in inputs["model"].parameters()]
+    assert shapes == [(5, 6), (5,), (4, 5), (4,), (3, 4), (3,)]  # a 6-5-4-3 MLP
+    assert [tuple(x.shape) for x, _ in inputs["batches"]] == [(4, 6), (3, 6)]
+    assert all(y.dtype == torch.int64 and y.min() >= 0 and y.max() <= 2 for _, y in inputs["batches"])
+    assert tuple(inputs["directions"].shape) == (5, 3)
+    for key in ("path_integral", "gradients", "penalty_gradients", "before", "after", "delta", "fisher"):
+        assert {n: tuple(t.shape) for n, t in inputs[key].items()} == dict(
+            (n, tuple(p.shape)) for n, p in inputs["model"].named_parameters()), key
+    assert all(t.abs().max() > 0 for t in inputs["penalty_gradients"].values())
+    doc = " ".join(selfcheck.fixture.__doc__.split())
+    assert "6 -> 5 -> 4 -> 3" in doc and "4 and 3 samples" in doc and "x [B, 6]" in doc and "3 classes" in doc
+
+
+@pytest.mark.parametrize("name,function", [
+    ("fisher_diagonal", lambda model, batches: [model(x.view(-1, 784)) for x, _ in batches]),
+    ("mas_importance", lambda model, batches: [torch.zeros(len(x), 10) + model(x) for x, _ in batches]),
+    ("fisher_diagonal", lambda model, batches: [torch.nn.functional.nll_loss(model(x), torch.full_like(y, 9))
+                                                for x, y in batches]),
+    ("si_importance", lambda path_integral, delta, eps: {n: w.reshape(784, -1) for n, w in path_integral.items()}),
+])
+def test_hard_coded_hw14_sizes_are_named(name, function):
+    with pytest.raises(selfcheck.SelfCheckError, match=r"do not hard-code 784 or 10") as info:
+        selfcheck.check(name, function, verbose=False)
+    message = str(info.value)
+    assert "\n" not in message and len(message) < 300  # the grader keeps 300 characters of an error
+    if name != "si_importance":
+        assert "x is [B, 6]" in message and "3 classes" in message and "batches of 4 and 3" in message
+        assert "use x as given and the model's outputs" in message
+
+
+def test_other_errors_are_the_students_own():
+    def broken(model, batches):
+        raise KeyError("fc9.weight")
+    with pytest.raises(KeyError, match="fc9.weight"):
+        selfcheck.check("fisher_diagonal", broken, verbose=False)
+
+
+# ---- factors of N and of the number of batches ----------------------------------------------
+
+@pytest.mark.parametrize("factor,message", [
+    (7, "divide by the number of samples (N)"),
+    (1 / 7, "divided by N once too often"),
+    (7 / 2, "average over samples, not batches (divide by N = 7)"),
+    (2, "the number of batches: average over samples, not batches"),
+    (1 / 2, "1 / the number of batches: average over samples, not batches"),
+    (3, "off by a constant factor (got = 3 x expected)"),
+])
+def test_a_factor_of_the_sample_or_batch_count_is_named(factor, message):
+    def scaled(model, batches):  # MAS: its table names no factor, so the counts do
+        return {k: factor * v for k, v in BLANKS["mas_importance"].reference(model, batches).items()}
+    with pytest.raises(selfcheck.SelfCheckError, match=re.escape(message)):
+        selfcheck.check("mas_importance", scaled, verbose=False)
+
+
+def test_likely_mistake_takes_the_counts_as_data():
+    expected = {"w": torch.tensor([1.0, -2.0], dtype=torch.float64)}
+    got = {"w": 5 * expected["w"]}
+    assert "divide by the number of samples (N)" in selfcheck.likely_mistake(got, expected, [], {"samples": 5,
+                                                                                                 "batches": 3})
+    assert "constant factor (got = 5 x expected)" in selfcheck.likely_mistake(got, expected, [])  # no counts
+    assert selfcheck.counts("fisher_diagonal", selfcheck.fixture()) == {"samples": 7, "batches": 2}
+    assert selfcheck.counts("si_importance", selfcheck.fixture()) is None

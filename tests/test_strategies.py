@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cl_course.config import RunConfig
+from cl_course.config import METHODS, REGULARISED, RunConfig
 from cl_course.data import Task
 from cl_course.importance import fisher_diagonal
 from cl_course.model import MLP
@@ -220,7 +220,7 @@ def test_multi_head_training_uses_each_tasks_head():
     assert not torch.equal(model.heads[0].weight, before["heads.0.weight"])
 
 
-@pytest.mark.parametrize("method", ["baseline", "ewc", "mas", "si", "rwalk", "scp"])
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("protocol", ["hw14", "paper"])
 def test_every_strategy_trains_two_tasks(method, protocol):
     config = RunConfig(protocol=protocol, eval_batch_size=32, scp_slices=7)
@@ -228,7 +228,7 @@ def test_every_strategy_trains_two_tasks(method, protocol):
     assert s.lam == config.lam(method)
     history = fit(small_model(), synthetic_tasks(2), s, epochs=1, batch_size=30, progress=False)
     assert len(history.accuracy_matrix) == 2
-    if method != "baseline":
+    if method in REGULARISED:
         values = torch.cat([v.flatten() for v in s.importance.values()])
         assert torch.isfinite(values).all() and (values != 0).any()
         assert s.penalty(small_model()).item() > 0
@@ -268,3 +268,92 @@ def test_notebook_answers_replace_the_library_functions(tiny_batches):
         calls.clear()
     with pytest.raises(ValueError, match="unknown answer 'fisher'"):
         make_strategy("ewc", config, {"fisher": BLANKS["fisher_diagonal"].reference})
+
+
+@pytest.mark.parametrize("protocol", ["paper", "hw14"])
+def test_si_path_integral_counts_the_task_losss_gradient_in_paper_and_the_whole_one_in_hw14(protocol):
+    """Full-batch steps, so each step's task-loss gradient can be recomputed on its own: a copy of the
+    model at the step's start, differentiated through the cross-entropy alone."""
+    tasks = synthetic_tasks(2)
+    model, si = small_model(), SI(lam=30.0, protocol=protocol)
+    rec = Trajectory(si)
+    fit(model, tasks, rec, epochs=3, batch_size=len(tasks[0].x_train), lr=1e-2, progress=False)
+    steps = rec.steps[-3:]  # task 2's
+    previous, copy_model = rec.starts[1], small_model()
+    task_path = {n: torch.zeros_like(t) for n, t in previous.items()}
+    whole_path = {n: torch.zeros_like(t) for n, t in previous.items()}
+    for grads, params in steps:
+        copy_model.load_state_dict({k: v for k, v in previous.items()})
+        task_grad = gradient(copy_model, F.cross_entropy(copy_model(tasks[1].x_train), tasks[1].y_train))
+        for n in task_path:
+            task_path[n] -= task_grad[n] * (params[n] - previous[n])
+            whole_path[n] -= grads[n] * (params[n] - previous[n])
+        previous = params
+    expected, other = (task_path, whole_path) if protocol == "paper" else (whole_path, task_path)
+    for n in expected:
+        torch.testing.assert_close(si.path[n], expected[n], rtol=1e-4, atol=1e-9)
+    gap = max((expected[n] - other[n]).abs().max() / expected[n].abs().max() for n in expected)
+    assert gap > 0.01  # the penalty's gradient mattered, so the two readings are told apart
+
+
+def test_si_penalty_gradients_are_the_penaltys_autograd_gradient():
+    tasks = synthetic_tasks(2)
+    model, si = small_model(), SI(lam=7.0, protocol="paper")
+    fit(model, tasks, si, epochs=1, batch_size=30, lr=1e-2, progress=False)
+    params = snapshot(model)
+    expected = gradient(model, si.lam * si.penalty(model))
+    got = si.penalty_gradients(params)
+    for n in expected:
+        torch.testing.assert_close(got[n], expected[n], rtol=1e-5, atol=1e-9)
+    assert any(t.abs().max() > 0 for t in got.values())
+    hw14 = SI(lam=7.0, protocol="hw14")
+    hw14.importance, hw14.anchor = si.importance, si.anchor
+    assert all((t == 0).all() for t in hw14.penalty_gradients(params).values())  # the sample code's whole gradient
+
+
+@pytest.mark.parametrize("protocol, clamped", [("paper", True), ("hw14", False)])
+def test_si_omega_is_clamped_at_zero_in_paper_only(protocol, clamped):
+    """Hand-worked, one parameter of two entries: W = [-0.2, 0.3], Delta = [1, 0] (xi = 0.1), so the
+    task adds W / (Delta^2 + 0.1) = [-0.2 / 1.1, 3.0]; over a running Omega of [0.1, 0.1]."""
+    si = SI(lam=1.0, protocol=protocol)
+    si.omega = {"w": torch.tensor([0.1, 0.1])}
+    si.anchor = {"w": torch.tensor([0.0, 2.0])}
+    si.path = {"w": torch.tensor([-0.2, 0.3])}
+
+    class OneParameter(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
+
+    omega = si.consolidate(OneParameter(), [])["w"]
+    raw = torch.tensor([0.1 - 0.2 / 1.1, 0.1 + 3.0])
+    torch.testing.assert_close(omega, raw.clamp(min=0) if clamped else raw)
+    assert (omega[0] == 0) == clamped
+
+
+def test_joint_training_trains_on_every_seen_task_and_keeps_no_importance():
+    tasks = synthetic_tasks(2, n_train=60)
+    joint = make_strategy("joint", RunConfig())
+    x, y = joint.training_data(tasks)
+    assert torch.equal(x, torch.cat([tasks[0].x_train, tasks[1].x_train]))
+    assert torch.equal(y, torch.cat([tasks[0].y_train, tasks[1].y_train]))
+    steps = []
+    joint.after_step = lambda model, seen: steps.append(len(seen))
+    history = fit(small_model(), tasks, joint, epochs=1, batch_size=20, progress=False)
+    assert steps == [1] * 3 + [2] * 6  # task 1: 60 images; task 2: 120, in batches of 20
+    assert history.importance is None
+
+
+def test_history_keeps_the_importance_the_last_task_trained_under():
+    tasks = synthetic_tasks(3)
+    ewc = make_strategy("ewc", RunConfig(protocol="paper", fisher_labels="empirical"))
+    history = fit(small_model(), tasks, ewc, epochs=1, batch_size=30, progress=False)
+    assert history.importance.keys() == ewc.importance.keys()
+    assert all(torch.equal(history.importance[n], ewc.importance[n].cpu()) for n in ewc.importance)
+    assert fit(small_model(), tasks, make_strategy("baseline", RunConfig()), epochs=1, batch_size=30,
+               progress=False).importance is None
+
+
+def test_joint_training_needs_the_shared_head():
+    with pytest.raises(ValueError, match="joint training mixes the tasks in each batch, which needs the shared head"):
+        RunConfig(multi_head=True).check()

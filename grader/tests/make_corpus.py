@@ -291,7 +291,8 @@ def cases(solutions):
          lambda nb: [edit(nb, "mas_importance", "g.abs().T @ a.detach().abs()", "g.pow(2).T @ a.detach().pow(2)"),
                      edit(nb, "mas_importance", "g.abs().sum(0)", "g.pow(2).sum(0)")], {"check_mas_importance": 0.0}),
         ("erin", "erin/hw14_lifelong_learning.ipynb",
-         lambda nb: edit(nb, "si_path_step", "+= -gradients[n]", "+= gradients[n]"), {"check_si_path_step": 0.0}),
+         lambda nb: edit(nb, "si_path_step", "gradients[n] - penalty_gradients[n]", "gradients[n]"),  # the total
+         {"check_si_path_step": 0.0}),
         ("frank", "frank/hw14_lifelong_learning.ipynb",
          lambda nb: edit(nb, "si_importance", "w / (delta[n].pow(2) + eps)", "w / delta[n].pow(2) + eps"),
          {"check_si_importance": 0.0}),
@@ -302,7 +303,7 @@ def cases(solutions):
         ("ivan", "ivan/hw14_lifelong_learning.ipynb",
          lambda nb: [edit(nb, "quiz_1", "q01 = {'a', 'd'}", "q01 = {'a'}"),
                      edit(nb, "quiz_2", "q07 = {'a', 'b', 'd'}", "q07 = 'c'"),
-                     edit(nb, "quiz_5", "q22 = {'b'}", "q22 = 2")], quiz(["q01", "q07", "q22"])),
+                     edit(nb, "quiz_5", "q22 = {'a', 'b', 'c'}", "q22 = 2")], quiz(["q01", "q07", "q22"])),
         ("judy", "judy/Copy of hw14_lifelong_learning.ipynb", colab_mangle, {}),
         ("ken", "ken_hw14_lifelong_learning (1).ipynb", None, {}),
         ("leo", "leo/my homework final.ipynb", None, {}),

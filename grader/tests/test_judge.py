@@ -5,7 +5,7 @@ import torch
 
 from cl_course import selfcheck
 from cl_course.blanks import BLANKS
-from grader.harness import serialise
+from grader.harness import probe_function, serialise
 from grader.judge import check_one, judge
 from grader.parts import Part
 
@@ -59,8 +59,15 @@ def brute_scp(model, batches, directions):
     return {n: t / len(directions) for n, t in zip(names, total, strict=False)}
 
 
-def brute_si_step(path_integral, gradients, before, after):
-    return {n: path_integral[n] - gradients[n] * (after[n] - before[n]) for n in path_integral}
+def brute_si_step(path_integral, gradients, penalty_gradients, before, after):
+    out = {}
+    for n in path_integral:  # element by element: the task loss's gradient times the step, subtracted
+        flat = [w - (g - p) * (b - a) for w, g, p, a, b in zip(
+            path_integral[n].flatten().tolist(), gradients[n].flatten().tolist(),
+            penalty_gradients[n].flatten().tolist(), before[n].flatten().tolist(), after[n].flatten().tolist(),
+            strict=True)]
+        out[n] = torch.tensor(flat, dtype=torch.float64).reshape(path_integral[n].shape)
+    return out
 
 
 def brute_si(path_integral, delta, eps):
@@ -148,3 +155,17 @@ def test_damaged_or_wrong_records_get_zero_with_a_reason(record, message):
 def test_nan_results_are_named():
     nan = lambda m, b: {n: torch.full_like(p, float("nan")) for n, p in m.named_parameters()}  # noqa: E731
     assert "NaN" in judge(part("fisher_diagonal"), probe("fisher_diagonal", nan), SEEDS).message
+
+
+@pytest.mark.parametrize("function, message", [
+    (lambda model, batches: {n: t / sum(len(x) for x, _ in batches) for n, t in brute_fisher(model, batches).items()},
+     "fisher_diagonal iterates over `batches` twice; training passes them once, as a generator"),
+    (lambda model, batches: [model(x.reshape(-1, 784)) for x, _ in batches],
+     "fisher_diagonal fails on the fixture's sizes: x is [B, 6] (a 6-5-4-3 MLP), 3 classes, batches of 4 and 3; "
+     "do not hard-code 784 or 10"),
+])
+def test_the_probe_names_a_second_pass_over_batches_and_hard_coded_sizes(function, message):
+    """The harness probes through selfcheck.call, which passes `batches` once, as training does."""
+    record = probe_function({"fisher_diagonal": function}, "fisher_diagonal", SEEDS)
+    verdict = judge(part("fisher_diagonal"), record, SEEDS)
+    assert verdict.score == 0 and f"raised SelfCheckError: {message}" in verdict.message

@@ -1,0 +1,135 @@
+"""The HW14 quiz: every key is backed by statements the notebook teaches before the quiz. The table
+below names, for each question, its key and the sentences (in markdown cells above the quiz) that
+decide each option, so a key that drifts from the teaching text, or teaching text that drifts from
+a key, fails here."""
+import ast
+import re
+from pathlib import Path
+
+import nbformat
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "hw14_lifelong_learning.ipynb"
+
+TAUGHT = {
+    "q01": ({"a", "d"}, ["learning a sequence of tasks with one model so that it keeps its earlier abilities and, "
+                         "ideally, uses them to learn new tasks faster"]),
+    "q02": ({"a", "b", "c"}, ["for task $t$ it trains on the training data of tasks $1, \\dots, t$ "
+                              "together",
+                              "**Joint training** is the upper bound", "it is the reference of the intransigence",
+                              "while learning task $t$ the full data of tasks $1,\\dots,t-1$ is no longer available"]),
+    "q03": ({"a", "d"}, ["a pixel permutation that is fixed for the whole task. Task 1 uses the identity permutation",
+                         "Every task uses the MNIST digits with their usual labels 0-9"]),
+    "q04": ({"a", "b", "c", "d"}, ["A negative BWT measures forgetting",
+                                   "its best accuracy at any task's end before the last minus its final accuracy",
+                                   "how much better than the untrained network the model does on a task **before** "
+                                   "training on it",
+                                   "how much worse a method learns each **new** task than a model trained on all the "
+                                   "data so far"]),
+    "q05": ({"a", "c", "e"}, ["the mean over **samples** of the squared **per-sample** gradient",
+                              "EWC with the empirical Fisher therefore needs labels; with the true Fisher it would not",
+                              "so the batch-mean version is about $1/B$ of the Fisher"]),
+    "q06": ({"a", "b", "c", "e"}, ["This is what justifies a **quadratic** penalty",
+                                   "it equals the expected Hessian of the negative log-likelihood",
+                                   "its Hessian is $H \\approx N F + \\Lambda_0$",
+                                   "are folded into one number, $\\lambda$",
+                                   "one penalty **anchored at the latest solution** $\\theta^*_{t-1}$ with the "
+                                   "**importances of all old tasks summed**"]),
+    "q07": ({"a", "b", "d"}, ["too large, and the network can hardly move, so each new task is learned badly",
+                              "Too small, and the method forgets like the baseline",
+                              "$\\lambda$ is chosen on held-out **training** images, never on the test set"]),
+    "q08": ({"a", "b", "d"}, ["uses the squared $\\ell_2$ norm of the whole output",
+                              "The absolute value is taken of each **per-sample** gradient, and only then averaged "
+                              "over samples", "the importance can be computed on unlabelled data"]),
+    "q09": ({"a", "b"}, ["by the triangle inequality $\\big|\\frac1N\\sum_n g_n\\big| \\le \\frac1N\\sum_n |g_n|$",
+                         "HW14's sample code took the absolute value of the batch mean",
+                         "here the logits of the last layer, not softmax probabilities"]),
+    "q10": ({"a", "b", "d"}, ["if a small change of $\\theta_i$ changes the function the network computes on old "
+                              "inputs a lot, $\\theta_i$ is important", "gets $\\Omega_i = 0$, and $\\Omega$ is never "
+                              "negative", "No loss and no label enters"]),
+    "q11": ({"a", "b", "d"}, ["with no extra pass over data",
+                              "$W_i$ is divided by how far the parameter moved during the task",
+                              "The share of parameter $i$ in the **decrease** of the task's loss"]),
+    "q12": ({"a", "c", "d"}, ["counting it would credit the new task with the old tasks' importance",
+                              "Zenke et al.'s code therefore clamps SI's running $\\Omega$ at zero with a ReLU",
+                              "each term is $-g_i(-\\eta g_i) = \\eta g_i^2 \\ge 0$",
+                              "$W_i$ (and $\\Omega_i$) can end negative"]),
+    "q13": ({"a", "c"}, ["so yes, SI needs labels", "It uses no data after a task ends"]),
+    "q14": ({"a", "b", "c"}, ["a curvature-based importance (like EWC) and a path-based importance (like SI)",
+                              "RWalk needs labels twice over: through its Fisher and through its path integral",
+                              "RWalk divides by the distance in the Fisher (KL-divergence) metric",
+                              "$$\\Omega_i = F_i + s_i .$$"]),
+    "q15": ({"a", "b", "c"}, ["$F \\leftarrow 0.6\\,F_{\\text{old}} + 0.4\\,F_{\\text{task}}$",
+                              "is **rebuilt from zero** by mixing in the seen tasks' test sets",
+                              "$s \\leftarrow \\tfrac12 s_{\\text{old}} + \\tfrac12 s_{\\text{new}}$"]),
+    "q16": ({"a", "c", "d"}, ["the KL divergence between the old and the new model's predictions is approximately "
+                              "$\\tfrac12 \\sum_i F_i\\Delta_i^2$", "$\\epsilon$ keeps the score bounded",
+                              "The original paper accumulates the score over short intervals during training"]),
+    "q17": ({"a", "b", "e"}, ["EWC and MAS guard the old task very conservatively",
+                              "**the distance used to build the guard**", "No labels are needed.",
+                              "one gradient per slice, squared, then averaged over the $L$ slices"]),
+    "q18": ({"a", "b", "c"}, ["(not one $\\bar\\phi$ per batch)",
+                              "can be accumulated over the batches first and projected onto the slices afterwards",
+                              "HW14's sample code first averaged the directions", "Square only after the sum over "
+                              "samples"]),
+    "q19": ({"a", "c", "d"}, ["EWC with the empirical Fisher therefore needs labels", "so yes, SI needs labels",
+                              "RWalk needs labels twice over", "No loss and no label enters", "No labels are needed."]),
+    "q20": ({"a", "c"}, ["records the old model's outputs (the old heads') on the **new** task's inputs",
+                         "It stores no data of old tasks."]),
+    "q21": ({"a", "b"}, ["stores a small episodic memory of examples of each old task, and projects every update so "
+                         "that the loss on the stored examples of old tasks does not increase"]),
+    "q22": ({"a", "b", "c"}, ["keeps a fixed budget of exemplars of the classes seen so far",
+                              "classifies by the **nearest mean of exemplars** in feature space",
+                              "It was designed for class-incremental learning."]),
+    "q23": ({"a", "b", "c"}, ["its samples of old tasks, labelled by the previous model, are replayed together with "
+                              "the new data", "At test time it needs to know the task, to select that task's weights",
+                              "memory grows with the number of tasks", "No real old data is stored."]),
+    "q24": ({"a", "b", "c", "e"}, ["the task identity is given at test time",
+                                   "every task has the same label space, and the task identity is not given, and "
+                                   "need not be inferred",
+                                   "the model must infer both which task and which class an input belongs to",
+                                   "This homework is domain-incremental",
+                                   "Split MNIST (5 tasks of two digits each) with one 10-way head and no task "
+                                   "identity"]),
+    "q25": ({"a", "b", "d"}, ["a parameter penalty gives no training signal that separates new classes from old ones",
+                              "About 20% is what a model gets when it only recognises the last task's two digits",
+                              "whatever $\\lambda$", "Replay presents old and new classes together"]),
+}
+
+
+def flat(text):
+    return " ".join(text.split())
+
+
+def notebook():
+    return nbformat.read(NOTEBOOK, as_version=4)
+
+
+def test_the_table_covers_the_quiz_and_its_keys_are_the_notebooks():
+    nb = notebook()
+    solutions = "\n".join(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id", "")
+                          .startswith("quiz_"))
+    keys = {q: ast.literal_eval(v) for q, v in re.findall(r"^(q\d\d) = (\{.*\})$", solutions, re.M)}
+    hidden = {c.metadata.nbgrader["grade_id"]: ast.literal_eval(re.search(r"== (\{.*\}),", c.source).group(1))
+              for c in nb.cells if re.fullmatch(r"q\d\d", c.metadata.get("nbgrader", {}).get("grade_id", ""))}
+    assert keys == hidden == {q: key for q, (key, _) in TAUGHT.items()}
+
+
+def test_every_key_letter_is_an_option_and_the_visible_check_lists_the_options():
+    nb = notebook()
+    questions = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown" and "**q" in c.source)
+    for q, (key, _) in TAUGHT.items():
+        text = questions[questions.index(f"**{q}.**"):]
+        text = text[:text.find("**q", 3)] if text.find("**q", 3) > 0 else text
+        options = "".join(re.findall(r"^- \(([a-z])\)", text, re.M))
+        assert key <= set(options) and key != set(options), q  # a key never selects every option
+        check = next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == q)
+        assert f'"{q}", "{options}")' in check
+
+
+def test_every_key_is_backed_by_statements_taught_before_the_quiz():
+    nb = notebook()
+    start = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("## Quiz"))
+    taught = [flat(c.source) for c in nb.cells[:start] if c.cell_type == "markdown"]
+    missing = [(q, s) for q, (_, statements) in TAUGHT.items() for s in statements
+               if not any(flat(s) in t for t in taught)]
+    assert not missing, missing
