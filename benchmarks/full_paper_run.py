@@ -3,8 +3,8 @@
     python benchmarks/full_paper_run.py --data-root ../shared/data
 
 1. Lambdas: each regularised method is trained over a grid (a tenth of, equal to and ten times
-   the quick profile's lambda, extended by a factor of ten while the best is at an end) on the first
-   3 tasks of the full profile (Adam 1e-4, 10 epochs,
+   CENTRES, extended by a factor of ten while the best is at an end) on the first 3 tasks of the full
+   profile (Adam 1e-4, 10 epochs,
    batch 128), on the training images minus 4,680 held out, and scored on those held-out images
    (never the test set); the best average accuracy wins. Tuning on the first tasks of the
    sequence follows Chaudhry et al.'s A-GEM protocol; 3 tasks and 3 values keep it to about half an
@@ -32,10 +32,12 @@ sys.path.insert(0, str(ROOT))
 from cl_course.config import METHODS, REGULARISED  # noqa: E402
 from cl_course.data import Task, load_mnist, normalise, pixel_permutations, subset_indices  # noqa: E402
 from cl_course.metrics import average_accuracy  # noqa: E402
-from cl_course.profiles import QUICK_LAMBDAS, profile_config  # noqa: E402
+from cl_course.profiles import profile_config  # noqa: E402
 from cl_course.report import write_outputs  # noqa: E402
 from cl_course.train import load_tasks, run_methods, select_device  # noqa: E402
 
+# the grid's centres: the quick profile's lambdas when this was run (before its own retuning)
+CENTRES = {"ewc": 1000.0, "mas": 0.3, "si": 100.0, "rwalk": 1000.0, "scp": 300.0}
 HELD_OUT = 4680
 TUNING_TASKS = 3
 OUT = ROOT / "benchmarks" / "results" / "paper_cpu"
@@ -55,7 +57,7 @@ def validation_tasks(config, device):
 
 
 def tune(config, device, log):
-    """Each method over a tenth of, equal to and ten times its quick-profile lambda; while the best is at
+    """Each method over a tenth of, equal to and ten times its CENTRES lambda; while the best is at
     an end of the grid, one more factor of ten beyond it. Scores are cached in lambda_tuning.json, so an
     interrupted tuning resumes (every run is seeded)."""
     tasks = validation_tasks(config, device)
@@ -74,7 +76,7 @@ def tune(config, device, log):
         return scores[method][lam]
 
     for method in REGULARISED:
-        grid = [QUICK_LAMBDAS[method] / 10, QUICK_LAMBDAS[method], QUICK_LAMBDAS[method] * 10]
+        grid = [CENTRES[method] / 10, CENTRES[method], CENTRES[method] * 10]
         for _ in range(3):
             best = max(grid, key=lambda lam: score(method, lam))
             if best not in (grid[0], grid[-1]) or len(grid) >= 5:
@@ -109,8 +111,19 @@ def main():
     results = run_methods(config, tasks, progress=False)
     write_outputs(OUT, config, results, device, len(tasks[0].x_train))
     shutil.move(OUT / "results.json", ROOT / "cl_course" / "precomputed" / "paper.json")
+    share_joint()
     for m, h in results.items():
         log(f"{m}: {average_accuracy(h.accuracy_matrix):.2f} ({h.wall_time:.0f} s)")
+
+
+def share_joint():
+    """Joint training has no importance, so it is the same run under either protocol (same seed, data
+    and steps): the shipped hw14 run gets the paper run's, so that both show the upper bound."""
+    precomputed = ROOT / "cl_course" / "precomputed"
+    paper, hw14 = (json.loads((precomputed / f"{p}.json").read_text()) for p in ("paper", "hw14"))
+    hw14["methods"]["joint"] = paper["methods"]["joint"]
+    hw14["config"]["methods"] = list(dict.fromkeys(hw14["config"]["methods"] + ["joint"]))
+    (precomputed / "hw14.json").write_text(json.dumps(hw14, indent=1))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ DEFAULT_PROFILE = "quick"
 # The quick profile's lambdas: the best average accuracy on a validation split of the training
 # images (not the test set) over the grids of `benchmarks/quick_profile.py --sweep` (30 to 3,000; MAS 0.03
 # to 3), recorded in benchmarks/README.md.
-QUICK_LAMBDAS = {"ewc": 1000.0, "mas": 0.3, "si": 100.0, "rwalk": 1000.0, "scp": 300.0}
+QUICK_LAMBDAS = {"ewc": 1000.0, "mas": 0.1, "si": 300.0, "rwalk": 1000.0, "scp": 300.0}
 
 # The full profile's lambdas, those of the shipped paper-protocol run: the best average accuracy on
 # held-out training images of the first 3 tasks at the full profile's settings

@@ -64,7 +64,7 @@ def test_source_notebook_runs_in_the_quick_profile_with_every_check_passing(tmp_
     quiz = [c for c in nb.cells if re.fullmatch(r"q\d\d", grade_id(c) or "")]
     assert len(quiz) == 25 and all("answer recorded" in text(c) for c in quiz)
     setup = text(nb.cells[3])
-    assert "profile quick: 5 tasks x 2 epochs" in setup and "lambdas: ewc 1000, mas 0.3" in setup
+    assert "profile quick: 5 tasks x 2 epochs" in setup and "lambdas: ewc 1000, mas 0.1, si 300" in setup
     table = next(o.data["text/markdown"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
                  if "this notebook: average accuracy" in o.get("data", {}).get("text/markdown", ""))
     assert "not trained" not in table and all(f"| {m} | " in table for m in METHODS)
