@@ -23,11 +23,13 @@ NOTEBOOK = STUDENT_NOTEBOOKS[0]
 FISHER_BATCH_MEAN = '''def fisher_diagonal(model, batches):
     params = dict(model.named_parameters())
     fisher = {n: torch.zeros_like(p) for n, p in params.items()}
+    count = 0
     for x, y in batches:
         loss = F.cross_entropy(model(x), y)
         for n, g in zip(params, torch.autograd.grad(loss, list(params.values()))):
             fisher[n] += g.pow(2)
-    return {n: f / len(batches) for n, f in fisher.items()}
+        count += 1
+    return {n: f / count for n, f in fisher.items()}
 '''
 
 TAMPERING = '''import builtins, json, torch
