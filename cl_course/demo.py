@@ -49,8 +49,9 @@ def config_of(data):
 
 def run_key(config, method, n_train):
     """What decides one method's run: the settings that change training, its lambda and the data size.
-    The baseline has no penalty, so it is the same run under every protocol."""
-    fields = {k: getattr(config, k) for k in KEY_FIELDS if not (method == "baseline" and k in PENALTY_FIELDS)}
+    The baseline and joint training have no penalty, so each is the same run under every protocol."""
+    penalty_free = method in ("baseline", "joint")
+    fields = {k: getattr(config, k) for k in KEY_FIELDS if not (penalty_free and k in PENALTY_FIELDS)}
     return json.dumps(fields | {"method": method, "lambda": config.lam(method), "training_samples_per_task": n_train},
                       sort_keys=True)
 
@@ -73,9 +74,12 @@ class ForgettingDemo:
         self.shipped = {}                     # run_key -> History of the shipped full runs
         self.shipped_n = precomputed("hw14")["environment"]["training_samples_per_task"]
         self.shipped_lambdas = {}             # protocol -> {method: lambda} of its shipped run
+        self.shipped_settings = {}            # protocol -> the penalty settings its shipped run used
         for protocol in PRECOMPUTED:
             data = precomputed(protocol)
             self.shipped_lambdas[protocol] = {m: r["lambda"] for m, r in data["methods"].items()}
+            self.shipped_settings[protocol] = {k: getattr(config_of(data), k) for k in PENALTY_FIELDS
+                                               if k != "protocol"}
             for method, history in histories(data).items():
                 n_train = data["environment"]["training_samples_per_task"]
                 self.shipped[run_key(config_of(data), method, n_train)] = history
@@ -121,9 +125,11 @@ class ForgettingDemo:
     def config(self):
         """The RunConfig the controls describe; ValueError with a one-line message if it is not valid."""
         lambdas = {m: float(box.value) for m, box in self.lambdas.items()}
+        # the protocol's Fisher labels, slices and importance batch are those of its shipped run (the paper
+        # one: the notebook's empirical Fisher)
         return RunConfig(methods=tuple(self.methods.value), protocol=self.protocol.value, tasks=self.tasks.value,
                          epochs=self.epochs.value, subset=self.subset.value or None, lambdas=lambdas,
-                         data_root=self.data_root).check()
+                         data_root=self.data_root, **self.shipped_settings[self.protocol.value]).check()
 
     def load(self, config):
         settings = (config.tasks, config.subset, config.test_subset, config.seed)

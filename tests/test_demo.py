@@ -6,6 +6,7 @@ import pytest
 
 from cl_course import demo as demo_module
 from cl_course.demo import ForgettingDemo
+from cl_course.config import METHODS
 from cl_course.report import precomputed
 
 
@@ -21,11 +22,13 @@ def test_shipped_curves_show_and_run_looks_them_up_without_data_or_training(tmp_
     assert len(pngs(demo)) == 3 and all(p.startswith(b"\x89PNG") for p in pngs(demo))
     assert "Showing the shipped HW14 run" in demo.status.value
     assert demo.subset.label == "24,680 (as shipped)"  # the default controls describe the shipped run
-    for protocol in ("hw14", "paper"):  # every method of both shipped runs, the paper baseline included
-        demo.protocol.value = protocol
+    for protocol in ("hw14", "paper"):  # every method of both shipped runs, joint training included
+        demo.protocol.value = protocol  # which sets that protocol's lambdas, those its shipped run used
+        assert {m: box.value for m, box in demo.lambdas.items()} == \
+            {m: r["lambda"] for m, r in precomputed(protocol)["methods"].items() if m in demo.lambdas}
         results = demo.run()
-        assert set(results) == {"baseline", "ewc", "mas", "si", "rwalk", "scp"}, demo.status.value
-        assert f"Shipped runs: baseline, ewc, mas, si, rwalk, scp ({protocol} protocol" in demo.status.value
+        assert set(results) == set(METHODS), demo.status.value
+        assert f"Shipped runs: {', '.join(METHODS)} ({protocol} protocol" in demo.status.value
     assert results["baseline"] is demo.run()["baseline"]  # the baseline is one run under every protocol
     shipped = precomputed("paper")["methods"]["ewc"]["epoch_accuracy"]
     assert results["ewc"].epoch_accuracy == shipped
@@ -36,7 +39,7 @@ def test_the_student_edition_shows_shipped_runs_and_says_what_live_training_need
     monkeypatch.setattr(demo_module, "run_methods", lambda *a, **k: pytest.fail("trained"))
     demo = ForgettingDemo(cache_dir=tmp_path, data_root=tmp_path / "nothing here")
     assert "live training needs the instructor&#x27;s" in demo.status.value
-    assert set(demo.run()) == {"baseline", "ewc", "mas", "si", "rwalk", "scp"}
+    assert set(demo.run()) == set(METHODS)
     before = pngs(demo)
     demo.subset.value, demo.methods.value = 300, ("baseline",)
     assert demo.run() is None
@@ -79,9 +82,10 @@ def test_run_trains_redraws_and_caches(tmp_path, data_root, monkeypatch):
     demo.tasks.value, demo.epochs.value, demo.subset.value = 2, 2, 300
     draws = []
     original = demo.draw
-    def draw(results):
+    def draw(results, title):
         draws.append({m: len(h.epoch_accuracy) for m, h in results.items()})
-        return original(results)
+        assert title == "hw14 protocol, 2 tasks x 2 epochs, 300 images a task"
+        return original(results, title)
 
     monkeypatch.setattr(demo, "draw", draw)
     results = demo.run()
