@@ -1,6 +1,6 @@
 """Run profiles of the notebooks, read in one place.
 
-  quick    the default everywhere: the lesson in under a minute on a 2-core CPU
+  quick    the default everywhere: the lesson in about a minute and a half on a 2-core CPU
   full     HW14's size (5 tasks x 10 epochs on all the data, Adam 1e-4): meant for a GPU
   grading  tiny; the autograder sets it through CL_COURSE_PROFILE
 
@@ -44,7 +44,7 @@ PROFILES = {
 
 # What each profile costs, as the notebook's first cell prints it (measured: benchmarks/README.md)
 COSTS = {
-    "quick": "5 tasks x 2 epochs on 3,000 training images per task; the whole notebook took under a minute "
+    "quick": "5 tasks x 2 epochs on 3,000 training images per task; the whole notebook took about 1.5 minutes "
              "on a 2-core CPU",
     "full": "HW14's 5 tasks x 10 epochs on all 60,000 training images, about 100 times the quick profile's "
             "training; HW14's own code took 17-18 minutes per method on a Colab GPU, this notebook was not timed there",
