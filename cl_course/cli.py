@@ -38,7 +38,8 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     run = sub.add_parser("run", help="train the methods one after another and write results, figures and summary.md",
                          description="Train each method on Permuted MNIST and compare with the HW14 TA's table. "
-                                     "Defaults reproduce HW14: all six methods, 5 tasks x 10 epochs.")
+                                     "Defaults reproduce HW14: all six methods and joint training (the upper "
+                                     "bound), 5 tasks x 10 epochs.")
     run.add_argument("--methods", type=method_list, default=d.methods,
                      help=f"comma-separated subset of {','.join(METHODS)}")
     run.add_argument("--protocol", choices=PROTOCOLS, default=d.protocol,

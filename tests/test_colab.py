@@ -21,6 +21,7 @@ from pathlib import Path
 import nbformat
 
 from cl_course.blanks import BLANKS
+from cl_course.config import METHODS, REGULARISED
 import pytest
 
 from grader.tests.make_corpus import solution_sources
@@ -29,7 +30,6 @@ from test_notebooks import errors, execute, grade_id, text
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = "hw14_lifelong_learning.ipynb"
-METHODS = ("ewc", "mas", "si", "rwalk", "scp")
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +126,8 @@ def test_the_released_notebook_installs_from_the_repository_and_fails_only_where
     failed = errors(nb)
     assert all(e.ename == "NotImplementedError" for e in failed.values()), \
         {i: (e.ename, e.evalue) for i, e in failed.items() if e.ename != "NotImplementedError"}
-    trains = {i for i, c in enumerate(nb.cells) if any(f'course.train("{m}"' in c.source for m in METHODS)}
+    trains = {i for i, c in enumerate(nb.cells)
+              if any(f'course.train("{m}"' in c.source for m in REGULARISED) or "course.lambda_sweep(" in c.source}
     expected = {i for i, c in enumerate(nb.cells) if (grade_id(c) or "").startswith(("check_", "q"))} | trains
     assert set(failed) == expected
     for i in trains:  # each fails at once, naming what to write, instead of training first
@@ -211,5 +212,5 @@ def test_the_released_demo_shows_every_shipped_run_with_the_student_wheel(studen
     assert "cl_course 0.1.0 (student edition)" in text(nb.cells[1])
     shown = text(nb.cells[-1])
     for protocol in ("hw14", "paper"):
-        assert f"{protocol} ['baseline', 'ewc', 'mas', 'rwalk', 'scp', 'si']" in shown
+        assert f"{protocol} {sorted(METHODS)}" in shown
     assert "live training needs the instructor&#x27;s edition" in shown
