@@ -68,7 +68,8 @@ def test_source_notebook_runs_in_the_quick_profile_with_every_check_passing(tmp_
     table = next(o.data["text/markdown"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
                  if "this notebook: average accuracy" in o.get("data", {}).get("text/markdown", ""))
     assert "not trained" not in table and all(f"| {m} | " in table for m in METHODS)
-    sweep = [line for c in nb.cells for line in text(c).splitlines() if line.startswith("lambda ")]
+    sweep = [line for c in nb.cells if c.cell_type == "code"
+             for line in text(c).splitlines() if line.startswith("lambda ")]
     assert len(sweep) == 5  # the stability-plasticity sweep
     figures = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
     assert len(figures) >= 15  # digits, 7 runs' curves and matrices, importances, sweep, the comparison's
