@@ -194,6 +194,7 @@ class SI(Regulariser):
         if self.anchor is None:
             self.anchor = snapshot(model)  # Delta of the first task is measured from initialisation
         self.path = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
+        self.no_penalty = {n: torch.zeros_like(p) for n, p in model.named_parameters()}  # made once, not per step
         self.previous = snapshot(model)
 
     def after_step(self, model, tasks):
@@ -209,7 +210,7 @@ class SI(Regulariser):
         """d (lam * penalty) / d theta at `params` (the step's start): 2 lam scale Omega (theta - theta*)
         in `paper`; zeros in `hw14`, whose W keeps the whole gradient."""
         if self.protocol == "hw14" or self.importance is None:
-            return {n: torch.zeros_like(t) for n, t in params.items()}
+            return self.no_penalty
         k = 2 * self.lam * self.scale
         return {n: k * self.importance[n] * (t - self.anchor[n]) for n, t in params.items()}
 

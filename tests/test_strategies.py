@@ -307,6 +307,7 @@ def test_si_penalty_gradients_are_the_penaltys_autograd_gradient():
         torch.testing.assert_close(got[n], expected[n], rtol=1e-5, atol=1e-9)
     assert any(t.abs().max() > 0 for t in got.values())
     hw14 = SI(lam=7.0, protocol="hw14")
+    hw14.before_task(model, tasks)
     hw14.importance, hw14.anchor = si.importance, si.anchor
     assert all((t == 0).all() for t in hw14.penalty_gradients(params).values())  # the sample code's whole gradient
 
