@@ -22,6 +22,8 @@ SLOW = {
     "grader/tests/test_autograde.py": "sets up a course and grades three submissions",
     "tests/test_cli.py::test_short_run_baseline_forgets_and_ewc_forgets_less": "trains two methods (20 s)",
     "tests/test_demo.py::test_run_trains_redraws_and_caches": "trains in the widget (20 s)",
+    "tests/test_cli.py::test_split_mnist_class_il_the_baseline_forgets_and_replay_remembers": "two short runs (15 s)",
+    "tests/test_unchanged.py": "20 small Permuted MNIST runs against recorded accuracies (20 s)",
 }
 
 

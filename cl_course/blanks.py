@@ -27,7 +27,8 @@ class Blank:
 
 BLANKS = {b.name: b for b in (
     Blank("fisher_diagonal", ("model", "batches"),
-          lambda model, batches: importance.fisher_diagonal(model, batches, "empirical"), 3, ("ewc", "rwalk"), (
+          lambda model, batches: importance.fisher_diagonal(model, batches, "empirical"), 3,
+          ("ewc", "online-ewc", "rwalk"), (
               (mistakes.fisher_batch_mean, "looks like the square of the batch-mean gradient, not the mean of "
                                            "squared per-sample gradients"),
               (mistakes.fisher_absolute, "looks like the mean of |per-sample gradient|; EWC squares each "

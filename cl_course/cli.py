@@ -3,7 +3,7 @@ import argparse
 import sys
 
 from .config import FISHER_LABELS, METHODS, PROTOCOLS, RunConfig
-from .data import DataError
+from .data import BENCHMARKS, SCENARIOS, DataError
 from .report import write_outputs
 from .train import load_tasks, run_methods, select_device
 
@@ -34,18 +34,24 @@ def method_list(text):
 
 def build_parser():
     d = RunConfig()
-    parser = Parser(prog="cl-course", description="Continual learning on Permuted MNIST (NTU ML 2021 HW14).")
+    parser = Parser(prog="cl-course", description="Continual learning on Permuted MNIST (NTU ML 2021 HW14) "
+                                                  "and Split MNIST in the three scenarios.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     run = sub.add_parser("run", help="train the methods one after another and write results, figures and summary.md",
                          description="Train each method on Permuted MNIST and compare with the HW14 TA's table. "
                                      "Defaults reproduce HW14: all six methods and joint training (the upper "
                                      "bound), 5 tasks x 10 epochs.")
     run.add_argument("--methods", type=method_list, default=d.methods,
-                     help=f"comma-separated subset of {','.join(METHODS)}")
+                     help=f"comma-separated subset of {','.join(METHODS)} (default: HW14's six and joint)")
+    run.add_argument("--benchmark", choices=BENCHMARKS, default=d.benchmark, help="default %(default)s")
+    run.add_argument("--scenario", choices=SCENARIOS, default=None,
+                     help="task, domain or class incremental (default: the benchmark's; Permuted MNIST: domain)")
     run.add_argument("--protocol", choices=PROTOCOLS, default=d.protocol,
                      help="hw14: the sample code's importances (test-set leakage included); paper: the papers'")
     run.add_argument("--tasks", type=int, default=d.tasks, help="number of permuted tasks (default %(default)s)")
     run.add_argument("--epochs", type=int, default=d.epochs, help="epochs per task (default %(default)s)")
+    run.add_argument("--iterations", type=int, default=None,
+                     help="batches per epoch instead of one pass (van de Ven & Tolias: --epochs 1 --iterations 2000)")
     run.add_argument("--batch-size", type=int, default=d.batch_size, help="training batch (default %(default)s)")
     run.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (default %(default)s)")
     run.add_argument("--lambda", dest="lambdas", type=lambda_pair, action="append", default=[], metavar="METHOD=VALUE",
@@ -55,21 +61,59 @@ def build_parser():
     run.add_argument("--seed", type=int, default=d.seed, help="seed for python, numpy and torch (default %(default)s)")
     run.add_argument("--fisher-labels", choices=FISHER_LABELS, default=d.fisher_labels,
                      help="paper protocol: labels for EWC's and RWalk's Fisher (default %(default)s)")
-    run.add_argument("--multi-head", action="store_true", help="one output head per task")
+    run.add_argument("--buffer-per-class", type=int, default=d.buffer_per_class,
+                     help="replay memory of er, agem, gem and icarl, in samples per class (default %(default)s)")
+    run.add_argument("--online-decay", type=float, default=d.online_decay,
+                     help="online EWC's gamma (default %(default)s)")
     run.add_argument("--device", default=d.device, help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N, mps")
     run.add_argument("--data-root", default=None, help="torchvision MNIST root (default: $CL_COURSE_DATA, else data/)")
     run.add_argument("--out", default="runs/latest", help="output folder (default %(default)s)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    table = sub.add_parser("table", help="Split MNIST: every method in the three scenarios over seeds, beside "
+                                         "the published table (summary.md, results.json, scenarios.png)",
+                           description="van de Ven & Tolias's Split MNIST protocol (MLP 2x400, Adam 0.001, 2,000 "
+                                       "iterations of 128 per task); lambdas chosen on held-out training images. "
+                                       "Finished runs are kept in OUT/runs.json: a rerun resumes.")
+    table.add_argument("--benchmark", choices=("split-mnist",), default="split-mnist",
+                       help="the benchmark with a published three-scenario table (only split-mnist)")
+    table.add_argument("--methods", type=method_list, default=None, help="default: the table's methods")
+    table.add_argument("--seeds", type=int, default=3, help="seeds per cell (default %(default)s)")
+    table.add_argument("--iterations", type=int, default=2000, help="per task (default %(default)s)")
+    table.add_argument("--workers", type=int, default=2, help="runs side by side, one thread each (default 2)")
+    table.add_argument("--data-root", default=None,
+                       help="torchvision MNIST root (default: $CL_COURSE_DATA, else data/)")
+    table.add_argument("--out", default="runs/split_mnist", help="output folder (default %(default)s)")
     return parser
+
+
+def table_main(parser, args):
+    from .data import load_mnist
+    from .table import TABLE_METHODS, build_table, protocol
+    for name in ("seeds", "iterations", "workers"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
+    try:
+        load_mnist(args.data_root)  # a missing data root stops here, not in a worker
+    except DataError as e:
+        sys.exit(f"cl-course: error: {e}")
+    if args.data_root:
+        from .data import data_root
+        args.data_root = str(data_root(args.data_root))
+    base = protocol(iterations=args.iterations, data_root=args.data_root)
+    data = build_table(args.out, args.methods or TABLE_METHODS, seeds=args.seeds, workers=args.workers, base=base)
+    print(f"wrote {args.out}/summary.md, results.json and scenarios.png ({len(data['cells'])} methods)")
 
 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    config = RunConfig(methods=args.methods, protocol=args.protocol, tasks=args.tasks, epochs=args.epochs,
+    if args.command == "table":
+        return table_main(parser, args)
+    config = RunConfig(methods=args.methods, protocol=args.protocol, benchmark=args.benchmark, scenario=args.scenario,
+                       tasks=args.tasks, epochs=args.epochs, iterations=args.iterations,
                        batch_size=args.batch_size, lr=args.lr, lambdas=dict(args.lambdas), subset=args.subset,
-                       test_subset=args.test_subset,
-                       seed=args.seed, fisher_labels=args.fisher_labels, multi_head=args.multi_head,
+                       test_subset=args.test_subset, seed=args.seed, fisher_labels=args.fisher_labels,
+                       buffer_per_class=args.buffer_per_class, online_decay=args.online_decay,
                        device=args.device, data_root=args.data_root)
     try:
         config.check()

@@ -1,25 +1,61 @@
 """One place for every knob of a run. Defaults are HW14's."""
 from dataclasses import dataclass, field
 
-METHODS = ("baseline", "ewc", "mas", "si", "rwalk", "scp", "joint")
+from .data import BENCHMARKS, SCENARIOS
+
+HW14_METHODS = ("baseline", "ewc", "mas", "si", "rwalk", "scp", "joint")
 REGULARISED = ("ewc", "mas", "si", "rwalk", "scp")  # the methods with a lambda: HW14's five
-PROTOCOLS = ("hw14", "paper")
+# Beyond HW14 (strategies.py, replay.py, generative.py, icarl.py): online EWC (a lambda too), learning
+# without forgetting, experience replay, A-GEM, GEM, generative replay (+ distillation) and iCaRL.
+METHODS = HW14_METHODS + ("online-ewc", "lwf", "er", "agem", "gem", "dgr", "dgr-distill", "icarl")
 FISHER_LABELS = ("exact", "sampled", "empirical", "batch")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """What a protocol means for the regularisers, one field per behaviour (strategies.py reads these,
+    never the protocol's name)."""
+    importance_data: str    # "seen test sets": every seen task's TEST set, recomputed after each task (HW14's
+                            # leakage); "task training data": the finished task's own training data
+    accumulate: bool        # Omega of a new task is added to the old one (else it replaces it)
+    penalty_scale: float    # penalty = scale * sum Omega (theta - theta*)^2
+    fisher_labels: str | None  # EWC's and RWalk's label mode, forced (None: the run's --fisher-labels)
+    mas_per_sample: bool    # MAS: mean over samples of |grad| (else |grad| of each batch's mean)
+    scp_slicing: str        # SCP: "independent" slices over all the data, or "averaged" (one averaged
+                            # direction, fresh directions for every batch)
+    si_task_gradient: bool  # SI's W takes the task loss's gradient (the penalty's taken out), else the whole one
+    si_clamp: bool          # SI's running Omega is clamped at zero after each task
+
+
+PROTOCOLS = {
+    "hw14": Protocol(importance_data="seen test sets", accumulate=False, penalty_scale=1.0, fisher_labels="batch",
+                     mas_per_sample=False, scp_slicing="averaged", si_task_gradient=False, si_clamp=False),
+    "paper": Protocol(importance_data="task training data", accumulate=True, penalty_scale=0.5, fisher_labels=None,
+                      mas_per_sample=True, scp_slicing="independent", si_task_gradient=True, si_clamp=True),
+}
 
 # Average accuracy (%) after task 5 in the HW14 TA notebook.
 HW14_TA_RESULTS = {"baseline": 83.72, "ewc": 91.09, "mas": 95.09, "si": 90.43, "rwalk": 93.99, "scp": 92.62}
 
 # HW14's lambdas. They suit its importances (batch-mean gradients, no 1/2 in the penalty).
 HW14_LAMBDAS = {"baseline": 0.0, "ewc": 100.0, "mas": 0.1, "si": 1.0, "rwalk": 100.0, "scp": 100.0, "joint": 0.0}
+# Online EWC's default; the other new methods have no lambda. Split MNIST's tuned values: benchmarks/split_mnist.py.
+DEFAULT_LAMBDAS = HW14_LAMBDAS | {"online-ewc": 100.0}
 
 
 @dataclass
 class RunConfig:
-    methods: tuple = METHODS          # strategies to run, one after another, each from the same initial weights
+    methods: tuple = HW14_METHODS     # strategies to run, one after another, each from the same initial weights
                                       # (joint: every seen task's data together, the upper bound)
-    protocol: str = "hw14"            # "hw14": the sample code's importances; "paper": the papers' (see strategies.py)
-    tasks: int = 5                    # Permuted MNIST tasks; task 1 is the identity permutation
-    epochs: int = 10                  # epochs per task
+    protocol: str = "hw14"            # "hw14": the sample code's importances; "paper": the papers' (PROTOCOLS)
+    benchmark: str = "permuted-mnist"  # or "split-mnist" (5 tasks of two digits)
+    scenario: str | None = None       # task, domain or class incremental (None: the benchmark's own; Permuted
+                                      # MNIST's is domain, HW14's shared head; task gives one head per task)
+    tasks: int = 5                    # tasks; Permuted MNIST's task 1 is the identity permutation
+    epochs: int = 10                  # epochs per task (passes that end with an evaluation)
+    iterations: int | None = None     # batches per epoch (None: one pass over the data); van de Ven &
+                                      # Tolias train 2,000 iterations per task: epochs=1, iterations=2000
+    hidden: tuple | None = None       # hidden layer sizes (None: the benchmark's; HW14: 1024, 512, 256)
     batch_size: int = 128             # training minibatch
     lr: float = 1e-4                  # Adam, recreated for every task as HW14 does
     lambdas: dict = field(default_factory=dict)  # METHOD -> lambda, overriding HW14_LAMBDAS
@@ -29,7 +65,9 @@ class RunConfig:
     permutation_seed: int = 0         # np.random.seed for the pixel permutations, as HW14
     fisher_labels: str = "exact"      # paper-protocol EWC/RWalk Fisher: exact, sampled, empirical or batch
     scp_slices: int = 100             # SCP's random directions L
-    multi_head: bool = False          # one output head per task instead of HW14's shared head
+    buffer_per_class: int = 100       # replay memory (ER, A-GEM, GEM, iCaRL), in samples per class seen
+    online_decay: float = 1.0         # online EWC's gamma: the running Fisher is gamma F + F_task
+    temperature: float = 2.0          # distillation temperature (LwF, DGR+distill, iCaRL uses sigmoids)
     device: str = "auto"              # auto: CUDA, else MPS, else CPU
     data_root: str | None = None      # None: $CL_COURSE_DATA, else data/ in the repo
     eval_batch_size: int = 8192       # HW14's test batch
@@ -37,18 +75,43 @@ class RunConfig:
                                        # the notebook's profiles use 256 so that per-sample answers fit a GPU
 
     def lam(self, method):
-        return self.lambdas.get(method, HW14_LAMBDAS[method])
+        return self.lambdas.get(method, DEFAULT_LAMBDAS.get(method, 0.0))
+
+    def settings(self):
+        """The protocol's behaviours (a Protocol)."""
+        return PROTOCOLS[self.protocol]
+
+    def the_scenario(self):
+        return self.scenario or BENCHMARKS[self.benchmark].scenario
+
+    def hidden_sizes(self):
+        return tuple(self.hidden or BENCHMARKS[self.benchmark].hidden)
 
     def check(self):
         """Raise ValueError with a one-line, actionable message for a bad value."""
         bad = [m for m in self.methods if m not in METHODS]
         if bad or not self.methods:
             raise ValueError(f"unknown method(s) {', '.join(bad) or '(none given)'}; choose from {', '.join(METHODS)}")
-        if "joint" in self.methods and self.multi_head:
-            raise ValueError("joint training mixes the tasks in each batch, which needs the shared head: "
-                             "drop joint from the methods or drop --multi-head")
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {self.protocol!r}; choose hw14 or paper")
+        if self.benchmark not in BENCHMARKS:
+            raise ValueError(f"unknown benchmark {self.benchmark!r}; choose {' or '.join(BENCHMARKS)}")
+        if self.scenario is not None and self.scenario not in SCENARIOS:
+            raise ValueError(f"unknown scenario {self.scenario!r}; choose task, domain or class")
+        if "icarl" in self.methods and self.the_scenario() != "class":
+            raise ValueError(f"icarl classifies by the nearest of every class's mean, a class-incremental method: "
+                             f"use --scenario class (got {self.the_scenario()}) or drop icarl")
+        most = BENCHMARKS[self.benchmark].max_tasks
+        if most and self.tasks > most:
+            raise ValueError(f"{self.benchmark} has {most} tasks, got --tasks {self.tasks}")
+        if self.iterations is not None and self.iterations < 1:
+            raise ValueError(f"iterations must be at least 1, got {self.iterations}")
+        if self.buffer_per_class < 1:
+            raise ValueError(f"buffer-per-class must be at least 1 sample, got {self.buffer_per_class}")
+        if not 0 < self.online_decay <= 1:
+            raise ValueError(f"online-decay (gamma) must be in (0, 1], got {self.online_decay}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be positive, got {self.temperature}")
         if self.fisher_labels not in FISHER_LABELS:
             raise ValueError(f"unknown Fisher label mode {self.fisher_labels!r}; "
                              f"choose from {', '.join(FISHER_LABELS)}")

@@ -1,4 +1,4 @@
-"""MNIST as tensors on the run's device: Permuted MNIST (HW14) and Split MNIST.
+"""MNIST as tensors on the run's device: Permuted MNIST (HW14) and Split MNIST, in the three scenarios.
 
 No per-sample PIL transforms: images are normalised once and batches are taken by index.
 That is where HW14 spent its time (17-18 minutes per method on a V100).
@@ -92,10 +92,15 @@ def subset_indices(n, size, seed):
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:size]
 
 
+SCENARIOS = ("task", "domain", "class")  # van de Ven & Tolias: the task told at test time, not told, inferred
+
+
 def permuted_mnist(n_tasks=5, root=None, device="cpu", subset=None, permutation_seed=0, subset_seed=0,
-                   test_subset=None):
+                   test_subset=None, scenario="domain"):
     """HW14's Permuted MNIST: the same images under a fixed pixel permutation per task.
-    `subset` and `test_subset` cap the training and test samples per task."""
+    `subset` and `test_subset` cap the training and test samples per task.
+    domain: digits 0-9 in one shared head (HW14); task: one head per task; class: task t's digit d is
+    class 10 t + d, one shared head of 10 x tasks outputs."""
     (xtr, ytr), (xte, yte) = load_mnist(root)
     keep = subset_indices(len(xtr), subset, subset_seed)
     xtr, ytr = normalise(xtr[keep]).to(device), ytr[keep].to(device)
@@ -104,42 +109,80 @@ def permuted_mnist(n_tasks=5, root=None, device="cpu", subset=None, permutation_
     tasks = []
     for t, perm in enumerate(pixel_permutations(n_tasks, permutation_seed)):
         perm = torch.as_tensor(perm, device=device)
-        tasks.append(Task(f"task {t + 1}", xtr[:, perm], ytr, xte[:, perm], yte, head=t))
+        shift = 10 * t if scenario == "class" else 0
+        tasks.append(Task(f"task {t + 1}", xtr[:, perm], ytr + shift, xte[:, perm], yte + shift,
+                          head=t if scenario == "task" else 0, classes=tuple(range(shift, shift + 10))))
     return tasks
 
 
-SCENARIOS = ("task", "domain", "class")
-
-
-def split_mnist(scenario="task", root=None, device="cpu", subset=None, subset_seed=0):
+def split_mnist(scenario="task", root=None, device="cpu", subset=None, subset_seed=0, test_subset=None, n_tasks=5):
     """Split MNIST: 5 tasks of two digits (0/1, 2/3, ... 8/9).
 
     task:   labels 0/1 within the task, one head per task (the model is told the task).
     domain: labels 0/1 within the task, one shared head (the task is not told).
     class:  the digits themselves as labels 0..9, one shared head.
-    `subset` caps the training samples per task.
+    `subset` and `test_subset` cap the training and test samples per task.
     """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose task, domain or class")
     (xtr, ytr), (xte, yte) = load_mnist(root)
     tasks = []
-    for t in range(5):
+    for t in range(n_tasks):
         digits = (2 * t, 2 * t + 1)
         parts = []
-        for x, y in ((xtr, ytr), (xte, yte)):
+        for (x, y), size, seed in (((xtr, ytr), subset, subset_seed + t),
+                                   ((xte, yte), test_subset, subset_seed + 100 + t)):
             mask = (y == digits[0]) | (y == digits[1])
-            xs, ys = normalise(x[mask]), y[mask]
+            keep = subset_indices(int(mask.sum()), size, seed)
+            xs, ys = normalise(x[mask][keep]), y[mask][keep]
             parts.append((xs, ys if scenario == "class" else ys - digits[0]))
-        keep = subset_indices(len(parts[0][0]), subset, subset_seed + t)
-        (xa, ya), (xb, yb) = (parts[0][0][keep], parts[0][1][keep]), parts[1]
+        (xa, ya), (xb, yb) = parts
         tasks.append(Task(f"digits {digits[0]}/{digits[1]}", xa.to(device), ya.to(device), xb.to(device), yb.to(device),
                           head=t if scenario == "task" else 0, classes=digits))
     return tasks
 
 
+@dataclass(frozen=True)
+class Benchmark:
+    """A benchmark is one loading function and a line in BENCHMARKS."""
+    load: object          # (config, device) -> [Task]
+    hidden: tuple         # the MLP's hidden layers in the papers that use it
+    scenario: str         # the scenario a run gets when it names none
+    max_tasks: int | None  # None: any number
+
+
+def load_permuted(config, device):
+    return permuted_mnist(config.tasks, config.data_root, device, config.subset, config.permutation_seed,
+                          subset_seed=config.seed, test_subset=config.test_subset, scenario=config.the_scenario())
+
+
+def load_split(config, device):
+    return split_mnist(config.the_scenario(), config.data_root, device, config.subset, subset_seed=config.seed,
+                       test_subset=config.test_subset, n_tasks=config.tasks)
+
+
+BENCHMARKS = {
+    "permuted-mnist": Benchmark(load_permuted, hidden=(1024, 512, 256), scenario="domain", max_tasks=None),  # HW14
+    "split-mnist": Benchmark(load_split, hidden=(400, 400), scenario="class", max_tasks=5),  # van de Ven & Tolias
+}
+
+
+def batch_indices(n, batch_size, shuffle=False, generator=None, device="cpu", iterations=None):
+    """Index blocks of range(n), consecutive or shuffled; with `iterations`, that many blocks, reshuffling
+    at the end of each pass."""
+    done = 0
+    while True:
+        order = torch.randperm(n, generator=generator).to(device) if shuffle else torch.arange(n, device=device)
+        for idx in order.split(batch_size):
+            yield idx
+            done += 1
+            if done == iterations:
+                return
+        if iterations is None:
+            return
+
+
 def index_batches(x, y, batch_size, shuffle=False, generator=None):
     """Yield (x[idx], y[idx]) for consecutive or shuffled index blocks; the data stays where it is."""
-    n = len(x)
-    order = torch.randperm(n, generator=generator).to(x.device) if shuffle else torch.arange(n, device=x.device)
-    for idx in order.split(batch_size):
+    for idx in batch_indices(len(x), batch_size, shuffle, generator, x.device):
         yield x[idx], y[idx]

@@ -22,7 +22,7 @@ from pathlib import Path
 import ipywidgets as w
 
 from . import EDITION
-from .config import HW14_LAMBDAS, METHODS, PROTOCOLS, REGULARISED, RunConfig
+from .config import HW14_LAMBDAS, HW14_METHODS, PROTOCOLS, REGULARISED, RunConfig
 from .data import DataError
 from .plots import plot_accuracy_matrix, plot_average_accuracy, plot_forgetting_curves
 from .report import PRECOMPUTED, histories, precomputed, results_dict
@@ -85,7 +85,8 @@ class ForgettingDemo:
                 self.shipped[run_key(config_of(data), method, n_train)] = history
 
         d = RunConfig()
-        self.methods = w.SelectMultiple(options=list(METHODS), value=list(METHODS), rows=7, description="methods")
+        self.methods = w.SelectMultiple(options=list(HW14_METHODS), value=list(HW14_METHODS), rows=7,
+                                        description="methods")
         self.lambdas = {m: w.FloatText(value=HW14_LAMBDAS[m], description=f"λ {m}", layout=w.Layout(width="180px"))
                         for m in REGULARISED}
         self.protocol = w.Dropdown(options=list(PROTOCOLS), value=d.protocol, description="protocol")

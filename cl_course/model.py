@@ -1,4 +1,5 @@
-"""HW14's MLP: 784-1024-512-256-10 with ReLU, optionally one output head per task."""
+"""HW14's MLP: 784-1024-512-256-10 with ReLU, optionally one output head per task (van de Ven &
+Tolias's Split MNIST MLP is the same class with hidden=(400, 400))."""
 import torch
 from torch import nn
 
@@ -23,8 +24,19 @@ class MLP(nn.Module):
         self.head = head if len(self.heads) > 1 else 0
         return self
 
-    def forward(self, x):
+    def features(self, x):
+        """The last hidden layer's output, [N, hidden[-1]] (iCaRL's feature space)."""
         x = x.reshape(len(x), -1)
         for layer in self.hidden:
             x = torch.relu(layer(x))
-        return self.heads[self.head](x)
+        return x
+
+    def forward(self, x, head=None):
+        """Logits through `head` (default: the one use_head chose); a LongTensor [N] routes each sample
+        through its own head (replayed samples of several tasks in one batch)."""
+        head = self.head if head is None or len(self.heads) == 1 else head
+        z = self.features(x)
+        if isinstance(head, torch.Tensor):
+            every = torch.stack([h(z) for h in self.heads], 1)  # [N, heads, out]: the heads are tiny
+            return every[torch.arange(len(z), device=z.device), head]
+        return self.heads[head](z)

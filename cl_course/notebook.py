@@ -6,7 +6,7 @@ from dataclasses import replace
 import torch
 
 from . import EDITION, __version__, metrics, selfcheck
-from .config import HW14_LAMBDAS, HW14_TA_RESULTS, METHODS, REGULARISED
+from .config import HW14_LAMBDAS, HW14_METHODS, HW14_TA_RESULTS, REGULARISED
 from .data import data_root
 from .profiles import COSTS, PROFILE_VARIABLE, profile_config, profile_name
 from .report import histories, precomputed
@@ -101,7 +101,7 @@ def comparison_markdown(results, config, profile):
             f"full run (5 tasks x 10 epochs, Adam 1e-4, {n:,} training images per task, its own lambdas)", "",
             "| method | this notebook: average accuracy | BWT | lambda | full run: average accuracy | BWT | lambda |",
             "|---|---|---|---|---|---|---|"]
-    for m in METHODS:
+    for m in HW14_METHODS:
         mine = _cells(results[m], config.lam(m)) if m in results else "not trained | | "
         full = paper["methods"][m]
         rows.append(f"| {m} | {mine} | {_cells(full, full['lambda'])} |")

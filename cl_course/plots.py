@@ -16,12 +16,16 @@ from . import metrics
 # The reference runs are neutral (baseline grey, the joint upper bound black); the regularisers
 # get tab10's saturated colours.
 METHOD_COLOURS = {"baseline": "#7f7f7f", "joint": "#000000", "ewc": "#1f77b4", "mas": "#ff7f0e",
-                  "si": "#2ca02c", "rwalk": "#d62728", "scp": "#9467bd"}
-METHOD_MARKERS = {"baseline": "o", "joint": "*", "ewc": "s", "mas": "^", "si": "D", "rwalk": "v", "scp": "P"}
+                  "si": "#2ca02c", "rwalk": "#d62728", "scp": "#9467bd", "online-ewc": "#aec7e8", "lwf": "#8c564b",
+                  "er": "#e377c2", "agem": "#bcbd22", "gem": "#dbdb8d", "dgr": "#17becf", "dgr-distill": "#9edae5",
+                  "icarl": "#c49c94"}
+METHOD_MARKERS = {"baseline": "o", "joint": "*", "ewc": "s", "mas": "^", "si": "D", "rwalk": "v", "scp": "P",
+                  "online-ewc": "H", "lwf": "<", "er": "X", "agem": ">", "gem": "h", "dgr": "p", "dgr-distill": "d",
+                  "icarl": "8"}
 # For methods outside the table: picked by a checksum of the name, which (unlike hash()) is the
 # same in every Python process, so a student's own method keeps its colour between sessions.
-_SPARE_COLOURS = ("#8c564b", "#e377c2", "#bcbd22", "#17becf", "#393b79", "#637939", "#843c39", "#7b4173")
-_SPARE_MARKERS = ("X", "<", ">", "h", "p", "d", "8")
+_SPARE_COLOURS = ("#393b79", "#637939", "#843c39", "#7b4173", "#5254a3", "#8ca252", "#bd9e39", "#ad494a")
+_SPARE_MARKERS = ("1", "2", "3", "4", "+", "x", "|")
 UNTRAINED = "#d0d0d0"  # heatmap cells of tasks not trained yet: grey, unlike any colour of the scales
 TASK_CMAP = "viridis"  # the tasks inside a panel; thin lines, so the method's thick line stands out
 
@@ -326,4 +330,28 @@ def plot_digit_samples(tasks, n_tasks=3, path=None):
                 ax.set_ylabel(task.name, fontsize=8)
             if task is tasks[0]:
                 ax.set_title(str(digit), fontsize=9)
+    return _save(fig, path)
+
+
+def plot_scenario_table(data, published, path=None):
+    """table.py's results: per scenario, each method's final average accuracy (mean +- SEM over seeds,
+    bars) beside the published mean (black ticks)."""
+    from .data import SCENARIOS
+    methods = list(data["cells"])
+    fig, axes = _grid(len(SCENARIOS), width=max(4.2, 0.45 * len(methods)), height=3.4, sharey=True)
+    for ax, scenario in zip(axes, SCENARIOS, strict=False):
+        for i, m in enumerate(methods):
+            cell = data["cells"][m].get(scenario)
+            if cell is None:
+                continue
+            mean, sem = cell["mean_sem"]
+            ax.bar(i, mean, yerr=0 if math.isnan(sem) else sem, color=method_colour(m), capsize=2)
+            if m in published:
+                ax.plot([i - 0.4, i + 0.4], [published[m][scenario][0]] * 2, color="black", lw=2)
+        ax.set_xticks(range(len(methods)), methods, rotation=60, ha="right", fontsize=8)
+        ax.set_title(f"{scenario}-incremental")
+        ax.set_ylim(0, 100)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("final average accuracy (%)")
+    _title(fig, "Split MNIST: ours (bars, mean +- SEM) and van de Ven & Tolias (black ticks)")
     return _save(fig, path)

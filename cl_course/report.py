@@ -9,6 +9,7 @@ import torch
 
 from . import metrics, plots
 from .config import HW14_TA_RESULTS
+from .data import BENCHMARKS
 from .train import History
 
 # Full runs (5 tasks x 10 epochs, all 24,680 training images of the offline copy, CPU) that ship
@@ -39,16 +40,22 @@ def results_dict(config, results, device, n_train):
 
 def summary_markdown(data):
     cfg, env = data["config"], data["environment"]
+    benchmark = cfg.get("benchmark", "permuted-mnist")  # runs saved before Split MNIST had no such key
+    permuted = benchmark == "permuted-mnist"
+    scenario = cfg.get("scenario") or BENCHMARKS[benchmark].scenario
+    steps = f" x {cfg['iterations']} iterations" if cfg.get("iterations") else ""
     lines = [
         "# cl-course results", "",
-        f"Protocol `{cfg['protocol']}`, {cfg['tasks']} tasks x {cfg['epochs']} epochs, batch {cfg['batch_size']}, "
+        f"{benchmark}, {scenario}-incremental; "
+        f"protocol `{cfg['protocol']}`, {cfg['tasks']} tasks x {cfg['epochs']} epochs{steps}, "
+        f"batch {cfg['batch_size']}, "
         f"Adam lr {cfg['lr']}, {env['training_samples_per_task']} training samples per task, seed {cfg['seed']}, "
         f"permutation seed {cfg['permutation_seed']}; torch {env['torch']} on {env['device']}.", "",
         "| method | lambda | average accuracy (%) | HW14 TA (%) | difference | BWT | FWT | forgetting "
         "| wall time (s) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    hw14_like = cfg["protocol"] == "hw14" and cfg["tasks"] == 5 and cfg["epochs"] == 10
+    hw14_like = permuted and cfg["protocol"] == "hw14" and cfg["tasks"] == 5 and cfg["epochs"] == 10
     for m, r in data["methods"].items():
         k, ta = r["metrics"], HW14_TA_RESULTS.get(m)  # the TA ran no joint training
         diff = f"{k['average_accuracy'] - ta:+.2f}" if hw14_like and ta is not None else "n/a"
@@ -59,6 +66,8 @@ def summary_markdown(data):
     lines += ["", "Average accuracy: mean test accuracy over all tasks after the last one (HW14's metric). "
               "BWT, FWT and forgetting in percentage points (see cl_course/metrics.py)."]
     n = env["training_samples_per_task"]
+    if not permuted:
+        return "\n".join(lines) + "\n"  # the TA's table is Permuted MNIST's
     if n < 60000:
         lines += ["", f"HW14 trained on all 60,000 MNIST training images per task; this run on {n:,} "
                   f"({60000 / n:.1f}x fewer optimiser steps per task), which changes how much each task is learnt "
@@ -75,8 +84,8 @@ def write_outputs(out, config, results, device, n_train):
     out.mkdir(parents=True, exist_ok=True)
     data = results_dict(config, results, device, n_train)
     (out / "results.json").write_text(json.dumps(data, indent=1))
-    title = (f"{config.protocol} protocol, {config.tasks} tasks x {config.epochs} epochs, "
-             f"{n_train:,} training images per task")
+    title = (f"{config.benchmark} ({config.the_scenario()}-IL), {config.protocol} protocol, {config.tasks} tasks x "
+             f"{config.epochs} epochs, {n_train:,} training images per task")
     for name, plot in FIGURES.items():
         plot(results, out / name, title=title)
     (out / "summary.md").write_text(summary_markdown(data))

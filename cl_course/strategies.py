@@ -1,6 +1,7 @@
-"""Baseline, EWC, MAS, SI, RWalk and SCP as strategies the training loop calls.
+"""The Strategy hooks the training loop calls; baseline, joint training, EWC, online EWC, MAS, SI, RWalk,
+SCP and LwF (replay.py, generative.py and icarl.py hold the replay families).
 
-Two protocols:
+Two protocols (config.PROTOCOLS describes each, behaviour by behaviour):
   hw14  reproduces the HW14 sample code. After each task the importance is recomputed from the
         TEST sets of all tasks seen so far, in shuffled batches of 8192, normalised by the number of
         batches. That is a leakage (test data shapes training) kept on purpose so results compare
@@ -20,9 +21,12 @@ RWalk's Fisher follows the protocol.
 `answers` lets the notebook's own functions stand in for the library's (cl_course/blanks.py lists
 them, with the signature each must have); the protocol still decides which data they see.
 """
+import copy
 import functools
+from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from .blanks import BLANKS
 from .config import PROTOCOLS
@@ -39,31 +43,68 @@ def snapshot(model):
     return {n: p.detach().clone() for n, p in model.named_parameters()}
 
 
+@dataclass
+class Replay:
+    """Samples of earlier tasks to train on beside the current batch (what `Strategy.replay` gives)."""
+    x: torch.Tensor       # [N, ...] inputs: stored, generated, or the current batch's own (LwF)
+    target: torch.Tensor  # [N] labels, or [N, out] logits of the previous model to distil
+    head: object = 0      # the output head of each sample: an int or a LongTensor [N]
+    temperature: float = 1.0  # of the distillation, when target holds logits
+
+    def loss(self, model):
+        logits = model(self.x, self.head)
+        if self.target.dtype == torch.long:
+            return F.cross_entropy(logits, self.target)
+        return distillation_loss(logits, self.target, self.temperature)
+
+
+def distillation_loss(logits, teacher_logits, temperature=2.0):
+    """Hinton et al.'s knowledge distillation, as LwF and van de Ven & Tolias use it:
+    T^2 * mean over samples of the cross-entropy between softmax(teacher / T) and softmax(logits / T).
+    The T^2 keeps its gradients' size independent of T."""
+    targets = F.softmax(teacher_logits / temperature, dim=1)
+    return -(targets * F.log_softmax(logits / temperature, dim=1)).sum(1).mean() * temperature ** 2
+
+
 class Strategy:
-    """The hooks the training loop calls. Every hook is a no-op here, which is the baseline.
+    """The hooks the training loop calls (train.fit shows where). Every hook here does what plain
+    fine-tuning does, which is the baseline.
 
     `tasks` is always the list of tasks seen so far, the current one last.
     """
     importance = None  # Omega, {name: tensor}, once a regulariser has one
 
     def __init__(self, lam=0.0):
-        self.lam = lam  # the loop adds lam * penalty(model) to the loss
+        self.lam = lam  # regularisers add lam * penalty(model) to the loss
 
     def before_task(self, model, tasks):
         pass
 
     def training_data(self, tasks):
-        """(x, y): what the current task is trained on."""
-        return tasks[-1].x_train, tasks[-1].y_train
+        """(x, y, head): what the current task is trained on; head is an int or a LongTensor [N]."""
+        return tasks[-1].x_train, tasks[-1].y_train, tasks[-1].head
 
-    def penalty(self, model):
-        return None  # None: nothing to add (cheaper than a zero tensor)
+    def loss(self, model, x, y, logits, tasks):
+        """The loss of the current batch (logits = model(x) through its heads)."""
+        return F.cross_entropy(logits, y)
+
+    def replay(self, model, x, tasks):
+        """A Replay of earlier tasks to learn beside the current batch x, or None. The loop weighs the
+        current loss 1/t and the replayed one 1 - 1/t, t = len(tasks) (van de Ven & Tolias)."""
+        return None
+
+    def adjust_gradients(self, model, tasks):
+        pass  # between backward() and optimizer.step(): p.grad holds the batch's gradient
 
     def after_step(self, model, tasks):
         pass  # after optimizer.step(); p.grad still holds the gradient of that step
 
     def after_task(self, model, tasks):
         pass
+
+    def predict(self, model, x):
+        """Scores whose argmax is the prediction (evaluation); the model's logits."""
+        return model(x)
 
 
 Baseline = Strategy
@@ -73,7 +114,8 @@ class Joint(Strategy):
     """The upper bound: every seen task's training data together (it breaks rule 1 on purpose)."""
 
     def training_data(self, tasks):
-        return torch.cat([t.x_train for t in tasks]), torch.cat([t.y_train for t in tasks])
+        heads = torch.cat([torch.full((len(t.y_train),), t.head, device=t.y_train.device) for t in tasks])
+        return torch.cat([t.x_train for t in tasks]), torch.cat([t.y_train for t in tasks]), heads
 
 
 class Regulariser(Strategy):
@@ -88,7 +130,8 @@ class Regulariser(Strategy):
             raise ValueError(f"unknown answer {sorted(unknown)[0]!r}; the notebook's answers are {', '.join(BLANKS)}")
         self.answers = answers or {}
         self.protocol = protocol
-        self.scale = 1.0 if protocol == "hw14" else 0.5
+        self.settings = PROTOCOLS[protocol]
+        self.scale = self.settings.penalty_scale
         self.batch_size = batch_size
         self.generator = torch.Generator().manual_seed(seed)  # shuffles and random draws of importances
         self.importance = None  # Omega, {name: tensor}
@@ -100,6 +143,10 @@ class Regulariser(Strategy):
         return self.scale * sum((self.importance[n] * (p - self.anchor[n]).pow(2)).sum()
                                 for n, p in model.named_parameters())
 
+    def loss(self, model, x, y, logits, tasks):
+        loss, penalty = F.cross_entropy(logits, y), self.penalty(model)
+        return loss if penalty is None else loss + self.lam * penalty
+
     def after_task(self, model, tasks):
         self.importance = self.consolidate(model, tasks)
         self.anchor = snapshot(model)
@@ -107,10 +154,15 @@ class Regulariser(Strategy):
 
     def consolidate(self, model, tasks):
         """The Omega to use from now on."""
-        if self.protocol == "hw14":
-            return self.task_importance(model, self.test_batches(model, tasks))
-        new = self.task_importance(model, self.training_batches(model, tasks[-1]))
-        return new if self.importance is None else {n: self.importance[n] + new[n] for n in new}
+        new = self.task_importance(model, self.importance_batches(model, tasks))
+        if self.settings.accumulate and self.importance is not None:
+            return {n: self.importance[n] + new[n] for n in new}
+        return new
+
+    def importance_batches(self, model, tasks):
+        if self.settings.importance_data == "seen test sets":
+            return self.test_batches(model, tasks)
+        return self.training_batches(model, tasks[-1])
 
     def task_importance(self, model, batches):
         raise NotImplementedError
@@ -140,17 +192,31 @@ class EWC(Regulariser):
 
     def __init__(self, lam, protocol="hw14", fisher_labels="exact", **kw):
         super().__init__(lam, protocol, **kw)
-        self.labels = "batch" if protocol == "hw14" else fisher_labels
+        self.labels = self.settings.fisher_labels or fisher_labels
 
     def task_importance(self, model, batches):
         return self.fisher_of(model, batches)
+
+
+class OnlineEWC(EWC):
+    """Online EWC (Schwarz et al. 2018; Huszar 2018): one running Fisher, F = gamma F + F_task, anchored
+    at the latest parameters. gamma = 1 is the paper protocol's EWC (summed Fishers, one anchor);
+    gamma < 1 lets old tasks' importance fade."""
+
+    def __init__(self, lam, protocol="paper", decay=1.0, **kw):
+        super().__init__(lam, protocol, **kw)
+        self.decay = decay
+
+    def consolidate(self, model, tasks):
+        new = self.task_importance(model, self.training_batches(model, tasks[-1]))
+        return new if self.importance is None else {n: self.decay * self.importance[n] + new[n] for n in new}
 
 
 class MAS(Regulariser):
     """Memory aware synapses (Aljundi et al. 2018): sensitivity of ||f(x)||^2, no labels."""
 
     def task_importance(self, model, batches):
-        library = functools.partial(mas_importance, per_sample=self.protocol == "paper")
+        library = functools.partial(mas_importance, per_sample=self.settings.mas_per_sample)
         return self.function("mas_importance", library)(model, batches)
 
 
@@ -164,7 +230,7 @@ class SCP(Regulariser):
 
     def task_importance(self, model, batches):
         out_dim, device = model.heads[model.head].out_features, next(model.parameters()).device
-        if self.protocol == "paper":
+        if self.settings.scp_slicing == "independent":
             scp = self.function("scp_importance", scp_importance)
             return scp(model, batches, random_directions(self.slices, out_dim, self.generator, device))
         # HW14 draws fresh directions for every batch: one call per batch, then the mean over batches
@@ -209,7 +275,7 @@ class SI(Regulariser):
     def penalty_gradients(self, params):
         """d (lam * penalty) / d theta at `params` (the step's start): 2 lam scale Omega (theta - theta*)
         in `paper`; zeros in `hw14`, whose W keeps the whole gradient."""
-        if self.protocol == "hw14" or self.importance is None:
+        if not self.settings.si_task_gradient or self.importance is None:
             return self.no_penalty
         k = 2 * self.lam * self.scale
         return {n: k * self.importance[n] * (t - self.anchor[n]) for n, t in params.items()}
@@ -220,7 +286,7 @@ class SI(Regulariser):
     def consolidate(self, model, tasks):
         new = self.function("si_importance", si_importance)(self.path, self.delta(model), self.eps)
         self.omega = new if self.omega is None else {n: self.omega[n] + new[n] for n in new}
-        if self.protocol == "paper":
+        if self.settings.si_clamp:
             self.omega = {n: o.clamp(min=0) for n, o in self.omega.items()}
         return self.omega
 
@@ -231,21 +297,21 @@ class RWalk(SI):
 
     def __init__(self, lam, protocol="hw14", fisher_labels="exact", **kw):
         super().__init__(lam, protocol, **kw)
-        self.labels = "batch" if protocol == "hw14" else fisher_labels
+        self.labels = self.settings.fisher_labels or fisher_labels
         self.fisher = None  # both start at zero, as HW14's
         self.score = None
 
     def mixed_fisher(self, model, tasks):
         """hw14: from zero, F = 0.6 F + 0.4 F_task over the seen tasks' test sets, each task's part
         weighted by its share of all batches. paper: F = 0.6 F_old + 0.4 F of this task's training data."""
-        if self.protocol == "paper":
+        if self.settings.importance_data == "task training data":
             new = self.fisher_of(model, self.training_batches(model, tasks[-1]))
             old = self.fisher or {n: torch.zeros_like(t) for n, t in new.items()}
             return {n: (1 - RWALK_NEW) * old[n] + RWALK_NEW * new[n] for n in new}
         sizes = [-(-len(t.x_test) // self.batch_size) for t in tasks]  # batches per task
         fisher = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
         for task, n_batches in zip(tasks, sizes, strict=False):
-            part = self.fisher_of(model, self.test_batches(model, [task]), "batch")
+            part = self.fisher_of(model, self.test_batches(model, [task]))
             weight = RWALK_NEW * n_batches / sum(sizes)
             fisher = {n: (1 - RWALK_NEW) * fisher[n] + weight * part[n] for n in fisher}
         return fisher
@@ -258,15 +324,37 @@ class RWalk(SI):
         return {n: self.score[n] + self.fisher[n] for n in self.score}
 
 
-def make_strategy(method, config, answers=None):
-    """The strategy for `method` with the run's protocol, lambda and options; `answers`: the
-    notebook's functions by library name (blanks.BLANKS), used in place of the library's."""
-    lam = config.lam(method)
-    kw = dict(protocol=config.protocol, batch_size=config.importance_batch_size, seed=config.seed, answers=answers)
-    if method in ("baseline", "joint"):
-        return {"baseline": Baseline, "joint": Joint}[method](lam)
-    if method in ("ewc", "rwalk"):
-        kw["fisher_labels"] = config.fisher_labels
-    if method == "scp":
-        kw["slices"] = config.scp_slices
-    return {"ewc": EWC, "mas": MAS, "si": SI, "rwalk": RWalk, "scp": SCP}[method](lam, **kw)
+def frozen_copy(model):
+    """The model as it is now, for targets only: no gradients, evaluation mode."""
+    return copy.deepcopy(model).eval().requires_grad_(False)
+
+
+@torch.no_grad()
+def outputs_of_old_heads(previous, x, tasks):
+    """x through every earlier task's head of `previous`: (x repeated per head, the heads [N * heads],
+    the logits). One shared head (domain-, class-IL): x once. Task-IL: each old task's head, as
+    van de Ven & Tolias replay a sample to every earlier task."""
+    heads = sorted({t.head for t in tasks[:-1]})
+    head = torch.tensor(heads, device=x.device).repeat_interleave(len(x))
+    xs = x.repeat(len(heads), *([1] * (x.dim() - 1)))
+    return xs, head, previous(xs, head)
+
+
+class LwF(Strategy):
+    """Learning without forgetting (Li & Hoiem 2017), as van de Ven & Tolias run it: the current batch's
+    inputs are replayed with the previous model's outputs as soft targets (distillation at temperature T),
+    through every earlier task's head. No stored data. The old model is a frozen copy from the task's end."""
+
+    def __init__(self, temperature=2.0):
+        super().__init__()
+        self.temperature = temperature
+        self.previous = None
+
+    def after_task(self, model, tasks):
+        self.previous = frozen_copy(model)
+
+    def replay(self, model, x, tasks):
+        if self.previous is None:
+            return None
+        xs, head, logits = outputs_of_old_heads(self.previous, x, tasks)
+        return Replay(xs, logits, head, self.temperature)

@@ -5,12 +5,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .data import index_batches, permuted_mnist
+from .data import BENCHMARKS, batch_indices, index_batches
 from .model import MLP
-from .strategies import make_strategy
+from .methods import make_strategy
 
 
 def select_device(name="auto"):
@@ -39,13 +38,15 @@ def seed_everything(seed):
 
 
 @torch.no_grad()
-def evaluate(model, tasks, batch_size=8192):
-    """Accuracy (%) on each task's test set."""
+def evaluate(model, tasks, batch_size=8192, predict=None):
+    """Accuracy (%) on each task's test set; predict(model, x) gives the scores (default: the logits)."""
     model.eval()
+    predict = predict or (lambda model, x: model(x))
     correct = []
     for task in tasks:
         model.use_head(task.head)
-        hits = sum((model(x).argmax(1) == y).sum() for x, y in index_batches(task.x_test, task.y_test, batch_size))
+        hits = sum((predict(model, x).argmax(1) == y).sum()
+                   for x, y in index_batches(task.x_test, task.y_test, batch_size))
         correct.append(100.0 * hits / len(task.y_test))
     return torch.stack(correct).tolist() if correct else []  # CPU-GPU sync point, once per call
 
@@ -67,31 +68,36 @@ class History:
 
 
 def fit(model, tasks, strategy, epochs=10, batch_size=128, lr=1e-4, eval_batch_size=8192,
-        generator=None, on_epoch=None, progress=True, name=None):
-    """Train on `tasks` one after another with `strategy`'s hooks; evaluate after every epoch."""
-    history = History(initial_accuracy=evaluate(model, tasks, eval_batch_size), epochs_per_task=epochs)
+        generator=None, on_epoch=None, progress=True, name=None, iterations=None):
+    """Train on `tasks` one after another with `strategy`'s hooks; evaluate after every epoch
+    (an epoch: one pass over the data, or `iterations` batches)."""
+    history = History(initial_accuracy=evaluate(model, tasks, eval_batch_size, strategy.predict),
+                      epochs_per_task=epochs)
     bar = tqdm(total=0, desc=name or type(strategy).__name__, disable=not progress, leave=False, mininterval=0.5)
     for k, task in enumerate(tasks):
         seen = tasks[:k + 1]
         model.use_head(task.head)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)  # recreated per task, as HW14
         strategy.before_task(model, seen)
-        x_train, y_train = strategy.training_data(seen)
-        bar.total += epochs * -(-len(x_train) // batch_size)  # known per task: joint training's data grows
+        x_train, y_train, heads = strategy.training_data(seen)
+        bar.total += epochs * (iterations or -(-len(x_train) // batch_size))  # per task: joint's data grows
         bar.refresh()
         for _ in range(epochs):
             model.train()
-            for x, y in index_batches(x_train, y_train, batch_size, shuffle=True, generator=generator):
-                loss = F.cross_entropy(model(x), y)
-                penalty = strategy.penalty(model)
-                if penalty is not None:
-                    loss = loss + strategy.lam * penalty
+            for idx in batch_indices(len(x_train), batch_size, True, generator, x_train.device, iterations):
+                x, y = x_train[idx], y_train[idx]
+                logits = model(x, heads[idx] if isinstance(heads, torch.Tensor) else heads)
+                loss = strategy.loss(model, x, y, logits, seen)
+                old = strategy.replay(model, x, seen)
+                if old is not None:
+                    loss = loss / len(seen) + (1 - 1 / len(seen)) * old.loss(model)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                strategy.adjust_gradients(model, seen)
                 optimizer.step()
                 strategy.after_step(model, seen)
                 bar.update()
-            accuracy = evaluate(model, seen, eval_batch_size)
+            accuracy = evaluate(model, seen, eval_batch_size, strategy.predict)
             history.epoch_accuracy.append(accuracy)
             model.use_head(task.head)
             bar.set_postfix({"task": k + 1, "loss": f"{loss.item():.3f}",
@@ -100,7 +106,8 @@ def fit(model, tasks, strategy, epochs=10, batch_size=128, lr=1e-4, eval_batch_s
                 on_epoch(history)
         if k < len(tasks) - 1:  # what a strategy keeps after the last task would never be used
             strategy.after_task(model, seen)
-        history.accuracy_matrix.append(history.epoch_accuracy[-1] + evaluate(model, tasks[k + 1:], eval_batch_size))
+        history.accuracy_matrix.append(history.epoch_accuracy[-1] + evaluate(model, tasks[k + 1:], eval_batch_size,
+                                                                             strategy.predict))
     bar.close()
     if strategy.importance is not None:
         history.importance = {n: t.detach().cpu() for n, t in strategy.importance.items()}
@@ -108,9 +115,8 @@ def fit(model, tasks, strategy, epochs=10, batch_size=128, lr=1e-4, eval_batch_s
 
 
 def load_tasks(config, device):
-    """HW14's Permuted MNIST as the config describes it, on `device`."""
-    return permuted_mnist(config.tasks, config.data_root, device, config.subset, config.permutation_seed,
-                          subset_seed=config.seed, test_subset=config.test_subset)
+    """The config's benchmark (HW14's Permuted MNIST by default) in its scenario, on `device`."""
+    return BENCHMARKS[config.benchmark].load(config, device)
 
 
 def run_methods(config, tasks=None, on_epoch=None, progress=True, answers=None):
@@ -124,15 +130,18 @@ def run_methods(config, tasks=None, on_epoch=None, progress=True, answers=None):
     tasks = tasks or load_tasks(config, select_device(config.device))
     device = tasks[0].x_train.device
     out_features = max(int(t.y_train.max()) for t in tasks) + 1
+    heads = max(t.head for t in tasks) + 1 if config.the_scenario() == "task" else 1  # task-IL: one per task
     results = {}
     for method in config.methods:
         seed_everything(config.seed)
-        model = MLP(out_features, heads=len(tasks) if config.multi_head else 1).to(device)
+        model = MLP(out_features, heads=heads, hidden=config.hidden_sizes(),
+                    in_features=tasks[0].x_train[0].numel()).to(device)
         strategy = make_strategy(method, config, answers)
         generator = torch.Generator().manual_seed(config.seed)
         start = time.perf_counter()
         results[method] = fit(model, tasks, strategy, config.epochs, config.batch_size, config.lr,
                               config.eval_batch_size, generator, progress=progress, name=method,
-                              on_epoch=on_epoch and (lambda h, m=method: on_epoch(m, h)))
+                              on_epoch=on_epoch and (lambda h, m=method: on_epoch(m, h)),
+                              iterations=config.iterations)
         results[method].wall_time = time.perf_counter() - start
     return results

@@ -22,6 +22,15 @@ BAD = [
     (["run", "--lr", "0"], "lr must be positive"),
     (["run", "--device", "tpu9"], "device"),
     (["run", "--fisher-labels", "true"], "invalid choice"),
+    (["run", "--benchmark", "cifar"], "invalid choice"),
+    (["run", "--scenario", "incremental"], "invalid choice"),
+    (["run", "--methods", "icarl", "--benchmark", "split-mnist", "--scenario", "task"], "use --scenario class"),
+    (["run", "--benchmark", "split-mnist", "--tasks", "6"], "split-mnist has 5 tasks"),
+    (["run", "--iterations", "0"], "iterations must be at least 1"),
+    (["run", "--buffer-per-class", "0"], "buffer-per-class must be at least 1"),
+    (["run", "--online-decay", "1.5"], "online-decay (gamma) must be in (0, 1]"),
+    (["table", "--seeds", "0"], "--seeds must be at least 1"),
+    (["table", "--benchmark", "permuted-mnist"], "invalid choice"),
     (["fly"], "invalid choice"),
     ([], "required"),
 ]
@@ -34,7 +43,7 @@ def cl_course(*args, env=None):
 @pytest.mark.parametrize("argv,message", BAD)
 def test_bad_options_get_one_line_and_exit_2(argv, message, data_root, capsys):
     with pytest.raises(SystemExit) as e:
-        main(argv + ["--data-root", str(data_root)] if argv and argv[0] == "run" else argv)
+        main(argv + ["--data-root", str(data_root)] if argv and argv[0] in ("run", "table") else argv)
     err = capsys.readouterr()
     assert e.value.code == 2
     assert message in err.err and err.err.count("\n") == 1
@@ -45,7 +54,8 @@ def test_a_bad_option_from_the_shell_has_no_traceback():
     r = cl_course("run", "--methods", "ewc,foo")
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr == "cl-course run: error: argument --methods: unknown method(s) foo; " \
-                       "choose from baseline,ewc,mas,si,rwalk,scp,joint (see --help)\n"
+                       "choose from baseline,ewc,mas,si,rwalk,scp,joint,online-ewc,lwf,er,agem,gem,dgr,dgr-distill," \
+                       "icarl (see --help)\n"
 
 
 def test_missing_data_is_one_line(tmp_path, monkeypatch):
@@ -60,7 +70,8 @@ def test_missing_data_is_one_line(tmp_path, monkeypatch):
 def test_help_lists_every_option():
     text = build_parser()._subparsers._group_actions[0].choices["run"].format_help()
     for option in ("--methods", "--protocol", "--tasks", "--epochs", "--batch-size", "--lr", "--lambda", "--subset",
-                   "--seed", "--device", "--data-root", "--out"):
+                   "--seed", "--device", "--data-root", "--out", "--benchmark", "--scenario", "--iterations",
+                   "--buffer-per-class", "--online-decay"):
         assert option in text
 
 
@@ -82,3 +93,19 @@ def test_short_run_baseline_forgets_and_ewc_forgets_less(data_root, tmp_path):
     assert ewc["metrics"]["average_accuracy"] > base["metrics"]["average_accuracy"]
     summary = (out / "summary.md").read_text()
     assert "| baseline |" in summary and "| ewc | 100 |" in summary
+
+
+def test_split_mnist_class_il_the_baseline_forgets_and_replay_remembers(data_root, tmp_path):
+    """The lesson of the three scenarios in a short run: in class-IL fine-tuning keeps only the last task's
+    two digits (about 20% of all), experience replay keeps far more."""
+    out = tmp_path / "split"
+    r = cl_course("run", "--benchmark", "split-mnist", "--scenario", "class", "--methods", "baseline,er",
+                  "--epochs", "1", "--iterations", "60", "--lr", "1e-3", "--test-subset", "300", "--device", "cpu",
+                  "--data-root", str(data_root), "--out", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr
+    data = json.loads((out / "results.json").read_text())
+    assert data["config"]["benchmark"] == "split-mnist" and data["config"]["scenario"] == "class"
+    base, er = (data["methods"][m]["accuracy_matrix"][-1] for m in ("baseline", "er"))
+    assert base[-1] > 90 and sum(base[:-1]) / 4 < 10  # the newest two digits only
+    assert sum(er) / 5 > sum(base) / 5 + 30
+    assert "split-mnist" in (out / "summary.md").read_text()

@@ -21,7 +21,8 @@ from pathlib import Path
 import nbformat
 
 from cl_course.blanks import BLANKS
-from cl_course.config import METHODS, REGULARISED
+from cl_course.config import HW14_METHODS as METHODS
+from cl_course.config import REGULARISED
 import pytest
 
 from grader.tests.make_corpus import solution_sources

@@ -6,7 +6,7 @@ import pytest
 
 from cl_course import demo as demo_module
 from cl_course.demo import ForgettingDemo
-from cl_course.config import METHODS
+from cl_course.config import HW14_METHODS as METHODS
 from cl_course.report import precomputed
 
 

@@ -14,7 +14,7 @@ from nbclient import NotebookClient
 
 import cl_course
 from cl_course.blanks import BLANKS
-from cl_course.config import METHODS
+from cl_course.config import HW14_METHODS as METHODS
 from grader import release as rel
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,6 +6,7 @@ import torch
 from matplotlib.colors import to_rgba
 
 from cl_course import metrics
+from cl_course.config import METHODS
 from cl_course.plots import (METHOD_COLOURS, forgetting_matrix, method_colour, method_marker, plot_accuracy_matrix,
                              plot_average_accuracy, plot_forgetting_curves, plot_forgetting_heatmap,
                              plot_importances, plot_lambda_sweep)
@@ -43,8 +44,10 @@ def same_colour(a, b):
 
 
 def test_every_method_has_its_own_colour_and_marker():
-    assert len(set(METHOD_COLOURS.values())) == len(METHOD_COLOURS) == 7
-    assert len({method_marker(m) for m in METHOD_COLOURS}) == 7
+    assert METHOD_COLOURS.keys() == set(METHODS)
+    assert len(set(METHOD_COLOURS.values())) == len(METHOD_COLOURS)
+    assert len({method_marker(m) for m in METHOD_COLOURS}) == len(METHODS)
+    assert method_marker("my_method") not in {method_marker(m) for m in METHODS}
     assert method_colour("my_method") == method_colour("my_method")  # spare colours: deterministic
     assert method_colour("my_method") not in METHOD_COLOURS.values()
 

@@ -6,11 +6,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cl_course.config import METHODS, REGULARISED, RunConfig
+from cl_course.config import HW14_METHODS, REGULARISED, RunConfig
 from cl_course.data import Task
 from cl_course.importance import fisher_diagonal
 from cl_course.model import MLP
-from cl_course.strategies import EWC, MAS, SCP, SI, RWalk, Strategy, make_strategy, snapshot
+from cl_course.methods import make_strategy
+from cl_course.strategies import EWC, MAS, SCP, SI, OnlineEWC, RWalk, Strategy, snapshot
 from cl_course.train import fit
 from helpers import gradient
 
@@ -38,31 +39,37 @@ def fit_and_consolidate(model, tasks, strategy, **kw):
 
 
 class Recorder(Strategy):
+    HOOKS = ("before_task", "training_data", "loss", "replay", "adjust_gradients", "after_step", "after_task",
+             "predict")
+
     def __init__(self):
         super().__init__(lam=1.0)
         self.calls = []
+        for name in self.HOOKS:
+            setattr(self, name, self.recording(name, getattr(super(), name)))
 
-    def before_task(self, model, tasks):
-        self.calls.append(("before_task", len(tasks)))
-
-    def penalty(self, model):
-        self.calls.append(("penalty", None))
-        return None
-
-    def after_step(self, model, tasks):
-        self.calls.append(("after_step", len(tasks)))
-
-    def after_task(self, model, tasks):
-        self.calls.append(("after_task", len(tasks)))
+    def recording(self, name, hook):
+        def call(*args):
+            tasks = [a for a in args if isinstance(a, list)]
+            self.calls.append((name, len(tasks[0]) if tasks else None))
+            return hook(*args)
+        return call
 
 
 def test_every_hook_is_reached_in_order():
     tasks, rec = synthetic_tasks(2, n_train=50), Recorder()
     history = fit(small_model(), tasks, rec, epochs=2, batch_size=20, progress=False)
-    steps = 2 * 3  # 2 epochs x ceil(50 / 20) batches
-    per_task = [("before_task", None)] + [("penalty", None), ("after_step", None)] * steps
-    assert [c for c, _ in rec.calls] == [c for c, _ in per_task + [("after_task", None)] + per_task]
-    assert [n for c, n in rec.calls if c == "after_task"] == [1]  # tasks seen so far; none after the last task
+    steps = 3  # ceil(50 / 20) batches per epoch
+    evaluate = ["predict"]  # one test batch per seen task
+    epoch = ["loss", "replay", "adjust_gradients", "after_step"] * steps
+    task1 = ["before_task", "training_data"] + (epoch + evaluate) * 2
+    task2 = ["before_task", "training_data"] + (epoch + evaluate * 2) * 2
+    # evaluations: untrained on both tasks; task 1's future task after it; none after the last task
+    expected = evaluate * 2 + task1 + ["after_task"] + evaluate + task2
+    assert [c for c, _ in rec.calls] == expected
+    assert set(rec.HOOKS) == {c for c, _ in rec.calls}
+    assert [n for c, n in rec.calls if c == "after_task"] == [1]  # tasks seen so far
+    assert {n for c, n in rec.calls if c == "loss"} == {1, 2}
     assert len(history.epoch_accuracy) == 4 and [len(a) for a in history.epoch_accuracy] == [1, 1, 2, 2]
     assert len(history.accuracy_matrix) == 2 and all(len(r) == 2 for r in history.accuracy_matrix)
     assert history.accuracy_matrix[0][0] == history.epoch_accuracy[1][0]
@@ -150,8 +157,8 @@ class Trajectory(Strategy):
         self.starts = getattr(self, "starts", []) + [self.start]
         self.inner.before_task(model, tasks)
 
-    def penalty(self, model):
-        return self.inner.penalty(model)
+    def loss(self, model, x, y, logits, tasks):
+        return self.inner.loss(model, x, y, logits, tasks)
 
     def after_step(self, model, tasks):
         self.steps.append(({n: p.grad.clone() for n, p in model.named_parameters()}, snapshot(model)))
@@ -220,7 +227,7 @@ def test_multi_head_training_uses_each_tasks_head():
     assert not torch.equal(model.heads[0].weight, before["heads.0.weight"])
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", HW14_METHODS)
 @pytest.mark.parametrize("protocol", ["hw14", "paper"])
 def test_every_strategy_trains_two_tasks(method, protocol):
     config = RunConfig(protocol=protocol, eval_batch_size=32, scp_slices=7)
@@ -242,8 +249,8 @@ def test_notebook_answers_replace_the_library_functions(tiny_batches):
     from cl_course.config import METHODS
 
     x, y = torch.cat([b[0] for b in tiny_batches]).float(), torch.cat([b[1] for b in tiny_batches])
-    tasks = [Task(f"t{k}", x[:, torch.randperm(8, generator=torch.Generator().manual_seed(k))], y, x, y, 0)
-             for k in range(2)]
+    tasks = [Task(f"t{k}", x[:, torch.randperm(8, generator=torch.Generator().manual_seed(k))], y, x, y, 0,
+                  classes=(0, 1, 2, 3)) for k in range(2)]
     calls = []
 
     def counted(name, function):
@@ -335,9 +342,10 @@ def test_si_omega_is_clamped_at_zero_in_paper_only(protocol, clamped):
 def test_joint_training_trains_on_every_seen_task_and_keeps_no_importance():
     tasks = synthetic_tasks(2, n_train=60)
     joint = make_strategy("joint", RunConfig())
-    x, y = joint.training_data(tasks)
+    x, y, heads = joint.training_data(tasks)
     assert torch.equal(x, torch.cat([tasks[0].x_train, tasks[1].x_train]))
     assert torch.equal(y, torch.cat([tasks[0].y_train, tasks[1].y_train]))
+    assert heads.tolist() == [0] * 60 + [1] * 60
     steps = []
     joint.after_step = lambda model, seen: steps.append(len(seen))
     history = fit(small_model(), tasks, joint, epochs=1, batch_size=20, progress=False)
@@ -355,6 +363,38 @@ def test_history_keeps_the_importance_the_last_task_trained_under():
                progress=False).importance is None
 
 
-def test_joint_training_needs_the_shared_head():
-    with pytest.raises(ValueError, match="joint training mixes the tasks in each batch, which needs the shared head"):
-        RunConfig(multi_head=True).check()
+def test_joint_training_in_task_il_routes_each_sample_through_its_tasks_head():
+    """Per-sample heads: one batch mixing both tasks gives each sample its own head's logits, and one step
+    moves both heads (task 1's data only ever reaches head 0)."""
+    tasks, model = synthetic_tasks(2), small_model(heads=2)
+    x, _, heads = make_strategy("joint", RunConfig()).training_data(tasks)
+    mixed = model(x, heads)
+    for k in (0, 1):
+        torch.testing.assert_close(mixed[heads == k], model.heads[k](model.features(x[heads == k])))
+    before = snapshot(model)
+    fit(model, tasks, make_strategy("joint", RunConfig()), epochs=1, batch_size=120, progress=False)
+    assert not torch.equal(model.heads[0].weight, before["heads.0.weight"])
+    assert not torch.equal(model.heads[1].weight, before["heads.1.weight"])
+
+
+def test_online_ewc_decays_the_running_fisher():
+    """Two hand-computed consolidations of one parameter: F1 = [1, 4]; then gamma F1 + F2 with F2 = [2, 0]."""
+    online = OnlineEWC(lam=1.0, protocol="paper", decay=0.5)
+    fishers = iter([{"w": torch.tensor([1.0, 4.0])}, {"w": torch.tensor([2.0, 0.0])}])
+    online.task_importance = lambda model, batches: next(fishers)
+    online.training_batches = lambda model, task: []
+    assert online.consolidate(None, [None])["w"].tolist() == [1.0, 4.0]
+    online.importance = {"w": torch.tensor([1.0, 4.0])}
+    assert online.consolidate(None, [None, None])["w"].tolist() == [2.5, 2.0]  # 0.5 * [1, 4] + [2, 0]
+
+
+def test_online_ewc_with_gamma_one_is_the_paper_protocols_ewc():
+    tasks = synthetic_tasks(3)
+    runs = []
+    for method in ("ewc", "online-ewc"):
+        config = RunConfig(protocol="paper", fisher_labels="empirical", lambdas={method: 50.0})
+        strategy = make_strategy(method, config)
+        fit(small_model(), tasks, strategy, epochs=1, batch_size=30, progress=False,
+            generator=torch.Generator().manual_seed(0))
+        runs.append(strategy.importance)
+    assert all(torch.equal(runs[0][n], runs[1][n]) for n in runs[0])

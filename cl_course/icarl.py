@@ -1,0 +1,95 @@
+"""iCaRL (Rebuffi et al. 2017), class-incremental: exemplars chosen by herding, trained on beside the new
+task with sigmoid outputs whose old classes are distilled from the previous model, and classification
+by the nearest mean of exemplars in the feature space (the last hidden layer, L2-normalised).
+"""
+import torch
+import torch.nn.functional as F
+
+from .strategies import Strategy, frozen_copy
+
+
+def herding_selection(features, m):
+    """iCaRL's herding: indices of m samples ([m], m <= N), chosen one at a time so that the mean of the
+    chosen L2-normalised features stays as close as it can to the mean of all of them."""
+    f = F.normalize(features, dim=1)
+    target, total = f.mean(0), torch.zeros_like(f[0])
+    taken = torch.zeros(len(f), dtype=torch.bool, device=f.device)
+    chosen = []
+    for k in range(1, min(m, len(f)) + 1):  # a loop over exemplars, each step vectorised over the samples
+        distance = (target - (total + f) / k).norm(dim=1).masked_fill(taken, float("inf"))
+        i = distance.argmin()
+        chosen.append(i)
+        total, taken[i] = total + f[i], True
+    return torch.stack(chosen)
+
+
+def class_mean(features):
+    """A class's prototype: the normalised mean of its normalised features, [D]."""
+    return F.normalize(F.normalize(features, dim=1).mean(0), dim=0)
+
+
+def nearest_mean_scores(features, means):
+    """-|| f / |f| - mu_c ||, [N, C]: the argmax is the nearest class mean."""
+    return -torch.cdist(F.normalize(features, dim=1), means)
+
+
+class ICaRL(Strategy):
+    """Class-IL only (its classifier compares every class). `per_class` exemplars per class."""
+
+    def __init__(self, per_class=100, seed=0):
+        super().__init__()
+        self.per_class = per_class
+        self.exemplars = {}  # class -> inputs [per_class, ...]
+        self.previous = self.current = self.means = None
+
+    def before_task(self, model, tasks):
+        self.current, self.means = tasks[-1], None
+
+    def training_data(self, tasks):
+        task = tasks[-1]
+        if not self.exemplars:
+            return task.x_train, task.y_train, task.head
+        labels = [torch.full((len(x),), c, device=x.device) for c, x in self.exemplars.items()]
+        return (torch.cat([task.x_train, *self.exemplars.values()]), torch.cat([task.y_train, *labels]), task.head)
+
+    def loss(self, model, x, y, logits, tasks):
+        """Binary cross-entropy over the classes seen so far: one-hot for the labels, and the previous
+        model's sigmoid outputs for the old classes (their distillation)."""
+        seen = torch.tensor(sorted({c for t in tasks for c in t.classes}), device=y.device)
+        targets = F.one_hot(y, logits.shape[1]).float()
+        if self.previous is not None:
+            old = torch.tensor(sorted({c for t in tasks[:-1] for c in t.classes}), device=y.device)
+            with torch.no_grad():
+                targets[:, old] = torch.sigmoid(self.previous(x)[:, old])
+        return F.binary_cross_entropy_with_logits(logits[:, seen], targets[:, seen], reduction="sum") / len(x)
+
+    def after_step(self, model, tasks):
+        self.means = None  # the features moved
+
+    @torch.no_grad()
+    def after_task(self, model, tasks):
+        task = tasks[-1]
+        for c in task.classes:
+            x = task.x_train[task.y_train == c]
+            self.exemplars[c] = x[herding_selection(model.features(x), self.per_class)]
+        self.previous, self.means = frozen_copy(model), None
+
+    @torch.no_grad()
+    def class_means(self, model):
+        """{class: prototype} from the exemplars; the current task's classes, whose exemplars are chosen
+        when it ends, from all of its training data."""
+        groups = dict(self.exemplars)
+        if self.current is not None:
+            groups |= {c: self.current.x_train[self.current.y_train == c] for c in self.current.classes
+                       if c not in groups}
+        return {c: class_mean(model.features(x)) for c, x in groups.items() if len(x)}
+
+    def predict(self, model, x):
+        if self.means is None:
+            self.means = self.class_means(model)
+        if not self.means:
+            return model(x)
+        classes = list(self.means)
+        scores = torch.full((len(x), model(x[:1]).shape[1]), float("-inf"), device=x.device)
+        scores[:, classes] = nearest_mean_scores(model.features(x), torch.stack([self.means[c] for c in classes]))
+        return scores
