@@ -60,9 +60,12 @@ class Cell:
     seed: int
     lam: float
     validation: bool  # trained on 90% of the training images, tested on the other 10%
+    fisher_labels: str | None = None  # None: the base config's
 
     def key(self):
-        return f"{self.method}|{self.scenario}|{self.seed}|{self.lam:g}|{'validation' if self.validation else 'test'}"
+        labels = f"|{self.fisher_labels}" if self.fisher_labels else ""
+        return f"{self.method}|{self.scenario}|{self.seed}|{self.lam:g}|{'validation' if self.validation else 'test'}" \
+               + labels
 
 
 def validation_tasks(tasks, share=VALIDATION, seed=0):
@@ -84,7 +87,7 @@ def run_cell(cell, base):
     from .train import load_tasks, run_methods
     torch.set_num_threads(1)  # the workers run side by side on a small CPU
     config = replace(base, methods=(cell.method,), scenario=cell.scenario, seed=cell.seed,
-                     lambdas={cell.method: cell.lam})
+                     lambdas={cell.method: cell.lam}, fisher_labels=cell.fisher_labels or base.fisher_labels)
     tasks = load_tasks(config, "cpu")
     if cell.validation:
         tasks = validation_tasks(tasks)

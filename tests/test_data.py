@@ -102,3 +102,30 @@ def test_raw_files_read_without_torchvision_equal_torchvisions(data_root):
         reference = MNIST(root=str(data_root), train=train, download=False)
         assert torch.equal(x, reference.data) and torch.equal(y, reference.targets.long())
         assert x.dtype == torch.uint8 and y.dtype == torch.int64
+
+
+def test_split_mnist_test_subset_and_fewer_tasks(data_root):
+    tasks = split_mnist("class", data_root, subset=200, test_subset=50, n_tasks=3)
+    assert len(tasks) == 3 and all(len(t.x_test) == 50 and len(t.x_train) == 200 for t in tasks)
+    assert set(tasks[2].y_test.tolist()) <= {4, 5}
+
+
+@pytest.mark.parametrize("scenario, heads, labels", [("domain", {0}, set(range(10))), ("task", {0, 1}, set(range(10))),
+                                                     ("class", {0}, set(range(20)))])
+def test_permuted_mnist_scenarios(data_root, scenario, heads, labels):
+    """domain: HW14's shared head; task: one head per task; class: task t's digit d is class 10 t + d."""
+    tasks = permuted_mnist(2, data_root, subset=300, test_subset=100, scenario=scenario)
+    assert {t.head for t in tasks} == heads
+    assert set(torch.cat([t.y_train for t in tasks]).tolist()) == labels
+    assert tasks[1].classes == ((10, *range(11, 20)) if scenario == "class" else tuple(range(10)))
+    assert torch.equal(tasks[0].y_train % 10, tasks[1].y_train % 10)  # the same images, relabelled or not
+
+
+def test_every_benchmark_loads_through_its_table_entry(data_root):
+    from cl_course.config import RunConfig
+    from cl_course.data import BENCHMARKS
+    for name, benchmark in BENCHMARKS.items():
+        config = RunConfig(benchmark=name, tasks=2, subset=100, test_subset=20, data_root=str(data_root))
+        tasks = benchmark.load(config, "cpu")
+        assert len(tasks) == 2 and tasks[0].x_train.shape == (100, 784) and len(tasks[0].x_test) == 20
+        assert config.hidden_sizes() == benchmark.hidden and config.the_scenario() == benchmark.scenario

@@ -398,3 +398,27 @@ def test_online_ewc_with_gamma_one_is_the_paper_protocols_ewc():
             generator=torch.Generator().manual_seed(0))
         runs.append(strategy.importance)
     assert all(torch.equal(runs[0][n], runs[1][n]) for n in runs[0])
+
+
+def test_strategies_read_what_a_protocol_means_from_its_description(monkeypatch):
+    """PROTOCOLS is the one switch: a protocol described with another penalty scale and no accumulation
+    is run that way, whatever its name."""
+    from dataclasses import replace
+
+    from cl_course import config as config_module
+    custom = replace(config_module.PROTOCOLS["paper"], penalty_scale=3.0, accumulate=False)
+    monkeypatch.setitem(config_module.PROTOCOLS, "custom", custom)
+    ewc = EWC(lam=1.0, protocol="custom", fisher_labels="empirical")
+    model, tasks = small_model(), synthetic_tasks(2)
+    fit(model, tasks, ewc, epochs=1, batch_size=30, progress=False)
+    first = {n: t.clone() for n, t in ewc.importance.items()}
+    ewc.after_task(model, tasks)  # the second task's importance replaces the first (no accumulation)
+    second = fisher_diagonal(model, [(tasks[1].x_train, tasks[1].y_train)], "empirical")
+    for n in second:
+        torch.testing.assert_close(ewc.importance[n], second[n], rtol=1e-5, atol=1e-9)
+    assert any(not torch.equal(first[n], ewc.importance[n]) for n in first)
+    moved = small_model()  # another point than the anchor, so that the penalty is not zero
+    expected = 3.0 * sum((ewc.importance[n] * (p.detach() - ewc.anchor[n]) ** 2).sum()
+                         for n, p in moved.named_parameters())
+    assert expected > 0
+    assert ewc.penalty(moved).item() == pytest.approx(expected.item(), rel=1e-5)
