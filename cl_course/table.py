@@ -130,7 +130,8 @@ def final_average(result):
 
 def choose_lambdas(runs, base, methods, scenarios, workers):
     """For each regulariser and scenario: the grid value with the best final average accuracy on the
-    validation split (seed 1), the grid extended by 10x while the best sits at an end."""
+    validation split (seed 1), the grid extended by 10x while the best sits at an end, strictly ahead of
+    its neighbour."""
     chosen, scores = {}, {}
     for scenario in scenarios:
         for method in (m for m in methods if m in GRIDS):
@@ -139,10 +140,10 @@ def choose_lambdas(runs, base, methods, scenarios, workers):
                 cells = [Cell(method, scenario, 1, lam, True) for lam in grid]
                 results = runs.run(cells, base, workers, desc=f"lambda {method} {scenario}")
                 score = {c.lam: final_average(r) for c, r in results.items()}
-                best = max(grid, key=lambda lam: (score[lam], -lam))
-                if best == grid[0] and grid[0] / 10 >= 1e-3:
+                best = max(grid, key=lambda lam: (score[lam], -lam))  # a tie: the smaller lambda
+                if best == grid[0] and score[best] > score[grid[1]] and grid[0] / 10 >= 1e-3:
                     grid.insert(0, grid[0] / 10)
-                elif best == grid[-1] and grid[-1] * 10 <= 1e12:
+                elif best == grid[-1] and score[best] > score[grid[-2]] and grid[-1] * 10 <= 1e12:
                     grid.append(grid[-1] * 10)
                 else:
                     break

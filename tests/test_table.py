@@ -1,0 +1,57 @@
+"""The Split MNIST table's bookkeeping, without training: resuming from runs.json, the lambda grid's
+extension, mean +- SEM, and the summary beside the published numbers."""
+import json
+import math
+
+import pytest
+
+from cl_course import table
+from cl_course.table import PUBLISHED, Cell, Runs, choose_lambdas, mean_sem
+
+
+def fake_result(accuracy):
+    return {"accuracy_matrix": [[accuracy] * 5] * 5, "wall_time_s": 1.0, "training_samples_per_task": [4000] * 5}
+
+
+def test_mean_and_sem_against_hand_computed_values():
+    mean, sem = mean_sem([1.0, 2.0, 6.0])
+    assert mean == 3.0
+    assert sem == pytest.approx(math.sqrt(((4 + 1 + 9) / 2) / 3))  # sample std / sqrt(n)
+    assert math.isnan(mean_sem([5.0])[1])
+
+
+def test_runs_are_kept_at_once_and_a_rerun_resumes(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(table, "run_cell", lambda cell, base: calls.append(cell) or fake_result(50.0 + cell.seed))
+    cells = [Cell("er", "class", seed, 0.0, False) for seed in (1, 2)]
+    Runs(tmp_path / "runs.json").run(cells, base=None)
+    assert len(calls) == 2 and len(json.loads((tmp_path / "runs.json").read_text())) == 2
+    more = cells + [Cell("er", "class", 3, 0.0, False)]
+    results = Runs(tmp_path / "runs.json").run(more, base=None)
+    assert len(calls) == 3 and calls[-1].seed == 3  # only the new cell ran
+    assert [table.final_average(results[c]) for c in more] == [51.0, 52.0, 53.0]
+
+
+def test_the_lambda_grid_grows_while_the_best_sits_at_an_end(tmp_path, monkeypatch):
+    """A score peaked at 1e8: the grid (1e2, 1e4, 1e6) must grow upwards to 1e9 and choose 1e8."""
+    monkeypatch.setattr(table, "run_cell",
+                        lambda cell, base: fake_result(90.0 - abs(math.log10(cell.lam) - 8)))
+    monkeypatch.setitem(table.GRIDS, "online-ewc", (1e2, 1e4, 1e6))
+    chosen, scores = choose_lambdas(Runs(tmp_path / "runs.json"), None, ["online-ewc", "er"], ["task"], workers=1)
+    assert chosen == {("online-ewc", "task"): 1e8}  # er has no lambda
+    assert list(scores["online-ewc|task"]) == ["100", "10000", "1e+06", "1e+07", "1e+08", "1e+09"]
+
+
+def test_summary_puts_ours_beside_the_published_numbers(tmp_path, monkeypatch):
+    monkeypatch.setattr(table, "run_cell", lambda cell, base: fake_result(20.0 + cell.seed))
+    monkeypatch.setattr(table, "GRIDS", {"si": (1.0, 10.0, 100.0)})
+    data = table.build_table(tmp_path, methods=("baseline", "si", "icarl"), seeds=2, workers=1,
+                             base=table.protocol())
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| baseline | 21.50 +-0.50 | 85.15 +-1.00 | 21.50 +-0.50 | 57.33 +-1.66 | 21.50 +-0.50 | 19.90 +-0.02 |" \
+        in summary
+    assert "| icarl | n/a |  | n/a |  | 21.50 +-0.50 | 94.57" in summary  # class-IL only
+    assert "si, task: 1 (grid:" in summary and "4,000-4,000 images" in summary
+    assert data["cells"]["si"]["class"]["final_average_accuracy"] == [21.0, 22.0]
+    assert (tmp_path / "scenarios.png").stat().st_size > 0
+    assert set(PUBLISHED["baseline"]) == {"task", "domain", "class"}
