@@ -29,14 +29,14 @@ PUBLISHED = {
     "dgr-distill": {"task": (99.59, 0.03), "domain": (96.94, 0.14), "class": (91.84, 0.27)},
     "joint": {"task": (99.64, 0.03), "domain": (98.41, 0.06), "class": (97.93, 0.04)},
 }
-# Other published anchors (%): van de Ven et al.'s later runs, and Hsu et al. (2018, 10 runs, 4 epochs per task)
-OTHER_ANCHORS = {
-    "ewc": {"task": "98.64 (van de Ven et al., later lambdas)"},
-    "icarl": {"class": "94.57 (van de Ven et al., budget 2,000)"},
-    "er": {"task": "99.40", "domain": "95.16", "class": "90.78 (Hsu et al., naive rehearsal, 1,100 samples)"},
-    "gem": {"task": "98.42", "domain": "96.16", "class": "92.20 (Hsu et al.)"},
-    "mas": {"task": "99.22", "domain": "68.57", "class": "19.52 (Hsu et al.)"},
-}
+# Hsu et al. (2018, "Re-evaluating continual learning scenarios", 10 runs, 4 epochs per task, MLP 2x400):
+# task-, domain-, class-IL (%)
+HSU = {"baseline": (93.46, 55.16, 19.71), "ewc": (97.70, 58.85, 19.80), "online-ewc": (98.04, 57.33, 19.77),
+       "si": (98.56, 64.76, 19.67), "mas": (99.22, 68.57, 19.52), "gem": (98.42, 96.16, 92.20),
+       "er": (99.40, 95.16, 90.78),  # naive rehearsal, 1,100 stored samples
+       "joint": (99.52, 98.59, 97.53)}
+# van de Ven et al.'s later runs
+LATER = {("ewc", "task"): "98.64 (better lambdas)", ("icarl", "class"): "94.57 (budget 2,000)"}
 # EWC as the paper protocol runs it (summed Fishers, one anchor at the latest parameters) is online EWC with
 # gamma = 1, the run's default, so the table runs that once, as online-ewc.
 TABLE_METHODS = ("baseline", "online-ewc", "si", "lwf", "er", "agem", "gem", "dgr", "dgr-distill", "icarl", "joint")
@@ -152,6 +152,46 @@ def choose_lambdas(runs, base, methods, scenarios, workers):
     return chosen, scores
 
 
+# Why a cell misses its bound, where the reason is known (the summary prints it beside the miss)
+EXPLANATIONS = {
+    ("baseline", "task"): "published numbers for this cell disagree: Hsu et al. (Adam too) report 93.46 +-2.01; "
+                          "fine-tuning's task-IL accuracy depends on how far the shared layers drift, not "
+                          "established here why van de Ven & Tolias's runs drifted further",
+    ("online-ewc", "task"): "our lambda is chosen on held-out data (the grid below); van de Ven & Tolias's 85.22 used "
+                            "one that barely regularised in task-IL; their later runs with better lambdas reach "
+                            "98.64 and Hsu et al. 98.04",
+}
+
+
+def acceptance(cells):
+    """The bounds the reproduction is held to, as (what, our mean, holds)."""
+    def mean(m, s):
+        return cells.get(m, {}).get(s, {}).get("mean_sem", (None,))[0]
+
+    checks, covered = [], set()
+
+    def check(m, s, what, holds):
+        covered.add((m, s))
+        if mean(m, s) is not None:
+            checks.append((m, s, what, mean(m, s), holds(mean(m, s))))
+    for m in ("baseline", "ewc", "online-ewc", "si"):
+        check(m, "class", "within 1.5 of 20", lambda v: abs(v - 20) <= 1.5)
+    for m in ("er", "dgr", "icarl"):
+        check(m, "class", "at least 80", lambda v: v >= 80)
+    regularisers = [v for v in (mean(m, "class") for m in ("ewc", "online-ewc", "si", "mas")) if v is not None]
+    if regularisers:
+        check("agem", "class", f"at least 10 above every regulariser ({max(regularisers):.2f})",
+              lambda v: v >= max(regularisers) + 10)
+    check("joint", "class", "within 2 of 97.93", lambda v: abs(v - 97.93) <= 2)
+    for m in ("lwf", "er", "agem", "gem", "dgr", "dgr-distill", "joint"):
+        check(m, "task", "at least 98.0", lambda v: v >= 98.0)
+    for m, by_s in PUBLISHED.items():
+        for s, (published, _) in by_s.items():
+            if (m, s) not in covered:
+                check(m, s, f"within 3 of {published:.2f}", lambda v, p=published: abs(v - p) <= 3)
+    return checks
+
+
 def mean_sem(values):
     n = len(values)
     mean = sum(values) / n
@@ -197,8 +237,9 @@ def summary_markdown(data):
              f"{p['iterations']} iterations of {p['batch_size']} per task (plus as many replayed), "
              f"{data['seeds']} seeds per cell (mean +- SEM, %). The offline training set has 24,680 images, so "
              f"each task trains on {min(n):,}-{max(n):,} images (van de Ven & Tolias: about 12,000).",
-             "", "| method | " + " | ".join(f"{s}-IL (ours) | {s}-IL (published)" for s in SCENARIOS) + " |",
-             "|---|" + "---|---|" * len(SCENARIOS)]
+             "", "Published: van de Ven & Tolias 2019 (20 seeds, mean +- SEM) and their later runs; Hsu et al. 2018.",
+             "", "| method | " + " | ".join(f"{s}-IL ours | published | Hsu et al." for s in SCENARIOS) + " |",
+             "|---|" + "---|---|---|" * len(SCENARIOS)]
     for m, by_s in data["cells"].items():
         row = [m]
         for s in SCENARIOS:
@@ -208,8 +249,14 @@ def summary_markdown(data):
             else:
                 row.append("n/a")
             pub = PUBLISHED.get(m, {}).get(s)
-            row.append(f"{pub[0]:.2f} +-{pub[1]:.2f}" if pub else OTHER_ANCHORS.get(m, {}).get(s, ""))
+            row.append(f"{pub[0]:.2f} +-{pub[1]:.2f}" if pub else LATER.get((m, s), ""))
+            row.append(f"{HSU[m][SCENARIOS.index(s)]:.2f}" if m in HSU else "")
         lines.append("| " + " | ".join(row) + " |")
+    checks = acceptance(data["cells"])
+    lines += ["", f"## Bounds: {sum(c[-1] for c in checks)} of {len(checks)} hold", "",
+              "| method | scenario | bound | ours | holds | why not |", "|---|---|---|---|---|---|"]
+    lines += [f"| {m} | {s} | {what} | {v:.2f} | {'yes' if ok else 'no'} | "
+              f"{'' if ok else EXPLANATIONS.get((m, s), 'not known yet')} |" for m, s, what, v, ok in checks]
     lines += ["", "Lambdas, chosen on 10% of each task's training images held out (seed 1; never the test set):", ""]
     lines += [f"- {k.replace('|', ', ')}: {v:g} (grid: {data['lambda_tuning'][k]})" for k, v in data["lambdas"].items()]
     lines += ["", f"Training time summed over the table's runs: {cpu_time / 60:.0f} CPU-minutes "
