@@ -46,8 +46,9 @@ def build_parser():
     run.add_argument("--benchmark", choices=BENCHMARKS, default=d.benchmark, help="default %(default)s")
     run.add_argument("--scenario", choices=SCENARIOS, default=None,
                      help="task, domain or class incremental (default: the benchmark's; Permuted MNIST: domain)")
-    run.add_argument("--protocol", choices=PROTOCOLS, default=d.protocol,
-                     help="hw14: the sample code's importances (test-set leakage included); paper: the papers'")
+    run.add_argument("--protocol", choices=PROTOCOLS, default=None,
+                     help="hw14: the sample code's importances (test-set leakage included); paper: the papers' "
+                          "(default: hw14 on permuted-mnist, paper on split-mnist)")
     run.add_argument("--tasks", type=int, default=d.tasks, help="number of permuted tasks (default %(default)s)")
     run.add_argument("--epochs", type=int, default=d.epochs, help="epochs per task (default %(default)s)")
     run.add_argument("--iterations", type=int, default=None,
@@ -109,7 +110,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command == "table":
         return table_main(parser, args)
-    config = RunConfig(methods=args.methods, protocol=args.protocol, benchmark=args.benchmark, scenario=args.scenario,
+    protocol = args.protocol or BENCHMARKS[args.benchmark].protocol
+    config = RunConfig(methods=args.methods, protocol=protocol, benchmark=args.benchmark, scenario=args.scenario,
                        tasks=args.tasks, epochs=args.epochs, iterations=args.iterations,
                        batch_size=args.batch_size, lr=args.lr, lambdas=dict(args.lambdas), subset=args.subset,
                        test_subset=args.test_subset, seed=args.seed, fisher_labels=args.fisher_labels,

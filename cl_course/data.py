@@ -149,6 +149,7 @@ class Benchmark:
     hidden: tuple         # the MLP's hidden layers in the papers that use it
     scenario: str         # the scenario a run gets when it names none
     max_tasks: int | None  # None: any number
+    protocol: str         # the command line's default protocol: HW14's on its benchmark, else the papers'
 
 
 def load_permuted(config, device):
@@ -162,8 +163,8 @@ def load_split(config, device):
 
 
 BENCHMARKS = {
-    "permuted-mnist": Benchmark(load_permuted, hidden=(1024, 512, 256), scenario="domain", max_tasks=None),  # HW14
-    "split-mnist": Benchmark(load_split, hidden=(400, 400), scenario="class", max_tasks=5),  # van de Ven & Tolias
+    "permuted-mnist": Benchmark(load_permuted, (1024, 512, 256), "domain", max_tasks=None, protocol="hw14"),  # HW14
+    "split-mnist": Benchmark(load_split, (400, 400), "class", max_tasks=5, protocol="paper"),  # van de Ven & Tolias
 }
 
 
