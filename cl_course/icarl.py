@@ -90,6 +90,6 @@ class ICaRL(Strategy):
         if not self.means:
             return model(x)
         classes = list(self.means)
-        scores = torch.full((len(x), model(x[:1]).shape[1]), float("-inf"), device=x.device)
+        scores = torch.full((len(x), model.heads[0].out_features), float("-inf"), device=x.device)
         scores[:, classes] = nearest_mean_scores(model.features(x), torch.stack([self.means[c] for c in classes]))
         return scores
