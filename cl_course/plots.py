@@ -335,7 +335,7 @@ def plot_digit_samples(tasks, n_tasks=3, path=None):
 
 def plot_scenario_table(data, published, path=None):
     """table.py's results: per scenario, each method's final average accuracy (mean +- SEM over seeds,
-    bars) beside the published mean (black ticks)."""
+    bars) beside the published mean (red ticks)."""
     from .data import SCENARIOS
     methods = list(data["cells"])
     fig, axes = _grid(len(SCENARIOS), width=max(4.2, 0.45 * len(methods)), height=3.4, sharey=True)
@@ -347,11 +347,11 @@ def plot_scenario_table(data, published, path=None):
             mean, sem = cell["mean_sem"]
             ax.bar(i, mean, yerr=0 if math.isnan(sem) else sem, color=method_colour(m), capsize=2)
             if m in published:
-                ax.plot([i - 0.4, i + 0.4], [published[m][scenario][0]] * 2, color="black", lw=2)
+                ax.plot([i - 0.45, i + 0.45], [published[m][scenario][0]] * 2, color="red", lw=2)
         ax.set_xticks(range(len(methods)), methods, rotation=60, ha="right", fontsize=8)
         ax.set_title(f"{scenario}-incremental")
         ax.set_ylim(0, 100)
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("final average accuracy (%)")
-    _title(fig, "Split MNIST: ours (bars, mean +- SEM) and van de Ven & Tolias (black ticks)")
+    _title(fig, "Split MNIST: ours (bars, mean +- SEM) and van de Ven & Tolias (red ticks)")
     return _save(fig, path)
