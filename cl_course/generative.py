@@ -48,7 +48,7 @@ class VAE(nn.Module):
     @torch.no_grad()
     def sample(self, n):
         """n generated inputs, normalised as the classifier's: [n, in_features]."""
-        z = torch.randn(n, self.latent, device=self.mu.weight.device)
+        z = torch.randn(n, self.latent, device=self.mu.weight.device, dtype=self.mu.weight.dtype)
         return (torch.sigmoid(self.decoder(z)) - MNIST_MEAN) / MNIST_STD
 
 

@@ -56,7 +56,7 @@ class ICaRL(Strategy):
         """Binary cross-entropy over the classes seen so far: one-hot for the labels, and the previous
         model's sigmoid outputs for the old classes (their distillation)."""
         seen = torch.tensor(sorted({c for t in tasks for c in t.classes}), device=y.device)
-        targets = F.one_hot(y, logits.shape[1]).float()
+        targets = F.one_hot(y, logits.shape[1]).to(logits.dtype)
         if self.previous is not None:
             old = torch.tensor(sorted({c for t in tasks[:-1] for c in t.classes}), device=y.device)
             with torch.no_grad():
@@ -90,6 +90,7 @@ class ICaRL(Strategy):
         if not self.means:
             return model(x)
         classes = list(self.means)
-        scores = torch.full((len(x), model.heads[0].out_features), float("-inf"), device=x.device)
-        scores[:, classes] = nearest_mean_scores(model.features(x), torch.stack([self.means[c] for c in classes]))
+        nearest = nearest_mean_scores(model.features(x), torch.stack([self.means[c] for c in classes]))
+        scores = torch.full((len(x), model.heads[0].out_features), float("-inf"), dtype=nearest.dtype, device=x.device)
+        scores[:, classes] = nearest
         return scores

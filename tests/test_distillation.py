@@ -1,0 +1,138 @@
+"""Distillation (strategies.py): the loss against its formula written out, the old heads' outputs against
+a hand-written forward pass, and LwF's replay probed inside fit() against copies of the model."""
+import copy
+import math
+
+import pytest
+import torch
+
+from cl_course.data import Task
+from cl_course.model import MLP
+from cl_course.strategies import LwF, Replay, distillation_loss, frozen_copy, outputs_of_old_heads
+from cl_course.train import fit
+
+
+def small_model(heads=1, dtype=torch.float32):
+    torch.manual_seed(0)
+    return MLP(out_features=4, heads=heads, hidden=(6, 5), in_features=8).to(dtype)
+
+
+def tasks_with_heads(heads, n_train=20, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [Task(f"t{k}", torch.randn(n_train, 8, generator=g), torch.randint(0, 4, (n_train,), generator=g),
+                 torch.randn(6, 8, generator=g), torch.randint(0, 4, (6,), generator=g), head=h)
+            for k, h in enumerate(heads)]
+
+
+def by_hand(model, x, head):
+    """The MLP's forward pass written out: relu(relu(x W1' + b1) W2' + b2) through head `head`'s layer."""
+    h = x
+    for layer in (model.fc1, model.fc2):
+        h = (h @ layer.weight.T + layer.bias).clamp(min=0)
+    out = model.heads[head]
+    return h @ out.weight.T + out.bias
+
+
+# ---------------------------------------------------------------- distillation_loss
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0, 3.5])
+def test_distillation_loss_against_its_formula(temperature):
+    student = [[1.0, 2.0, 0.5], [-1.0, 0.0, 2.5]]
+    teacher = [[0.0, 1.0, 3.0], [2.0, -2.0, 0.5]]
+    total = 0.0
+    for s, t in zip(student, teacher, strict=True):
+        zs = sum(math.exp(v / temperature) for v in s)
+        zt = sum(math.exp(v / temperature) for v in t)
+        for sj, tj in zip(s, t, strict=True):
+            total -= math.exp(tj / temperature) / zt * math.log(math.exp(sj / temperature) / zs)
+    expected = temperature ** 2 * total / len(student)
+    got = distillation_loss(torch.tensor(student), torch.tensor(teacher), temperature).item()
+    assert got == pytest.approx(expected, rel=1e-6)
+
+
+def test_distillation_loss_is_smallest_when_the_student_copies_the_teacher():
+    """Cross-entropy >= entropy, with equality when the distributions agree (shifting logits changes nothing)."""
+    teacher = torch.tensor([[0.3, -1.0, 2.0, 0.1]])
+    at_teacher = distillation_loss(teacher + 5.0, teacher, 2.0).item()
+    p = torch.softmax(teacher / 2.0, 1)
+    entropy = -(p * p.log()).sum().item() * 4.0
+    assert at_teacher == pytest.approx(entropy, rel=1e-6)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(10):
+        assert distillation_loss(teacher + torch.randn(1, 4, generator=gen), teacher, 2.0).item() > at_teacher
+
+
+# ---------------------------------------------------------------- outputs_of_old_heads
+
+def test_old_heads_outputs_of_a_shared_head_give_x_once():
+    model, x = small_model(), torch.randn(5, 8)
+    tasks = tasks_with_heads([0, 0, 0])
+    xs, head, logits = outputs_of_old_heads(model, x, tasks)
+    assert torch.equal(xs, x) and head.tolist() == [0] * 5
+    torch.testing.assert_close(logits, by_hand(model, x, 0))
+    assert not logits.requires_grad
+
+
+def test_old_heads_outputs_of_task_il_heads_repeat_x_per_earlier_head_in_order():
+    model, x = small_model(heads=4), torch.randn(3, 8)
+    tasks = tasks_with_heads([2, 0, 2, 3, 1])  # earlier tasks' heads {2, 0, 3}; the current task's 1 is left out
+    xs, head, logits = outputs_of_old_heads(model, x, tasks)
+    assert head.tolist() == [0] * 3 + [2] * 3 + [3] * 3  # each head once, in order
+    assert torch.equal(xs, torch.cat([x, x, x]))
+    for block, h in enumerate((0, 2, 3)):
+        torch.testing.assert_close(logits[3 * block:3 * block + 3], by_hand(model, x, h))
+    assert not logits.requires_grad
+
+
+def test_old_heads_outputs_keep_the_input_shape():
+    model, x = small_model(heads=3), torch.randn(2, 2, 4)  # [N, 2, 4] inputs: the MLP flattens them
+    xs, head, logits = outputs_of_old_heads(model, x, tasks_with_heads([0, 1, 2]))
+    assert xs.shape == (4, 2, 4) and torch.equal(xs[2:], x) and head.tolist() == [0, 0, 1, 1]
+    torch.testing.assert_close(logits[2:], by_hand(model, x.reshape(2, 8), 1))
+
+
+def test_frozen_copy_is_detached_and_in_evaluation_mode():
+    model = small_model()
+    frozen = frozen_copy(model)
+    assert not frozen.training and not any(p.requires_grad for p in frozen.parameters())
+    with torch.no_grad():
+        model.fc1.weight.add_(1.0)
+    assert not torch.equal(frozen.fc1.weight, model.fc1.weight)  # a copy, not a view
+
+
+# ---------------------------------------------------------------- LwF inside fit()
+
+class ProbedLwF(LwF):
+    def after_task(self, model, tasks):
+        super().after_task(model, tasks)
+        self.copies = getattr(self, "copies", []) + [copy.deepcopy(model)]
+
+    def replay(self, model, x, tasks):
+        out = super().replay(model, x, tasks)
+        self.calls = getattr(self, "calls", []) + [(len(tasks), x, out)]
+        return out
+
+
+@pytest.mark.parametrize("heads", [[0, 1, 2], [0, 0, 0]])  # task-IL, and one shared head
+def test_lwf_replays_the_batch_with_the_previous_models_logits(heads):
+    tasks, lwf = tasks_with_heads(heads), ProbedLwF(temperature=3.0)
+    model = small_model(heads=3 if heads[-1] else 1)
+    fit(model, tasks, lwf, epochs=1, batch_size=8, lr=1e-2, progress=False)
+    assert len(lwf.copies) == 2  # after tasks 1 and 2 (none after the last)
+    assert {seen for seen, _, _ in lwf.calls} == {1, 2, 3}
+    for seen, x, out in lwf.calls:
+        if seen == 1:
+            assert out is None  # nothing to distil during the first task
+            continue
+        previous = lwf.copies[seen - 2]  # the model as it was when the previous task ended
+        old = sorted(set(heads[:seen - 1]))
+        assert isinstance(out, Replay) and out.temperature == 3.0
+        assert torch.equal(out.x, torch.cat([x] * len(old)))
+        assert out.head.tolist() == [h for h in old for _ in range(len(x))]
+        expected = torch.cat([by_hand(previous, x, h) for h in old])
+        torch.testing.assert_close(out.target, expected)
+        assert out.target.dtype == torch.float32 and not out.target.requires_grad
+    assert not any(p.requires_grad for p in lwf.previous.parameters())
+    # the model trained on after the copy, so the targets are the old model's, not the current one's
+    assert not torch.equal(lwf.previous.fc1.weight, model.fc1.weight)
+    assert torch.equal(lwf.previous.fc1.weight, lwf.copies[-1].fc1.weight)
