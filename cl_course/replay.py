@@ -44,7 +44,8 @@ class Memory:
                                                     zip((self.x, self.y, self.head, self.task), parts, strict=True))
 
     def sample(self, n):
-        """n stored samples, without replacement while the memory holds that many: (x, y, head)."""
+        """min(n, len(memory)) stored samples without replacement: (x, y, head). The default budget (100 per
+        class) holds 200 after the first task, more than a batch of 128."""
         idx = torch.randperm(len(self), generator=self.generator)[:n].to(self.x.device)
         return self.x[idx], self.y[idx], self.head[idx]
 
@@ -66,7 +67,8 @@ class Remembering(Strategy):
 
 
 class ExperienceReplay(Remembering):
-    """Experience replay: every batch is trained beside an equally large batch drawn from the memory."""
+    """Experience replay: every batch is trained beside an equally large batch drawn from the memory (all of
+    the memory while it holds fewer)."""
 
     def replay(self, model, x, tasks):
         if not len(self.memory):
