@@ -342,6 +342,13 @@ def conflicting_steps(records):
     return sum(1 for before, _, refs in records if refs is not None and bool((refs @ before < 0).any()))
 
 
+def loss_gradient(model, x, head, y):
+    """The flat gradient of the cross-entropy on (x, y), written out here rather than taken from replay.py."""
+    params = list(model.parameters())
+    grads = torch.autograd.grad(F.cross_entropy(model(x, head), y), params, allow_unused=True)
+    return torch.cat([(torch.zeros_like(p) if g is None else g).flatten() for p, g in zip(params, grads, strict=True)])
+
+
 class ProbedAGEM(AGEM):
     reference_batch = 10_000  # the whole memory: then the reference is the memory's own mean gradient
 
@@ -349,11 +356,7 @@ class ProbedAGEM(AGEM):
         before = flat_grad(model).clone()
         reference = None
         if len(self.memory):
-            params = list(model.parameters())
-            loss = F.cross_entropy(model(self.memory.x, self.memory.head), self.memory.y)
-            grads = torch.autograd.grad(loss, params, allow_unused=True)
-            reference = torch.cat([(torch.zeros_like(p) if g is None else g).flatten()
-                                   for p, g in zip(params, grads, strict=True)])[None]
+            reference = loss_gradient(model, self.memory.x, self.memory.head, self.memory.y)[None]
         super().adjust_gradients(model, tasks)
         self.records = getattr(self, "records", []) + [(before, flat_grad(model).clone(), reference)]
 
@@ -381,14 +384,9 @@ class ProbedGEM(GEM):
         before = flat_grad(model).clone()
         references = None
         if len(self.memory):
-            params, rows = list(model.parameters()), []
-            for k in range(len(tasks) - 1):  # each earlier task's stored samples, found by its head here
-                keep = self.memory.head == tasks[k].head
-                loss = F.cross_entropy(model(self.memory.x[keep], self.memory.head[keep]), self.memory.y[keep])
-                grads = torch.autograd.grad(loss, params, allow_unused=True)
-                rows.append(torch.cat([(torch.zeros_like(p) if g is None else g).flatten()
-                                       for p, g in zip(params, grads, strict=True)]))
-            references = torch.stack(rows)
+            heads = [self.memory.head == t.head for t in tasks[:-1]]  # each earlier task's samples, by head
+            references = torch.stack([loss_gradient(model, self.memory.x[k], self.memory.head[k], self.memory.y[k])
+                                      for k in heads])
         super().adjust_gradients(model, tasks)
         self.records = getattr(self, "records", []) + [(before, flat_grad(model).clone(), references)]
 
