@@ -56,3 +56,25 @@ def test_summary_puts_ours_beside_the_published_numbers(tmp_path, monkeypatch):
     assert data["cells"]["si"]["class"]["final_average_accuracy"] == [21.0, 22.0]
     assert (tmp_path / "scenarios.png").stat().st_size > 0
     assert set(PUBLISHED["baseline"]) == {"task", "domain", "class"}
+
+
+def test_acceptance_holds_each_cell_to_one_bound():
+    """Hand-picked means on both sides of each kind of bound; a cell with a bound of its own is not also held
+    to a published number, and replay without a number of van de Ven & Tolias's is held to Hsu et al.'s."""
+    means = {("baseline", "class"): 21.4, ("si", "class"): 21.6, ("er", "class"): 80.0, ("agem", "class"): 31.5,
+             ("er", "task"): 97.9, ("er", "domain"): 92.2, ("gem", "class"): 89.1, ("lwf", "domain"): 74.03,
+             ("joint", "class"): 95.9}
+    cells = {}
+    for (m, s), v in means.items():
+        cells.setdefault(m, {})[s] = {"mean_sem": (v, 0.1)}
+    checks = {(m, s): (what, holds) for m, s, what, _, holds in table.acceptance(cells)}
+    assert set(checks) == set(means)  # one check per cell that has a mean, none for the rest
+    assert checks[("baseline", "class")] == ("within 1.5 of 20", True)
+    assert checks[("si", "class")] == ("within 1.5 of 20", False)
+    assert checks[("er", "class")] == ("at least 80", True)
+    assert checks[("agem", "class")] == ("at least 10 above every regulariser (21.60)", False)  # 31.5 < 21.6 + 10
+    assert checks[("er", "task")] == ("at least 98.0", False)  # not Hsu et al.'s 99.40 as well
+    assert checks[("er", "domain")] == ("within 3 of 95.16 (Hsu et al.)", True)  # 2.96 off
+    assert checks[("gem", "class")] == ("within 3 of 92.20 (Hsu et al.)", False)
+    assert checks[("lwf", "domain")] == ("within 3 of 71.02", False)
+    assert checks[("joint", "class")] == ("within 2 of 97.93", False)
