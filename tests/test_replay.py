@@ -349,16 +349,21 @@ def loss_gradient(model, x, head, y):
     return torch.cat([(torch.zeros_like(p) if g is None else g).flatten() for p, g in zip(params, grads, strict=True)])
 
 
-class ProbedAGEM(AGEM):
-    reference_batch = 10_000  # the whole memory: then the reference is the memory's own mean gradient
+class Probed:
+    """Records (the gradient before, after, the reference rows computed here) at every step."""
 
     def adjust_gradients(self, model, tasks):
         before = flat_grad(model).clone()
-        reference = None
-        if len(self.memory):
-            reference = loss_gradient(model, self.memory.x, self.memory.head, self.memory.y)[None]
+        references = self.reference_rows(model, tasks) if len(self.memory) else None
         super().adjust_gradients(model, tasks)
-        self.records = getattr(self, "records", []) + [(before, flat_grad(model).clone(), reference)]
+        self.records = getattr(self, "records", []) + [(before, flat_grad(model).clone(), references)]
+
+
+class ProbedAGEM(Probed, AGEM):
+    reference_batch = 10_000  # the whole memory: then the reference is the memory's own mean gradient
+
+    def reference_rows(self, model, tasks):
+        return loss_gradient(model, self.memory.x, self.memory.head, self.memory.y)[None]
 
 
 def test_agem_in_the_loop_projects_conflicting_gradients():
@@ -379,16 +384,11 @@ def test_agem_in_the_loop_projects_conflicting_gradients():
         torch.testing.assert_close(change, along * r, rtol=0, atol=1e-5 * before.norm().item())
 
 
-class ProbedGEM(GEM):
-    def adjust_gradients(self, model, tasks):
-        before = flat_grad(model).clone()
-        references = None
-        if len(self.memory):
-            heads = [self.memory.head == t.head for t in tasks[:-1]]  # each earlier task's samples, by head
-            references = torch.stack([loss_gradient(model, self.memory.x[k], self.memory.head[k], self.memory.y[k])
-                                      for k in heads])
-        super().adjust_gradients(model, tasks)
-        self.records = getattr(self, "records", []) + [(before, flat_grad(model).clone(), references)]
+class ProbedGEM(Probed, GEM):
+    def reference_rows(self, model, tasks):
+        heads = [self.memory.head == t.head for t in tasks[:-1]]  # each earlier task's samples, by head
+        return torch.stack([loss_gradient(model, self.memory.x[k], self.memory.head[k], self.memory.y[k])
+                            for k in heads])
 
 
 def test_gem_in_the_loop_projects_onto_every_old_tasks_constraint():
