@@ -172,9 +172,9 @@ EXPLANATIONS = {
                      "of one old task on two seeds (20.1, 22.2, 22.7), the published runs none",
     ("gem", "class"): "Hsu et al. ran GEM with plain SGD (lr 0.01), a margin of 0.5 and 1,100 stored samples; "
                       "ours steps with Adam (the protocol's optimiser), whose per-parameter scaling and momentum "
-                      "turn the projected gradient into a step that no longer keeps the old tasks' losses from "
-                      "rising (GEM's guarantee is for the gradient step), no margin, 100 per class; A-GEM, "
-                      "projected the same way, falls less (82.9); not established which difference costs most",
+                      "make the step differ from the projected gradient, so GEM's guarantee (for a step along it) "
+                      "no longer holds; no margin; 100 per class. A-GEM, projected the same way, falls less "
+                      "(82.9); not established which difference costs most",
     ("lwf", "class"): "the same failure as published, a little more complete: the previous model calls every "
                       "new digit one of its own classes, and distillation (weight (1 - 1/t) T^2 = 2 at t = 2) "
                       "outweighs the new task's loss (1/2), so the model keeps task 1's digits (99.7-99.9%) "

@@ -386,9 +386,9 @@ def test_agem_in_the_loop_projects_conflicting_gradients():
 
 class ProbedGEM(Probed, GEM):
     def reference_rows(self, model, tasks):
-        heads = [self.memory.head == t.head for t in tasks[:-1]]  # each earlier task's samples, by head
+        of_task = [self.memory.head == t.head for t in tasks[:-1]]  # each earlier task's samples, by head
         return torch.stack([loss_gradient(model, self.memory.x[k], self.memory.head[k], self.memory.y[k])
-                            for k in heads])
+                            for k in of_task])
 
 
 def test_gem_in_the_loop_projects_onto_every_old_tasks_constraint():
