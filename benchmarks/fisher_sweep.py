@@ -22,7 +22,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from cl_course import metrics  # noqa: E402
 from cl_course.config import FISHER_LABELS  # noqa: E402
-from cl_course.data import index_batches  # noqa: E402
+from cl_course.data import DataError, index_batches, load_mnist  # noqa: E402
 from cl_course.importance import fisher_diagonal  # noqa: E402
 from cl_course.table import Cell, Runs, mean_sem, protocol  # noqa: E402
 from cl_course.train import fit, load_tasks, seed_everything  # noqa: E402
@@ -64,6 +64,13 @@ def main():
     parser.add_argument("--iterations", type=int, default=2000, help="per task (fewer: a smoke test only)")
     parser.add_argument("--out", default="benchmarks/results/fisher_sweep")
     args = parser.parse_args()
+    for name in ("seeds", "workers", "iterations"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
+    try:
+        load_mnist()  # a missing data root stops here, in one line, not in a worker
+    except DataError as e:
+        sys.exit(f"fisher_sweep.py: error: {e}")
     out = Path(args.out)
     # importance batches of 128: the blog's BATCHED b = 128; the per-sample modes give the same Fisher at any size
     base = protocol(importance_batch_size=128, iterations=args.iterations)
