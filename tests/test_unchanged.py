@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from cl_course.config import HW14_METHODS
+
 REPO = Path(__file__).resolve().parents[1]
 BEFORE_THE_HOOKS = "8441508"
 SMALL = dict(tasks=3, epochs=1, subset=400, test_subset=200, batch_size=64, lr=1e-3, importance_batch_size=100,
              scp_slices=10, eval_batch_size=1000,
              lambdas={"ewc": 1000.0, "mas": 1.0, "si": 10.0, "rwalk": 100.0, "scp": 100.0})
-HW14_METHODS = ("baseline", "ewc", "mas", "si", "rwalk", "scp", "joint")
 CASES = {
     "hw14": dict(protocol="hw14"),
     "paper-exact": dict(protocol="paper", fisher_labels="exact"),
