@@ -20,6 +20,7 @@ SLOW = {
     "grader/tests/test_sandbox.py": "bubblewrap runs with limits that must be reached",
     "grader/tests/test_harness.py": "a Python process with torch per test",
     "grader/tests/test_autograde.py": "sets up a course and grades three submissions",
+    "grader/tests/test_assignments.py": "sets up a course of two assignments and grades a small one (1 minute)",
     "tests/test_cli.py::test_short_run_baseline_forgets_and_ewc_forgets_less": "trains two methods (20 s)",
     "tests/test_demo.py::test_run_trains_redraws_and_caches": "trains in the widget (20 s)",
     "tests/test_cli.py::test_split_mnist_class_il_the_baseline_forgets_and_replay_remembers": "two short runs (15 s)",

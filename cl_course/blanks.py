@@ -10,19 +10,29 @@ arrives as training passes it, a one-shot iterable: loop over it once, counting 
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import importance, mistakes
+from . import exercises, icarl, importance, mistakes, replay, strategies
+from . import replay_mistakes as rm
 from .fixtures import fixture
 
 
 @dataclass(frozen=True)
 class Blank:
-    name: str               # what the notebook defines: the library function it stands in for
+    name: str               # what the notebook defines: the library function or class it stands in for
     arguments: tuple        # the fixture's entries it is called with, in order: its signature
-    reference: Callable     # the library's function in the variant the notebook teaches
+    reference: Callable     # the library's function (or class) in the variant the notebook teaches
     points: float           # autograder points (the notebook's check_<name> cell carries the same)
     methods: tuple          # the strategies that call it
     mistakes: tuple = ()    # (typical wrong implementation, what a student whose result matches it reads)
     fixture: Callable = fixture  # its inputs, drawn from a seed
+    lesson: str = "hw14"    # the assignment whose notebook has it
+    exercise: Callable = None  # (answer, inputs) -> {entry: tensor}: how a class, or a function whose result
+    #                            is not such a dict, is run and recorded; None: answer(*arguments) is the dict
+
+    def run(self, answer, inputs):
+        """The result the checks compare: {parameter or entry name: tensor}."""
+        if self.exercise is not None:
+            return self.exercise(answer, inputs)
+        return answer(*(inputs[k] for k in self.arguments))
 
 
 BLANKS = {b.name: b for b in (
@@ -112,9 +122,74 @@ BLANKS = {b.name: b for b in (
                                           "added to the whole (1/2) F Delta^2"),
         (mistakes.rwalk_eps_halved, "eps is halved with F Delta^2, (1/2) (F Delta^2 + eps); only F Delta^2 "
                                     "takes the 1/2: (1/2) F Delta^2 + eps"))),
+    # lesson 2: checked on exercises.replay_fixture, through what each hands to training
+    Blank("distillation_loss", ("logits", "teacher_logits", "temperature"), strategies.distillation_loss, 2,
+          ("lwf",), (
+              (rm.distillation_no_t_squared, "the factor T^2 is missing: without it the gradients shrink by 1/T^2 "
+                                             "and the old tasks' term loses weight as T grows"),
+              (rm.distillation_teacher_not_softened, "the teacher's logits are not divided by T: both sides are "
+                                                     "softened, softmax(teacher / T) and log_softmax(logits / T)"),
+              (rm.distillation_summed, "sums over the samples; take the mean over the batch"),
+              (rm.distillation_hard_targets, "uses the teacher's argmax as a hard label; distillation matches the "
+                                             "whole softened distribution softmax(teacher / T)"),
+              (rm.distillation_roles_swapped, "the roles are swapped: the targets are softmax(teacher_logits / T) "
+                                              "and the log-probabilities are the student's, log_softmax(logits / T)")),
+          exercises.replay_fixture, "lesson2", exercises.distillation_gradient),
+    Blank("LwF", ("model", "tasks", "x", "step", "temperature"), strategies.LwF, 3, ("lwf",), (
+        (rm.LwFNoCopy, "keeps the model itself, not a frozen copy: it goes on training, so the \"old\" outputs are "
+                       "today's; store frozen_copy(model) in after_task"),
+        (rm.LwFLatestHead, "replays through the latest earlier head only; in task-IL every earlier task's head keeps "
+                           "its outputs (outputs_of_old_heads gives every one)"),
+        (rm.LwFNoTemperature, "the Replay has no temperature (it defaults to 1); pass self.temperature"),
+        (rm.LwFProbabilities, "the targets are probabilities; Replay takes the previous model's logits (the "
+                              "distillation softens them itself)"),
+        (rm.LwFHardLabels, "the targets are the previous model's argmax labels; LwF distils its soft outputs, the "
+                           "logits"),
+        (rm.LwFCurrentHeadToo, "also replays through the current task's head; only the earlier tasks' heads have "
+                               "outputs to keep")),
+        exercises.replay_fixture, "lesson2", exercises.lwf_targets),
+    Blank("ExperienceReplay", ("model", "tasks", "x"), replay.ExperienceReplay, 3, ("er",), (
+        (rm.BufferLatestOnly, "the buffer keeps the latest task only: add each finished task's samples to what is "
+                              "stored, do not replace it"),
+        (rm.BufferFirstOfStream, "keeps the first samples of the task's stream, not per_class of each label: the "
+                                 "stream is not balanced (here 3 of label 0 and 1 of label 1)"),
+        (rm.BufferWithReplacement, "samples with replacement (a draw repeats samples and can be larger than the "
+                                   "memory); draw min(n, M) distinct samples, e.g. torch.randperm(M)[:n]"),
+        (rm.BufferWholeMemory, "returns the whole memory, not min(n, M) samples: the replayed batch must be as large "
+                               "as the current one"),
+        (rm.BufferCurrentHead, "replays every sample through the current task's head; each stored sample keeps its "
+                               "own task's head"),
+        (rm.BufferAtTaskStart, "stores the task when it starts (before_task), so the current task is replayed while "
+                               "it is learned and task 1 is trained twice; store it in after_task")),
+        exercises.replay_fixture, "lesson2", exercises.buffer_contents),
+    Blank("AGEM", ("model", "tasks", "x", "gradients"), replay.AGEM, 3, ("agem",), (
+        (rm.AGEMAlwaysProjects, "projects every gradient; A-GEM projects only when g . g_ref < 0 (when the step "
+                                "would raise the memory's loss)"),
+        (rm.AGEMWrongSign, "the projection has the wrong sign: g - (g . g_ref / g_ref . g_ref) g_ref"),
+        (rm.AGEMNormNotSquared, "divides by |g_ref|, not by g_ref . g_ref = |g_ref|^2"),
+        (rm.AGEMUsesReference, "replaces g by g_ref; project g: g - (g . g_ref / g_ref . g_ref) g_ref"),
+        (rm.AGEMRolesSwapped, "the roles are swapped: it is the batch's gradient g that is projected, along g_ref"),
+        (rm.AGEMAlsoReplays, "also trains on the memory (replay returns samples); A-GEM only projects: replay "
+                             "returns None")),
+        exercises.replay_fixture, "lesson2", exercises.projected_gradients),
+    Blank("herding_selection", ("features", "m"), icarl.herding_selection, 2, ("icarl",), (
+        (rm.herding_nearest, "picks the m samples nearest to the mean in one go; herding picks one at a time, "
+                             "each so that the mean of those chosen so far comes closest to the class mean"),
+        (rm.herding_not_normalised, "the features are not L2-normalised (F.normalize(features, dim=1)) before "
+                                    "the means are compared"),
+        (rm.herding_repeats, "a sample can be chosen twice: exclude the ones already chosen"),
+        (rm.herding_sum_not_mean, "compares the sum of the chosen features with the mean; divide by k, the number "
+                                  "chosen so far including the candidate"),
+        (rm.herding_farthest, "picks the samples farthest from the mean")),
+        exercises.replay_fixture, "lesson2", exercises.herding_indices),
 )}
 
 
 def blanks_of(method):
     """The names of the blanks a strategy calls, in table order."""
     return [b.name for b in BLANKS.values() if method in b.methods]
+
+
+def lesson_blanks(lesson):
+    """{name: Blank} of one assignment's notebook, in table order."""
+    return {n: b for n, b in BLANKS.items() if b.lesson == lesson}

@@ -71,7 +71,7 @@ class GenerativeReplay(Strategy):
 
     def replay(self, model, x, tasks):
         self.current, self.generated = x, None
-        if self.previous is None:
+        if self.previous_vae is None:  # set with the previous classifier, at the end of the first task
             return None
         self.generated = self.previous_vae.sample(len(x))
         xs, head, logits = outputs_of_old_heads(self.previous, self.generated, tasks)

@@ -11,6 +11,7 @@ from .strategies import Strategy, frozen_copy
 def herding_selection(features, m):
     """iCaRL's herding: indices of m samples ([m], m <= N), chosen one at a time so that the mean of the
     chosen L2-normalised features stays as close as it can to the mean of all of them."""
+    ### BEGIN SOLUTION
     f = F.normalize(features, dim=1)
     target, total = f.mean(0), torch.zeros_like(f[0])
     taken = torch.zeros(len(f), dtype=torch.bool, device=f.device)
@@ -21,6 +22,7 @@ def herding_selection(features, m):
         chosen.append(i)
         total, taken[i] = total + f[i], True
     return torch.stack(chosen)
+    ### END SOLUTION
 
 
 def class_mean(features):
@@ -36,9 +38,10 @@ def nearest_mean_scores(features, means):
 class ICaRL(Strategy):
     """Class-IL only (its classifier compares every class). `per_class` exemplars per class."""
 
-    def __init__(self, per_class=100, seed=0):
+    def __init__(self, per_class=100, seed=0, herding=None):
         super().__init__()
         self.per_class = per_class
+        self.herding = herding or herding_selection  # the notebook's can stand in for the library's
         self.exemplars = {}  # class -> inputs [per_class, ...]
         self.previous = self.current = self.means = None
 
@@ -71,7 +74,7 @@ class ICaRL(Strategy):
         task = tasks[-1]
         for c in task.classes:
             x = task.x_train[task.y_train == c]
-            self.exemplars[c] = x[herding_selection(model.features(x), self.per_class)]
+            self.exemplars[c] = x[self.herding(model.features(x), self.per_class)]
         self.previous, self.means = frozen_copy(model), None
 
     @torch.no_grad()

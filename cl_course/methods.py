@@ -21,12 +21,12 @@ def make_strategy(method, config, answers=None):
         "si": lambda: SI(lam, **regulariser),
         "rwalk": lambda: RWalk(lam, fisher_labels=config.fisher_labels, **regulariser),
         "scp": lambda: SCP(lam, slices=config.scp_slices, **regulariser),
-        "lwf": lambda: LwF(config.temperature),
+        "lwf": lambda: LwF(config.temperature, distillation=(answers or {}).get("distillation_loss")),
         "er": lambda: ExperienceReplay(**memory),
         "agem": lambda: AGEM(**memory),
         "gem": lambda: GEM(**memory),
         "dgr": lambda: GenerativeReplay(seed=seed),
         "dgr-distill": lambda: GenerativeReplay(seed=seed, temperature=config.temperature),
-        "icarl": lambda: ICaRL(**memory),
+        "icarl": lambda: ICaRL(**memory, herding=(answers or {}).get("herding_selection")),
     }
     return makers[method]()

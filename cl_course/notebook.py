@@ -13,18 +13,19 @@ from .report import histories, precomputed
 from .train import load_tasks, run_methods, select_device
 
 
-def welcome(profile):
-    """The first cell's report: versions, the device, and what the chosen profile costs."""
+def welcome(profile, costs=COSTS):
+    """The first cell's report: versions, the device, and what the chosen profile costs (`costs`: the
+    lesson's, profiles.COSTS or profiles.SPLIT_COSTS)."""
     device = select_device()
     gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
     print(f"cl_course {__version__} ({EDITION} edition), torch {torch.__version__}, device: {device}{gpu}")
     name = profile_name(profile)
     source = f"from {PROFILE_VARIABLE}" if name != profile else "PROFILE above"
-    print(f"Profile {name} ({source}): {COSTS[name]}.")
+    print(f"Profile {name} ({source}): {costs[name]}.")
     if device.type == "cpu":
         print("No GPU: the quick profile is the one to use here.")
     elif name == "quick":
-        print(f'With this GPU you may choose PROFILE = "full": {COSTS["full"]}. To use it, set it in this cell '
+        print(f'With this GPU you may choose PROFILE = "full": {costs["full"]}. To use it, set it in this cell '
               "and run the notebook again.")
 
 
@@ -41,13 +42,10 @@ def start(profile=None, **overrides):
     return config, tasks
 
 
-def train(method, config, tasks, **answers):
-    """Train `method` on `tasks` with the notebook's functions (`answers`, by library name, e.g.
-    fisher_diagonal=fisher_diagonal); returns its train.History.
-
-    Each function first runs its self-check on the training device, so that an unwritten or wrong one
-    stops here within a second rather than after minutes of training."""
-    device = tasks[0].x_train.device
+def checked(method, answers, device):
+    """Run the self-check of each of the notebook's answers ({library name: function or class}) on the
+    training device, so that an unwritten or wrong one stops `method` within a second rather than after
+    minutes of training."""
     for name, function in answers.items():
         try:
             selfcheck.check(name, function, verbose=False, device=device)
@@ -61,6 +59,12 @@ def train(method, config, tasks, **answers):
             if hasattr(e, "add_note"):  # Python 3.11+
                 e.add_note(f"(raised by your {name} on the self-check's fixture on {device}, before training {method})")
             raise
+
+
+def train(method, config, tasks, **answers):
+    """Train `method` on `tasks` with the notebook's functions (`answers`, by library name, e.g.
+    fisher_diagonal=fisher_diagonal), each self-checked first; returns its train.History."""
+    checked(method, answers, tasks[0].x_train.device)
     try:
         return run_methods(replace(config, methods=(method,)), tasks, answers=answers or None)[method]
     except NotImplementedError as e:

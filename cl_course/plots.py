@@ -333,7 +333,7 @@ def plot_digit_samples(tasks, n_tasks=3, path=None):
     return _save(fig, path)
 
 
-def plot_scenario_table(data, published, path=None):
+def plot_scenario_table(data, published, path=None, title=None):
     """table.py's results: per scenario, each method's final average accuracy (mean +- SEM over seeds,
     bars) beside the published mean (red ticks)."""
     from .data import SCENARIOS
@@ -353,5 +353,22 @@ def plot_scenario_table(data, published, path=None):
         ax.set_ylim(0, 100)
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("final average accuracy (%)")
-    _title(fig, "Split MNIST: ours (bars, mean +- SEM) and van de Ven & Tolias (red ticks)")
+    _title(fig, title or "Split MNIST: ours (bars, mean +- SEM) and van de Ven & Tolias (red ticks)")
+    return _save(fig, path)
+
+
+def plot_confusion_matrices(matrices, path=None, title=None):
+    """One panel per task: row = true class, column = predicted, each row in % of its test images."""
+    fig, axes = _grid(len(matrices), width=3.3, height=3.0)
+    for k, (ax, counts) in enumerate(zip(axes, matrices, strict=False)):
+        counts = np.asarray(counts, dtype=float)
+        shares = 100 * counts / np.maximum(counts.sum(1, keepdims=True), 1)
+        image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=100)
+        ax.set_title(f"after task {k + 1}")
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_xticks(range(len(shares)))
+        ax.set_yticks(range(len(shares)))
+    fig.colorbar(image, ax=list(axes), label="% of the true class's test images", shrink=0.8)
+    _title(fig, title)
     return _save(fig, path)

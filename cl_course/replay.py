@@ -15,11 +15,13 @@ from .strategies import Replay, Strategy
 
 def random_per_class(labels, per_class, generator=None):
     """Indices of at most `per_class` samples of every label, drawn uniformly without replacement; [K]."""
+    ### BEGIN SOLUTION
     keep = []
     for c in labels.unique():
         where = (labels == c).nonzero().squeeze(1)
         keep.append(where[torch.randperm(len(where), generator=generator)[:per_class].to(where.device)])
     return torch.cat(keep)
+    ### END SOLUTION
 
 
 class Memory:
@@ -35,19 +37,23 @@ class Memory:
 
     def add(self, task, index):
         """Keep `per_class` random training samples of each of the task's labels; `index` numbers the task."""
+        ### BEGIN SOLUTION
         keep = random_per_class(task.y_train, self.per_class, self.generator)
         parts = (task.x_train[keep], task.y_train[keep], torch.full_like(keep, task.head), torch.full_like(keep, index))
-        if self.x is None:
+        if not len(self):  # empty: the first finished task
             self.x, self.y, self.head, self.task = parts
         else:
             self.x, self.y, self.head, self.task = (torch.cat([a, b]) for a, b in
                                                     zip((self.x, self.y, self.head, self.task), parts, strict=True))
+        ### END SOLUTION
 
     def sample(self, n):
         """min(n, len(memory)) stored samples without replacement: (x, y, head). The default budget (100 per
         class) holds 200 after the first task, more than a batch of 128."""
+        ### BEGIN SOLUTION
         idx = torch.randperm(len(self), generator=self.generator)[:n].to(self.x.device)
         return self.x[idx], self.y[idx], self.head[idx]
+        ### END SOLUTION
 
     def of_task(self, index):
         """Every stored sample of task `index`: (x, y, head)."""
@@ -65,6 +71,9 @@ class Remembering(Strategy):
     def after_task(self, model, tasks):
         self.memory.add(tasks[-1], len(tasks) - 1)
 
+    def sample(self, n):
+        return self.memory.sample(n)
+
 
 class ExperienceReplay(Remembering):
     """Experience replay: every batch is trained beside an equally large batch drawn from the memory (all of
@@ -73,8 +82,7 @@ class ExperienceReplay(Remembering):
     def replay(self, model, x, tasks):
         if not len(self.memory):
             return None
-        xs, ys, heads = self.memory.sample(len(x))
-        return Replay(xs, ys, heads)
+        return Replay(*self.sample(len(x)))
 
 
 def flat_gradient(model):
@@ -98,9 +106,11 @@ def memory_gradient(model, x, y, head):
 def agem_project(gradient, reference):
     """A-GEM (Chaudhry et al. 2019): if g . g_ref < 0, g - (g . g_ref / g_ref . g_ref) g_ref, else g.
     The projected gradient is the closest to g that does not increase the memory's loss to first order."""
+    ### BEGIN SOLUTION
     dot = gradient @ reference
     # clamp instead of `if dot < 0`: no CPU-GPU sync point in every step
     return gradient - dot.clamp(max=0) / (reference @ reference).clamp(min=1e-12) * reference
+    ### END SOLUTION
 
 
 def gem_project(gradient, references):
@@ -136,8 +146,10 @@ class AGEM(Remembering):
     def adjust_gradients(self, model, tasks):
         if not len(self.memory):
             return
-        reference = memory_gradient(model, *self.memory.sample(self.reference_batch))
+        ### BEGIN SOLUTION
+        reference = memory_gradient(model, *self.sample(self.reference_batch))
         set_flat_gradient(model, agem_project(flat_gradient(model), reference))
+        ### END SOLUTION
 
 
 class GEM(Remembering):

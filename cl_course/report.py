@@ -9,12 +9,15 @@ import torch
 
 from . import metrics, plots
 from .config import HW14_TA_RESULTS
-from .data import BENCHMARKS
+from .data import BENCHMARKS, SCENARIOS
 from .train import History
 
 # Full runs (5 tasks x 10 epochs, all 24,680 training images of the offline copy, CPU) that ship
 # with the package, so notebooks can show both protocols without training.
 PRECOMPUTED = ("hw14", "paper")
+# Split MNIST, one run per scenario, for the instructor's demo (benchmarks/demo_runs.py; each file's "about"
+# says how many iterations per task it trained)
+SPLIT_PRECOMPUTED = tuple(f"split-mnist-{s}" for s in SCENARIOS)
 
 FIGURES = {"forgetting_curves.png": plots.plot_forgetting_curves,
            "accuracy_matrix.png": plots.plot_accuracy_matrix,
@@ -101,7 +104,9 @@ def histories(data):
 
 
 def precomputed(protocol="hw14"):
-    """The shipped full run of `protocol` as a results dict (see PRECOMPUTED)."""
-    if protocol not in PRECOMPUTED:
-        raise ValueError(f"no precomputed run for {protocol!r}; there are: {', '.join(PRECOMPUTED)}")
+    """The shipped full run of `protocol` as a results dict (see PRECOMPUTED), or a Split MNIST
+    scenario's shipped run by its name in SPLIT_PRECOMPUTED."""
+    if protocol not in PRECOMPUTED + SPLIT_PRECOMPUTED:
+        raise ValueError(f"no precomputed run for {protocol!r}; there are: "
+                         f"{', '.join(PRECOMPUTED + SPLIT_PRECOMPUTED)}")
     return json.loads(files("cl_course").joinpath("precomputed", f"{protocol}.json").read_text())

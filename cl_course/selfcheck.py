@@ -6,6 +6,7 @@ selfcheck_values.json, written by `python -m grader.selfcheck_values` from the r
 student edition of the package has no reference code, so the numbers are all it carries.
 """
 import copy
+import dataclasses
 import json
 import os
 import re
@@ -14,6 +15,7 @@ from importlib.resources import files
 
 import torch
 
+from . import exercises
 from .blanks import BLANKS
 from .fixtures import CLASSES, FIXTURE_SEED, HIDDEN, IN_FEATURES, SIZES
 from .fixtures import fixture  # noqa: F401 (selfcheck.fixture is what the grader and tests call)
@@ -52,6 +54,8 @@ ITERATES_TWICE = ("iterates over `batches` twice; training passes them once, as 
 
 def sizes_hint(name):
     """The fixture's sizes, for a function that failed on a shape (typically: it assumed HW14's)."""
+    if BLANKS[name].exercise is not None:
+        return f"{exercises.SIZES}; do not hard-code 784, 10 or the batch size: use each tensor's own shape"
     if "batches" in BLANKS[name].arguments:
         return f"{SIZES}; do not hard-code 784 or 10: use x as given and the model's outputs"
     return (f"its tensors are shaped like the parameters of a {IN_FEATURES}-{'-'.join(map(str, HIDDEN))}-{CLASSES} "
@@ -72,9 +76,11 @@ def call(name, function, inputs):
         return batches is not None and batches.passes > 1
 
     try:
-        result = function(*(inputs[k] for k in BLANKS[name].arguments))
+        result = BLANKS[name].run(function, inputs)
     except NotImplementedError:
         raise
+    except exercises.AnswerFormError as e:
+        raise SelfCheckError(f"{name} {e}") from None
     except Exception as e:
         if twice():
             raise SelfCheckError(f"{name} {ITERATES_TWICE}") from None
@@ -111,6 +117,9 @@ def moved(value, device):
         return value.to(device, fixture_dtype(device)) if value.is_floating_point() else value.to(device)
     if isinstance(value, dict):
         return {k: moved(v, device) for k, v in value.items()}
+    if dataclasses.is_dataclass(value):  # a data.Task
+        return dataclasses.replace(value, **{f.name: moved(getattr(value, f.name), device)
+                                             for f in dataclasses.fields(value)})
     if isinstance(value, (list, tuple)):
         return type(value)(moved(v, device) for v in value)
     return value
@@ -127,24 +136,26 @@ def as_tensors(values):
 def problem_with_result(name, got, shapes, device=None):
     """A one-line description of what is wrong with the result's form (or, given the model's `device`,
     its place), or None."""
+    whose = f"{name}'s result" if BLANKS[name].exercise is None else f"what {name} gave, recorded as"
     if not isinstance(got, dict):
         return f"{name} must return a dict {{parameter name: tensor}}, got {type(got).__name__}"
     for n, shape in shapes.items():
         if n not in got:
-            return f"{name}'s result has no entry {n!r}: return one tensor per model.named_parameters()"
+            return f"{whose} has no entry {n!r}: return one tensor per model.named_parameters()"
         if not isinstance(got[n], torch.Tensor):
-            return f"{name}'s result[{n!r}] is a {type(got[n]).__name__}, not a tensor"
+            return f"{whose}[{n!r}] is a {type(got[n]).__name__}, not a tensor"
         if tuple(got[n].shape) != shape:
-            return f"{name}'s result[{n!r}] has shape {list(got[n].shape)}, expected {list(shape)} (the parameter's)"
+            mine = " (the parameter's)" if BLANKS[name].exercise is None else ""
+            return f"{whose}[{n!r}] has shape {list(got[n].shape)}, expected {list(shape)}{mine}"
         elsewhere = device is not None and (got[n].device.type != device.type
                                             or device.index not in (None, got[n].device.index))
         if elsewhere:
-            return (f"{name}'s result[{n!r}] is on {got[n].device} but the model is on {device}: create tensors with "
+            return (f"{whose}[{n!r}] is on {got[n].device} but the model is on {device}: create tensors with "
                     "torch.zeros_like(p), or pass device=p.device, so that they live where the model does")
         if not torch.isfinite(got[n]).all():
-            return f"{name}'s result[{n!r}] holds NaN or inf"
+            return f"{whose}[{n!r}] holds NaN or inf"
         if got[n].requires_grad:  # training would later backpropagate into it and fail
-            return (f"{name}'s result[{n!r}] is still part of the autograd graph: compute it from gradients and "
+            return (f"{whose}[{n!r}] is still part of the autograd graph: compute it from gradients and "
                     "detached tensors (.detach(), or inside torch.no_grad())")
     return None
 
@@ -231,6 +242,7 @@ def check(name, function, verbose=True, seed=None, device="cpu"):
         raise ValueError(f"no self-check called {name!r}; there are: {', '.join(BLANKS)}")
     device = torch.device(device)
     blank = BLANKS[name]
+    what = "parameters" if blank.exercise is None else "entries"
     inputs = blank.fixture(FIXTURE_SEED if seed is None else seed)
     if seed is None:
         record = stored_values()[name]
@@ -248,7 +260,9 @@ def check(name, function, verbose=True, seed=None, device="cpu"):
             raise
         raise SelfCheckError(f"{name} failed on {device}: {str(e).splitlines()[0]} Tensors you create must live on "
                              "the model's device: use torch.zeros_like(p), or pass device=p.device") from None
-    problem = problem_with_result(name, got, {n: tuple(v.shape) for n, v in expected.items()}, device)
+    # an exercise's records are its own (counts on the CPU, say): the device check is for what a function returns
+    problem = problem_with_result(name, got, {n: tuple(v.shape) for n, v in expected.items()},
+                                  device if blank.exercise is None else None)
     if problem:
         raise SelfCheckError(problem)
     # float32 fixtures (MPS) round at about 1e-7 of the largest terms
@@ -256,19 +270,20 @@ def check(name, function, verbose=True, seed=None, device="cpu"):
     wrong = []
     if verbose:
         print(f"{name} on the {'published' if seed is None else 'hidden'} fixture:")
-        print(f"  {'parameter':12s} {'expected':34s} {'got':34s}")
+        print(f"  {what[:-1].replace('entrie', 'entry'):18s} {'expected':34s} {'got':34s}")
     for n, e in expected.items():
         ok = torch.allclose(got[n].detach().double().cpu(), e, rtol, atol)
         wrong += [] if ok else [n]
         if verbose:
-            print(f"  {n:12s} {fmt(e):34s} {fmt(got[n].detach().double().cpu()):34s} {'ok' if ok else 'DIFFERS'}")
+            print(f"  {n:18s} {fmt(e):34s} {fmt(got[n].detach().double().cpu()):34s} {'ok' if ok else 'DIFFERS'}")
     if wrong:
         why = likely_mistake(got, expected, [(m["message"], as_tensors(m["values"])) for m in record["mistakes"]],
                              counts(name, inputs))
         hint = f"Likely mistake: {why}." if why else "Compare with the formula in the markdown above."
         raise SelfCheckError(f"{name}: {', '.join(wrong)} differ from the expected values. {hint}")
     if verbose:
-        print(f"{name}: all {len(expected)} parameters match.")
+        print(f"{name}: all {len(expected)} {what} match." if len(expected) > 1 else
+              f"{name}: its {what[:-3]}y matches.")
     return True
 
 

@@ -68,9 +68,10 @@ class History:
 
 
 def fit(model, tasks, strategy, epochs=10, batch_size=128, lr=1e-4, eval_batch_size=8192,
-        generator=None, on_epoch=None, progress=True, name=None, iterations=None):
+        generator=None, on_epoch=None, progress=True, name=None, iterations=None, on_task=None):
     """Train on `tasks` one after another with `strategy`'s hooks; evaluate after every epoch
-    (an epoch: one pass over the data, or `iterations` batches)."""
+    (an epoch: one pass over the data, or `iterations` batches). on_task(model, strategy, k) is called
+    when task k (from 0) is trained, before the strategy's after_task (a confusion matrix, say)."""
     history = History(initial_accuracy=evaluate(model, tasks, eval_batch_size, strategy.predict),
                       epochs_per_task=epochs)
     bar = tqdm(total=0, desc=name or type(strategy).__name__, disable=not progress, leave=False, mininterval=0.5)
@@ -104,6 +105,8 @@ def fit(model, tasks, strategy, epochs=10, batch_size=128, lr=1e-4, eval_batch_s
                              "avg acc": f"{sum(accuracy) / len(accuracy):.2f}"})
             if on_epoch:
                 on_epoch(history)
+        if on_task:
+            on_task(model, strategy, k)
         if k < len(tasks) - 1:  # what a strategy keeps after the last task would never be used
             strategy.after_task(model, seen)
         history.accuracy_matrix.append(history.epoch_accuracy[-1] + evaluate(model, tasks[k + 1:], eval_batch_size,
@@ -119,12 +122,13 @@ def load_tasks(config, device):
     return BENCHMARKS[config.benchmark].load(config, device)
 
 
-def run_methods(config, tasks=None, on_epoch=None, progress=True, answers=None):
+def run_methods(config, tasks=None, on_epoch=None, progress=True, answers=None, make=None, on_task=None):
     """Run every method of `config` from the same initial weights; return {method: History}.
 
     tasks: a list of data.Task, all on one device (default: load_tasks on the config's device).
-    on_epoch(method, history) is called after every epoch (live plots).
+    on_epoch(method, history) is called after every epoch (live plots); on_task as fit's.
     answers: importance functions written in the notebook, by library name (see make_strategy).
+    make(method): the Strategy to train instead of the library's (a class written in the notebook).
     """
     config.check()
     tasks = tasks or load_tasks(config, select_device(config.device))
@@ -136,12 +140,12 @@ def run_methods(config, tasks=None, on_epoch=None, progress=True, answers=None):
         seed_everything(config.seed)
         model = MLP(out_features, heads=heads, hidden=config.hidden_sizes(),
                     in_features=tasks[0].x_train[0].numel()).to(device)
-        strategy = make_strategy(method, config, answers)
+        strategy = make(method) if make else make_strategy(method, config, answers)
         generator = torch.Generator().manual_seed(config.seed)
         start = time.perf_counter()
         results[method] = fit(model, tasks, strategy, config.epochs, config.batch_size, config.lr,
                               config.eval_batch_size, generator, progress=progress, name=method,
                               on_epoch=on_epoch and (lambda h, m=method: on_epoch(m, h)),
-                              iterations=config.iterations)
+                              iterations=config.iterations, on_task=on_task)
         results[method].wall_time = time.perf_counter() - start
     return results

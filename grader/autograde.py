@@ -4,7 +4,7 @@ For each submission: repair it against the released notebook (repair.py); run it
 sandbox, where each function test cell is replaced by a probe that records the student's outputs
 (harness.py), possibly on another machine (cluster.py); judge the probes here against the reference
 (judge.py) and the quiz answers from the source (answers.py); write the autograded notebook (its
-student content made inert), the gradebook's scores and grading/<student>.json. A cell that
+student content made inert), the gradebook's scores and grading/<assignment>/<student>.json. A cell that
 crashes the process, runs too long or tampers with the harness is left out and the run starts
 again, so only that cell is lost. Cells no verdict needs (training, figures) are not run.
 """
@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from cl_course.selfcheck import FIXTURE_SEED
 
 from .answers import quiz_answers
-from .course import ASSIGNMENT, NOTEBOOK, alembic_on_path
+from .course import alembic_on_path
 from .inert import clean_text, fenced, one_line, safe_outputs
 from .judge import judge
 from .repair import RepairError, defined_names, grade_id, repair, source_of
@@ -232,31 +232,31 @@ def grader_failed(student, parts, release, error):
 
 def record(course, graded, parts, release):
     """Scores into the gradebook (nbgrader's tables), the notebook into autograded/, and the reasons
-    into grading/<student>.json."""
+    into grading/<assignment>/<student>.json."""
     from nbgrader.api import Gradebook
     from nbgrader.utils import parse_utc
 
     stamp_file = course.submitted(graded.student).with_name("timestamp.txt")
     stamp = stamp_file.read_text().strip() if stamp_file.exists() else None
-    notebook_id = Path(NOTEBOOK).stem
+    assignment, notebook_id = course.assignment, Path(course.notebook).stem
     with Gradebook(course.db_url, course.course_id) as gb, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SQLAlchemy's SAWarning from nbgrader's add_submission, on every call
         gb.update_or_create_student(graded.student)
-        gb.update_or_create_submission(ASSIGNMENT, graded.student, **({"timestamp": parse_utc(stamp)} if stamp else {}))
+        gb.update_or_create_submission(assignment, graded.student, **({"timestamp": parse_utc(stamp)} if stamp else {}))
         for gid, verdict in graded.verdicts.items():
-            grade = gb.find_grade(gid, notebook_id, ASSIGNMENT, graded.student)
+            grade = gb.find_grade(gid, notebook_id, assignment, graded.student)
             grade.auto_score = verdict.score
             grade.needs_manual_grade = grade.manual_score is not None
         for cell in release["cells"]:
             if cell["metadata"].get("nbgrader", {}).get("solution"):
-                comment = gb.find_comment(grade_id(cell), notebook_id, ASSIGNMENT, graded.student)
+                comment = gb.find_comment(grade_id(cell), notebook_id, assignment, graded.student)
                 comment.auto_comment = "No response." if grade_id(cell) in graded.unanswered else None
         gb.db.commit()
     target = course.autograded(graded.student)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(graded.notebook or release, indent=1))
     log = course.log(graded.student)
-    log.parent.mkdir(exist_ok=True)
+    log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text(json.dumps({
         "student": graded.student, "score": graded.score, "max_score": sum(p.points for p in parts.values()),
         "seconds": round(graded.seconds, 2), "notes": [clean_text(n, 2000) for n in graded.notes],

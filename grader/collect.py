@@ -1,15 +1,19 @@
 """`python -m grader collect PATH`: submissions from a folder or an LMS zip into submitted/.
 
-A file's path inside PATH names the student (--student-pattern, a regular expression with a
-group `student`; by default the first folder, or the file name up to its first "_"). Colab's and
-browsers' renamings are undone: "Copy of hw14_lifelong_learning.ipynb",
-"hw14_lifelong_learning (1).ipynb". A student's only notebook is taken whatever its name. The
-files are copied as they are; repairing them is autograde's job.
+Into one assignment's folders: submitted/<student>/<assignment>/. A file's path inside PATH names
+the student (--student-pattern, a regular expression with a group `student`; by default the first
+folder, or the file name up to its first "_"). Colab's and browsers' renamings are undone: "Copy of
+hw14_lifelong_learning.ipynb", "hw14_lifelong_learning (1).ipynb". A student's only notebook is
+taken whatever its name, unless it is named as another assignment's notebook or defines none of this
+assignment's answers: one download may hold several assignments, and a lesson must never be graded
+as another. The files are copied as they
+are; repairing them is autograde's job.
 
 PATH is hostile input: only regular files inside it are read (links are listed, never followed),
 what is read is bounded, only the file chosen for each student is read, and a student id must be a
 plain folder name. Entry paths are never used to write.
 """
+import json
 import lzma
 import os
 import re
@@ -23,7 +27,8 @@ from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path, PurePosixPath
 
-from .course import NOTEBOOK
+from .assignments import ASSIGNMENTS, source_of
+from .parts import parts_of
 from .repair import MAX_BYTES  # one notebook, as expanded: what repair would refuse is not worth taking
 
 DEFAULT_PATTERN = r"^(?P<student>[A-Za-z0-9.@-]+)[/_]"
@@ -69,6 +74,12 @@ def notebook_name(filename):
     stem = re.sub(r"\.ipynb$", "", stem, flags=re.I)
     stem = re.sub(r"^(copy of\s+)+", "", stem, flags=re.I)
     return re.sub(r"(\s*\(\d+\)|-\d+)+$", "", stem)
+
+
+def assignment_named(rel):
+    """The assignment whose notebook the file `rel` is named as (renamings undone), or None."""
+    name = notebook_name(rel)
+    return next((a for a, notebook in ASSIGNMENTS.items() if name.endswith(Path(notebook).stem)), None)
 
 
 def utc(make):
@@ -162,7 +173,10 @@ def collect(course, path, pattern=DEFAULT_PATTERN):
         raise CollectError(f"--student-pattern is not a regular expression ({e})") from None
     if "student" not in student_of.groupindex:
         raise CollectError("--student-pattern needs a group named student, e.g. '^(?P<student>[^/]+)/'")
-    target = Path(NOTEBOOK).stem
+    target = Path(course.notebook).stem
+    # what a notebook of the assignment defines, `def NAME(` or `class NAME(` (its source notebook's parts)
+    answers = {p.name for p in parts_of(json.loads(source_of(course.assignment).read_text())) if p.kind == "function"}
+    definitions = [f"{kind} {name}(".encode() for name in answers for kind in ("def", "class")]
     too_large = f"larger than {MAX_BYTES >> 20} MB: not taken"
     result = Collected()
     with listing(Path(path)) as entries:
@@ -185,12 +199,18 @@ def collect(course, path, pattern=DEFAULT_PATTERN):
                 result.unmatched.append((rel, "no student id in its path (see --student-pattern)"))
                 continue
             student = m.group("student")
-            if "/" not in rel and target.startswith(student + "_"):  # "hw14_lifelong_learning.ipynb" names no one
+            if "/" not in rel and any(Path(n).stem.startswith(student + "_") for n in ASSIGNMENTS.values()):
+                # "hw14_lifelong_learning.ipynb" names no one
                 result.unmatched.append((rel, "no student id in its path (see --student-pattern)"))
                 continue
             if not STUDENT_ID.fullmatch(student):  # it becomes a folder name: no "..", "/", NUL or look-alikes
                 result.unmatched.append((rel, f"student id '{student}' is not 1 to 64 letters, digits and . _ @ - "
                                               "starting with a letter or digit: not taken"))
+                continue
+            other = assignment_named(rel)
+            if other not in (None, course.assignment):
+                result.unmatched.append((rel, f"named as assignment {other}'s notebook: collect it with "
+                                              f"--assignment {other}"))
                 continue
             if entry.size > MAX_BYTES:
                 result.unmatched.append((rel, too_large))
@@ -202,7 +222,7 @@ def collect(course, path, pattern=DEFAULT_PATTERN):
             named = [f for f in files if notebook_name(f.rel).endswith(target)]
             if not named and len(files) > 1:
                 for f in files:
-                    result.unmatched.append((f.rel, f"{student} has several notebooks and none is {NOTEBOOK}"))
+                    result.unmatched.append((f.rel, f"{student} has several notebooks and none is {course.notebook}"))
                 continue
             chosen = max(named or files, key=lambda f: f.mtime or EARLIEST)
             for f in files:
@@ -222,6 +242,11 @@ def collect(course, path, pattern=DEFAULT_PATTERN):
                 result.unmatched.append((chosen.rel, f"the notebooks taken before it fill the {MAX_TOTAL >> 30} GB "
                                                      "allowed in all: not taken"))
                 continue
+            if not named and not any(definition in data for definition in definitions):
+                # named as no assignment: one download may hold another lesson's under a name of the student's own
+                result.unmatched.append((chosen.rel, f"{student}'s only notebook holds none of {course.assignment}'s "
+                                                     f"answers ({', '.join(sorted(answers))}): not taken"))
+                continue
             total += len(data)
             dest = course.submitted(student)
             if dest.parent.exists():
@@ -234,7 +259,7 @@ def collect(course, path, pattern=DEFAULT_PATTERN):
                 result.notes.append(f"{student}: {chosen.rel} has an impossible date, so no timestamp was recorded "
                                     "(look up the submission time in the LMS)")
             if not named:
-                result.notes.append(f"{student}: took '{PurePosixPath(chosen.rel).name}' as {NOTEBOOK} "
+                result.notes.append(f"{student}: took '{PurePosixPath(chosen.rel).name}' as {course.notebook} "
                                     "(their only notebook)")
             result.students[student] = chosen.rel
     return result

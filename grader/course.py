@@ -1,9 +1,9 @@
-"""The course folder, nbgrader's layout:
+"""The course folder, nbgrader's layout, with a folder per assignment (assignments.py):
 
-  nbgrader_config.py   gradebook.db
-  source/hw14/         the instructor's notebook        release/hw14/   what students get
-  submitted/<student>/hw14/    (collect)                autograded/<student>/hw14/   (autograde)
-  feedback/<student>/hw14/     (feedback)               grading/<student>.json       why each score
+  nbgrader_config.py   gradebook.db (every assignment)
+  source/<assignment>/   the instructor's notebook      release/<assignment>/   what students get
+  submitted/<student>/<assignment>/   (collect)         autograded/<student>/<assignment>/   (autograde)
+  feedback/<student>/<assignment>/    (feedback)        grading/<assignment>/<student>.json   why each score
   .student_site/       the student edition of cl_course that the sandbox imports
 """
 import json
@@ -15,10 +15,10 @@ from pathlib import Path
 
 from traitlets.config import Config, PyFileConfigLoader
 
+from .assignments import DEFAULT, notebook_of, source_of, written
 from .parts import parts_of
-from .release import ASSIGNMENT, STUDENT_NOTEBOOKS, build_wheel, generate_assignment, leaks
+from .release import build_wheel, generate_assignment, leaks, secrets_of
 
-NOTEBOOK = STUDENT_NOTEBOOKS[0]
 CONFIG = Path(__file__).with_name("nbgrader_config.py")
 
 
@@ -27,42 +27,50 @@ class CourseError(Exception):
 
 
 class Course:
-    def __init__(self, root):
+    """The course folder at `root`, seen from one of its assignments."""
+
+    def __init__(self, root, assignment=DEFAULT):
         self.root = Path(root).resolve()
         self.db_url = f"sqlite:///{self.root / 'gradebook.db'}"
+        self.assignment, self.notebook = assignment, notebook_of(assignment)
 
     def path(self, *parts):
         return self.root.joinpath(*parts)
 
     @property
     def source_notebook(self):
-        return self.path("source", ASSIGNMENT, NOTEBOOK)
+        return self.path("source", self.assignment, self.notebook)
 
     @property
     def release_notebook(self):
-        return self.path("release", ASSIGNMENT, NOTEBOOK)
+        return self.path("release", self.assignment, self.notebook)
 
     @property
     def student_site(self):
         return self.path(".student_site")
 
     def submitted(self, student):
-        return self.path("submitted", student, ASSIGNMENT, NOTEBOOK)
+        return self.path("submitted", student, self.assignment, self.notebook)
 
     def autograded(self, student):
-        return self.path("autograded", student, ASSIGNMENT, NOTEBOOK)
+        return self.path("autograded", student, self.assignment, self.notebook)
 
     def log(self, student):
-        return self.path("grading", f"{student}.json")
+        return self.path("grading", self.assignment, f"{student}.json")
 
     def students(self):
         """Students with a collected submission, sorted."""
-        return sorted(p.name for p in self.path("submitted").glob("*") if (p / ASSIGNMENT).is_dir())
+        return sorted(p.name for p in self.path("submitted").glob("*") if (p / self.assignment).is_dir())
 
     def require(self):
-        if not self.path("gradebook.db").exists() or not self.release_notebook.exists():
+        """This course, once setup has made its assignment; else a CourseError saying what to run."""
+        if not self.path("gradebook.db").exists():
             raise CourseError(f"{self.root} is not a set-up course folder: "
                               f"run `python -m grader setup {self.root}` first")
+        if not self.release_notebook.exists():
+            source_of(self.assignment)  # a notebook not written yet is the reason, and says so
+            raise CourseError(f"{self.root} has no assignment {self.assignment} yet: "
+                              f"run `python -m grader setup {self.root}` again")
         return self
 
     def config(self):
@@ -92,23 +100,32 @@ def alembic_on_path():
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
-def setup(root):
-    """Create (or refresh) the course folder: config, gradebook with the assignment, the released
-    notebook and student wheel, and the student edition unpacked for the sandbox."""
-    course = Course(root)
+def setup(root, names=None):
+    """Create (or refresh) the course folder: config, the gradebook with assignments `names` (default:
+    every one whose notebook is written), their released notebooks each beside the student wheel, and
+    the student edition unpacked for the sandbox. Returns [Course], one per assignment."""
+    courses = [Course(root, name) for name in names or written()]
+    for course in courses:
+        source_of(course.assignment)  # before anything is written
+    course = courses[0]  # the folder's own paths are every assignment's
     course.root.mkdir(parents=True, exist_ok=True)
     if not course.path("nbgrader_config.py").exists():
         shutil.copy(CONFIG, course.path("nbgrader_config.py"))
     alembic_on_path()
-    released = generate_assignment(course.root, course.db_url)
-    shutil.rmtree(course.path(".build"), ignore_errors=True)
-    wheel = build_wheel(course.path(".build"), released)
-    shutil.rmtree(course.path(".build"), ignore_errors=True)
+    released = [generate_assignment(c.root, c.assignment, c.db_url) for c in courses]
+    build = course.path(".build")
+    shutil.rmtree(build, ignore_errors=True)
+    wheel = build_wheel(build, build)
+    for folder in released:
+        shutil.copy(wheel, folder)
     shutil.rmtree(course.student_site, ignore_errors=True)
     with zipfile.ZipFile(wheel) as zf:
         zf.extractall(course.student_site)
-    found = leaks(released)
+    shutil.rmtree(build, ignore_errors=True)
+    secrets = secrets_of()
+    found = [hit for folder in released for hit in leaks(folder, secrets)]
     if found:
         raise CourseError(f"solution code reached the release ({found[0][0]}: {found[0][1]!r})")
-    course.parts()  # every test cell must be one the grader can judge
-    return course
+    for c in courses:
+        c.parts()  # every test cell must be one the grader can judge
+    return courses

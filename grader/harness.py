@@ -66,14 +66,16 @@ def serialise(value, depth=0):
 
 
 def probe_function(namespace, name, seeds):
+    """The student's function (or class) `name` on the blank's fixture drawn from each seed."""
     from cl_course import selfcheck
+    from cl_course.blanks import BLANKS
     function = namespace.get(name)
     if not _callable(function):
         return {"missing": f"{name} is not defined" if function is None else f"{name} is not a function"}
     results = []
     for seed in seeds:
         try:
-            results.append({"value": serialise(selfcheck.call(name, function, selfcheck.fixture(seed)))})
+            results.append({"value": serialise(selfcheck.call(name, function, BLANKS[name].fixture(seed)))})
         except BaseException as e:  # the student's exception is the result, even SystemExit
             results.append({"error": f"{type(e).__name__}: {str(e)[:300]}"})
     return {"results": results}

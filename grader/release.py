@@ -2,8 +2,9 @@
 
   release/                              a complete repository to publish as OWNER/NAME
     README.md, .gitignore               what to do, how to open each notebook in Colab, how to submit
-    hw14_lifelong_learning.ipynb        nbgrader's generate_assignment: solutions and hidden tests
-                                        stripped, outputs cleared, test cells locked
+    <each assignment's notebook>.ipynb  nbgrader's generate_assignment, for every assignment in
+                                        assignments.py whose notebook is written: solutions and
+                                        hidden tests stripped, outputs cleared, test cells locked
     demo_forgetting_curves.ipynb        the demo; with the student wheel it shows the shipped runs
     cl_course-<version>-py3-none-any.whl   the student edition: every ### BEGIN SOLUTION region of
                                         the package raises NotImplementedError
@@ -12,8 +13,8 @@
 
 Every badge and install address in the notebooks points into OWNER/NAME at the branch (the wheel at
 its raw-file address, with its version in the name). Every file of the student folder is then
-searched for every line of solution and hidden-test code; a hit is an error and nothing is left to
-publish.
+searched for every line of solution and hidden-test code of every assignment and of the package; a
+hit is an error and nothing is left to publish.
 """
 import json
 import re
@@ -26,10 +27,11 @@ from pathlib import Path
 
 import nbformat
 
+from . import assignments
+from .assignments import notebook_of, source_of, written
+
 ROOT = Path(__file__).resolve().parents[1]
-ASSIGNMENT = "hw14"
-STUDENT_NOTEBOOKS = ("hw14_lifelong_learning.ipynb",)  # graded: nbgrader makes the student version
-DEMO_NOTEBOOKS = ("demo_forgetting_curves.ipynb",)     # released as they are, outputs cleared
+DEMO_NOTEBOOKS = ("demo_forgetting_curves.ipynb",)  # released as they are, outputs cleared
 REPO = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
 WHEEL_LINE = re.compile(r'^COURSE_WHEEL = ".*"$', re.M)
 BADGE = re.compile(r"https://colab\.research\.google\.com/github/[^/\s)]+/[^/\s)]+/blob/[^/\s)]+/")
@@ -66,9 +68,10 @@ def notebook_sources(path):
 
 
 def secrets_of(notebooks=None, package=ROOT / "cl_course"):
-    """Every solution line of the source notebooks and of the package."""
+    """Every solution line of the source notebooks (default: every assignment's that is written) and of the
+    package."""
     lines = set()
-    for nb in notebooks or [ROOT / "notebooks" / n for n in STUDENT_NOTEBOOKS]:
+    for nb in notebooks or [source_of(name) for name in written()]:
         lines |= solution_lines(notebook_sources(nb) + "\n")
     for py in Path(package).rglob("*.py"):
         lines |= solution_lines(py.read_text())
@@ -96,19 +99,19 @@ def leaks(out, secrets=None):
     return [(name, line) for name, text in release_texts(out) for line in sorted(secrets) if line in text]
 
 
-def generate_assignment(root, db_url=None):
-    """nbgrader generate_assignment in the course folder `root`: notebooks/ -> source/ -> release/.
-    With a gradebook (`db_url`) the assignment, its cells and their checksums are recorded in it."""
+def generate_assignment(root, name, db_url=None):
+    """nbgrader generate_assignment of assignment `name` in the course folder `root`: notebooks/ ->
+    source/<name>/ -> release/<name>/. With a gradebook (`db_url`) the assignment, its cells and their
+    checksums are recorded in it."""
     from nbgrader.converters import GenerateAssignment
     from traitlets.config import Config
 
-    source = Path(root) / "source" / ASSIGNMENT
+    source = Path(root) / "source" / name
     source.mkdir(parents=True, exist_ok=True)
-    for name in STUDENT_NOTEBOOKS:
-        shutil.copy(ROOT / "notebooks" / name, source / name)
+    shutil.copy(source_of(name), source / notebook_of(name))
     config = Config()
     config.CourseDirectory.root = str(root)
-    config.CourseDirectory.assignment_id = ASSIGNMENT
+    config.CourseDirectory.assignment_id = name
     if db_url:
         config.CourseDirectory.db_url = db_url
     else:
@@ -116,7 +119,7 @@ def generate_assignment(root, db_url=None):
         config.SaveCells.enabled = False
     config.GenerateAssignment.force = True
     run_converter(GenerateAssignment, config)
-    return Path(root) / "release" / ASSIGNMENT
+    return Path(root) / "release" / name
 
 
 def run_converter(converter_class, config):
@@ -135,16 +138,19 @@ def point_at(nb, repo, branch, wheel_url):
     return nb
 
 
-def generate_notebooks(workdir, out, links=None):
-    """The student notebooks, generated without a gradebook, and the demo notebooks, into `out`;
-    `links` = (repo, branch, wheel_url) points their badges and install address at the student repository."""
-    released = generate_assignment(workdir)
-    for name in STUDENT_NOTEBOOKS + DEMO_NOTEBOOKS:
-        nb = nbformat.read(released / name if name in STUDENT_NOTEBOOKS else ROOT / "notebooks" / name, as_version=4)
+def generate_notebooks(workdir, out, links=None, names=None):
+    """The student notebooks of assignments `names` (default: every one written), generated without a
+    gradebook, and the demo notebooks, into `out`; `links` = (repo, branch, wheel_url) points their badges
+    and install address at the student repository. Returns the file names written."""
+    paths = [generate_assignment(workdir, name) / notebook_of(name) for name in names or written()]
+    paths += [assignments.NOTEBOOKS / name for name in DEMO_NOTEBOOKS]
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
         for cell in nb.cells:
             if cell.cell_type == "code":
                 cell.outputs, cell.execution_count = [], None
-        nbformat.write(point_at(nb, *links) if links else nb, Path(out) / name)
+        nbformat.write(point_at(nb, *links) if links else nb, Path(out) / path.name)
+    return [path.name for path in paths]
 
 
 def build_wheel(workdir, out, student=True):
@@ -176,8 +182,23 @@ def raw_url(repo, branch, name):
     return f"https://raw.githubusercontent.com/{repo}/{branch}/{name}"
 
 
-def student_readme(repo, branch, wheel):
-    text = STUDENT_README.read_text()
+def title_of(path):
+    """A notebook's first markdown heading, without its #s; else its file name."""
+    for cell in json.loads(Path(path).read_text())["cells"]:
+        heading = re.search(r"^#+\s+(.+)$", "".join(cell["source"]), re.M) if cell["cell_type"] == "markdown" else None
+        if heading:
+            return heading[1].strip()
+    return Path(path).name
+
+
+def student_readme(repo, branch, wheel, notebooks):
+    """The template filled in; its lines holding {NOTEBOOK} are repeated for each of the student
+    `notebooks` (paths), in course order, with {TITLE} its heading."""
+    lines = []
+    for line in STUDENT_README.read_text().splitlines(keepends=True):
+        lines += [line.replace("{NOTEBOOK}", nb.name).replace("{TITLE}", title_of(nb)) for nb in notebooks] \
+            if "{NOTEBOOK}" in line else [line]
+    text = "".join(lines)
     for key, value in {"REPO": repo, "BRANCH": branch, "WHEEL": wheel.name,
                        "WHEEL_URL": raw_url(repo, branch, wheel.name)}.items():
         text = text.replace("{" + key + "}", value)
@@ -204,11 +225,11 @@ def release(out="release", repo=None, branch="main", wheel_url=None):
         raise ReleaseError(f"{out} holds the course's source (cl_course/ or grader/): choose an empty folder for --out")
     url = wheel_url or raw_url(repo, branch, wheel_name())
     with tempfile.TemporaryDirectory() as tmp:
-        generate_notebooks(Path(tmp) / "course", out, (repo, branch, url))
+        notebooks = generate_notebooks(Path(tmp) / "course", out, (repo, branch, url))
         wheel = build_wheel(tmp, out)
         instructor.mkdir(exist_ok=True)
         full = build_wheel(tmp, instructor, student=False)
-    (out / "README.md").write_text(student_readme(repo, branch, wheel))
+    (out / "README.md").write_text(student_readme(repo, branch, wheel, [out / notebook_of(a) for a in written()]))
     (out / ".gitignore").write_text(GITIGNORE)
     (instructor / "INSTALL.md").write_text(
         f"# The instructor's edition of cl_course (do not publish)\n\n{full.name} is the full package: the demo "
@@ -219,9 +240,9 @@ def release(out="release", repo=None, branch="main", wheel_url=None):
     found = leaks(out)
     if found:
         name, line = found[0]
-        for path in [out / n for n in STUDENT_NOTEBOOKS + DEMO_NOTEBOOKS + ("README.md", ".gitignore")] + [wheel]:
+        for path in [out / n for n in [*notebooks, "README.md", ".gitignore"]] + [wheel]:
             path.unlink(missing_ok=True)
         raise ReleaseError(f"solution code reached the release ({name}: {line!r}); it was removed, nothing is left "
                            "to publish")
-    students = [out / n for n in STUDENT_NOTEBOOKS + DEMO_NOTEBOOKS] + [wheel, out / "README.md", out / ".gitignore"]
+    students = [out / n for n in notebooks] + [wheel, out / "README.md", out / ".gitignore"]
     return students, [full, instructor / "INSTALL.md"]

@@ -116,18 +116,20 @@ def read_notebook(data):
 
 # Indented by spaces and tabs only: ^\s* would rescan a run of blank lines from each of its lines.
 DEF = re.compile(r"^[^\S\n]*def\s+(\w+)\s*\(", re.M)
+CLASS = re.compile(r"^[^\S\n]*class\s+(\w+)\s*[(:]", re.M)
 
 
 def wanted_names(cell):
-    """What a released solution cell asks for: its function, or the quiz answers its comment names."""
+    """What a released solution cell asks for: its class (whose methods' names other classes share), else its
+    function, or the quiz answers its comment names."""
     text = source_of(cell)
     first = text.strip().splitlines()[0] if text.strip() else ""
-    return set(DEF.findall(text)) | set(re.findall(r"\bq\d\d\b", first))
+    return (set(CLASS.findall(text)) or set(DEF.findall(text))) | set(re.findall(r"\bq\d\d\b", first))
 
 
 def defined_names(cell):
     text = source_of(cell)
-    return set(DEF.findall(text)) | set(re.findall(r"^(\w+)\s*=", text, re.M))
+    return set(DEF.findall(text)) | set(CLASS.findall(text)) | set(re.findall(r"^(\w+)\s*=", text, re.M))
 
 
 def first_line(cell):

@@ -1,30 +1,31 @@
 """`feedback`, `export` and `report`: what the TA hands out and reads, from the gradebook.
 
-feedback  nbgrader's GenerateFeedback: feedback/<student>/hw14/hw14_lifelong_learning.html
-export    nbgrader's CSV export: one row per student (grades.csv)
-report    per-question score distributions as a markdown table and a PNG, and every part graded
+feedback  nbgrader's GenerateFeedback: feedback/<student>/<assignment>/<notebook>.html
+export    nbgrader's CSV export: one row per student and assignment (grades.csv)
+report    per-question score distributions of one assignment as a markdown table and a PNG, and every part graded
           0 for a reason other than the answer (crashes, timeouts, tampering, missing cells); every
           student-written string in it is escaped
 """
 import json
 import statistics
 
-from .course import ASSIGNMENT, NOTEBOOK, alembic_on_path
+from .course import alembic_on_path
 from .inert import markdown_text, one_line
 from .release import run_converter
 from .verdict import NOT_JUDGED
 
 
 def feedback(course, students=None):
-    """HTML feedback for `students` (default: everyone autograded): ([files written], [(student, why
-    not)]). One student's notebook that nbconvert cannot render costs that student's feedback only."""
+    """HTML feedback on the course's assignment for `students` (default: everyone autograded on it):
+    ([files written], [(student, why not)]). One student's notebook that nbconvert cannot render costs
+    that student's feedback only."""
     from nbgrader.converters import GenerateFeedback
 
     alembic_on_path()
     written, failed = [], []
-    for student in students or sorted(p.name for p in course.path("autograded").glob("*")):
+    for student in students or sorted(p.parent.name for p in course.path("autograded").glob(f"*/{course.assignment}")):
         config = course.config()
-        config.CourseDirectory.assignment_id = ASSIGNMENT
+        config.CourseDirectory.assignment_id = course.assignment
         config.CourseDirectory.student_id = student
         config.GenerateFeedback.force = True
         try:
@@ -32,32 +33,34 @@ def feedback(course, students=None):
         except Exception as e:  # nbconvert's errors have no common base class
             failed.append((student, one_line(f"{type(e).__name__}: {e}")))
             continue
-        written.append(course.path("feedback", student, ASSIGNMENT, NOTEBOOK.replace(".ipynb", ".html")))
+        written.append(course.path("feedback", student, course.assignment, course.notebook.replace(".ipynb", ".html")))
     return written, failed
 
 
-def export(course, out):
+def export(course, out, names=None):
+    """nbgrader's grades CSV at `out`: a row per student and assignment, of assignments `names` (default: all)."""
     from nbgrader.api import Gradebook
     from nbgrader.plugins import CsvExportPlugin
 
     alembic_on_path()
     with Gradebook(course.db_url, course.course_id) as gb:
-        CsvExportPlugin(to=str(out)).export(gb)
+        CsvExportPlugin(to=str(out), assignment=list(names or [])).export(gb)
     return out
 
 
 def scores(course):
-    """{grade_id: {student: score}} and {grade_id: max points}, from the gradebook."""
+    """{grade_id: {student: score}} and {grade_id: max points} of the course's assignment, from the gradebook."""
     from nbgrader.api import Gradebook
 
     alembic_on_path()
     table, points = {}, {}
     with Gradebook(course.db_url, course.course_id) as gb:
-        notebook = gb.find_notebook(NOTEBOOK.replace(".ipynb", ""), ASSIGNMENT)
+        notebook_id = course.notebook.replace(".ipynb", "")
+        notebook = gb.find_notebook(notebook_id, course.assignment)
         for cell in notebook.grade_cells:
             points[cell.name] = cell.max_score
             table[cell.name] = {}
-        for submission in gb.notebook_submissions(NOTEBOOK.replace(".ipynb", ""), ASSIGNMENT):
+        for submission in gb.notebook_submissions(notebook_id, course.assignment):
             for grade in submission.grades:
                 table[grade.cell.name][submission.student.id] = grade.score
     return table, points
@@ -79,7 +82,7 @@ def problems(course):
     """(student, what, why): repairs, and parts lost to something other than the answer (crashes,
     timeouts, tampering, missing cells), one line per cause. A log that cannot be read is one line too."""
     found = []
-    for log in sorted(course.path("grading").glob("*.json")):
+    for log in sorted(course.path("grading", course.assignment).glob("*.json")):
         try:
             data = json.loads(log.read_text())
             if data["notes"]:
@@ -97,7 +100,7 @@ def problems(course):
 
 
 def report(course, out_dir):
-    """report.md and report.png in `out_dir`; returns the markdown."""
+    """report.md and report.png of the course's assignment in `out_dir`; returns the markdown."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -109,7 +112,7 @@ def report(course, out_dir):
     for by_student in table.values():
         for student, v in by_student.items():
             totals[student] = totals.get(student, 0) + v
-    lines = [f"# HW14 grading report ({len(totals)} submissions, {sum(points.values()):g} points)", "",
+    lines = [f"# {course.assignment} grading report ({len(totals)} submissions, {sum(points.values()):g} points)", "",
              "| part | points | graded | mean | median | full marks % | zero % |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {p} | {pts:g} | {n} | {mean:.2f} | {med:.2f} | {full:.0f} | {zero:.0f} |"
               for p, pts, n, mean, med, full, zero in rows]

@@ -7,7 +7,9 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = ROOT / "notebooks" / "hw14_lifelong_learning.ipynb"
+NOTEBOOKS = {"hw14": ROOT / "notebooks" / "hw14_lifelong_learning.ipynb",
+             "lesson2": ROOT / "notebooks" / "lesson2_scenarios_and_replay.ipynb"}
+NOTEBOOK = NOTEBOOKS["hw14"]
 COLAB = ROOT / ".venv-colab" / "bin" / "python"  # `make colab-env`: Colab's Python and package versions
 
 
@@ -23,13 +25,16 @@ def assert_close(got, expected, rtol=1e-9, atol=1e-12):
         torch.testing.assert_close(got[n], expected[n], rtol=rtol, atol=atol, msg=lambda m, n=n: f"{n}: {m}")
 
 
-def notebook_solutions():
-    """The notebook's solution cells run in one namespace: independent code from the library's."""
-    cells = json.loads(NOTEBOOK.read_text())["cells"]
+def notebook_solutions(lesson=None):
+    """The notebooks' solution cells (one lesson's, or both) run in one namespace: independent code from the
+    library's. Lesson 2's classes see what its set-up cell imports."""
     namespace = {"torch": torch, "F": torch.nn.functional}
-    for cell in cells:
-        if cell.get("metadata", {}).get("nbgrader", {}).get("solution") and "def " in "".join(cell["source"]):
-            exec("".join(cell["source"]), namespace)
+    exec("from cl_course.strategies import Replay, Strategy, frozen_copy, outputs_of_old_heads\n"
+         "from cl_course.replay import flat_gradient, memory_gradient, set_flat_gradient", namespace)
+    for name in [lesson] if lesson else NOTEBOOKS:
+        for cell in json.loads(NOTEBOOKS[name].read_text())["cells"]:
+            if cell.get("metadata", {}).get("nbgrader", {}).get("solution") and "def " in "".join(cell["source"]):
+                exec("".join(cell["source"]), namespace)
     return namespace
 
 

@@ -186,7 +186,7 @@ def rendered_demo(demo):
     run = demo.get_by_role("button", name="Run", exact=True)
     status, images = demo.locator(".widget-html-content"), demo.locator("img")
     expect(run).to_be_visible(timeout=120_000)
-    for control in ("methods", "protocol", "train subset", "λ ewc", "λ scp"):
+    for control in ("scenario", "methods", "protocol", "train subset", "λ ewc", "λ scp"):
         expect(demo.get_by_label(control)).to_be_visible()
     expect(demo.locator(".widget-hslider")).to_have_count(2)
     return run, status, images
@@ -230,6 +230,19 @@ def test_demo_controls_shipped_curves_run_and_errors(lab, page):
     assert images.first.get_attribute("src") != shipped, "the plot was not redrawn"
     assert len(list(lab.demo_cache.glob("*.json"))) == 2, "Run did not train both methods"
     shot(page, "demo-5-trained")
+
+    # Split MNIST class-IL: its methods and its shipped curves at once, and Run looks those up
+    trained = images.first.get_attribute("src")
+    demo.get_by_label("scenario").select_option(label="Split MNIST, class-IL")
+    expect(status).to_contain_text("Showing the shipped Split MNIST class-IL runs")
+    expect(images).to_have_count(3)
+    expect(images.first).not_to_have_attribute("src", trained)
+    expect(demo.get_by_label("iterations")).to_be_visible()
+    expect(demo.get_by_label("methods").locator("option", has_text="icarl")).to_have_count(1)
+    run.click()
+    expect(status).to_contain_text("Shipped runs: baseline, ")
+    demo.scroll_into_view_if_needed()
+    shot(page, "demo-6-split-mnist-class-il")
 
     # callback errors would be tracebacks in an output or in JupyterLab's log console
     expect(notebook).not_to_contain_text("Traceback")

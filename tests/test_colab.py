@@ -16,21 +16,24 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import nbformat
 
-from cl_course.blanks import BLANKS
+from cl_course.blanks import lesson_blanks
 from cl_course.config import HW14_METHODS as METHODS
+from cl_course import lesson2
 from cl_course.config import REGULARISED
 import pytest
 
 from grader.tests.make_corpus import solution_sources
 from helpers import COLAB, colab_overlay
-from test_notebooks import errors, execute, grade_id, text
+from test_notebooks import errors, execute, grade_id, lesson2_table, text
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = "hw14_lifelong_learning.ipynb"
+LESSON2 = "lesson2_scenarios_and_replay.ipynb"
 
 
 @pytest.fixture(scope="module")
@@ -90,22 +93,23 @@ def fresh_kernel(tmp):
     return python, tmp / "jupyter"
 
 
-def run_as_student(notebook, folder, tmp, data_root):
-    """Run `notebook` (a path in `folder`, the student's /content) in a fresh Colab-like kernel."""
+def run_as_student(notebook, folder, tmp, data_root, profile=""):
+    """Run `notebook` (a path in `folder`, the student's /content) in a fresh Colab-like kernel (in the profile its
+    first cell chooses, unless `profile` says another)."""
     python, jupyter = fresh_kernel(tmp)
-    env = {"JUPYTER_PATH": str(jupyter), "CL_COURSE_DATA": str(Path(data_root).resolve()), "CL_COURSE_PROFILE": "",
-           "XDG_CACHE_HOME": str(tmp / "cache")}
+    env = {"JUPYTER_PATH": str(jupyter), "CL_COURSE_DATA": str(Path(data_root).resolve()),
+           "CL_COURSE_PROFILE": profile, "XDG_CACHE_HOME": str(tmp / "cache")}
     return execute(notebook, folder, kernel="student", env=env), python
 
 
-def copy_of(student_repo, folder, wheel_url=None):
+def copy_of(student_repo, folder, wheel_url=None, notebook=NOTEBOOK):
     """The released notebook as a student downloads it from Colab ("Copy of ..."), alone in `folder`."""
     folder.mkdir()
-    nb = nbformat.read(student_repo / NOTEBOOK, as_version=4)
+    nb = nbformat.read(student_repo / notebook, as_version=4)
     if wheel_url:
         nb.cells[1].source = re.sub(r'^COURSE_WHEEL = ".*"$', f'COURSE_WHEEL = "{wheel_url}"', nb.cells[1].source,
                                     flags=re.M)
-    path = folder / f"Copy of {NOTEBOOK}"
+    path = folder / f"Copy of {notebook}"
     nbformat.write(nb, path)
     return path, nb
 
@@ -149,11 +153,56 @@ def test_the_released_notebook_with_the_solutions_filled_in_passes_every_cell(
     nb, _ = run_as_student(path, path.parent, tmp_path, data_root)
     assert not errors(nb), {i: (e.ename, e.evalue) for i, e in errors(nb).items()}
     checks = [c for c in nb.cells if (grade_id(c) or "").startswith("check_")]
-    assert {grade_id(c) for c in checks} == {f"check_{n}" for n in BLANKS}
+    assert {grade_id(c) for c in checks} == {f"check_{n}" for n in lesson_blanks("hw14")}
     assert all("parameters match" in text(c) for c in checks)
     table = next(o.data["text/markdown"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
                  if "this notebook: average accuracy" in o.get("data", {}).get("text/markdown", ""))
     assert "not trained" not in table
+
+
+def test_lesson2_released_fails_only_where_unfilled_and_says_what_to_write(student_repo, colab_env, data_root,
+                                                                           tmp_path):
+    path, _ = copy_of(student_repo, tmp_path / "content", notebook=LESSON2)
+    nb, _ = run_as_student(path, path.parent, tmp_path, data_root, profile="grading")  # what fails is profile-free
+    assert "cl_course 0.1.0 (student edition)" in text(nb.cells[1])
+    failed = errors(nb)
+    assert all(e.ename == "NotImplementedError" for e in failed.values()), \
+        {i: (e.ename, e.evalue) for i, e in failed.items() if e.ename != "NotImplementedError"}
+    trains = {i for i, c in enumerate(nb.cells) if "lesson." in c.source and
+              any(n in c.source for n in ("LwF", "ExperienceReplay", "AGEM", "herding_selection"))}
+    expected = {i for i, c in enumerate(nb.cells) if (grade_id(c) or "").startswith(("check_", "q"))} | trains
+    assert set(failed) == expected
+    for i in trains:  # each fails at once, naming what to write, instead of training first
+        assert re.match(r"\w+ cannot train yet: \w+ is not written", failed[i].evalue), failed[i].evalue
+    assert "ewc is not trained here: it needs fisher_diagonal" in "".join(text(c) for c in nb.cells)
+    ran = [c.source for c in nb.cells
+           if c.cell_type == "code" and c.outputs and not any(o.output_type == "error" for o in c.outputs)]
+    assert any('lesson.train("baseline"' in c for c in ran) and any("comparison_markdown" in c for c in ran)
+
+
+def test_lesson2_released_with_the_solutions_filled_in_passes_every_cell_and_shows_the_lesson(
+        student_repo, colab_env, data_root, tmp_path):
+    """In the quick profile, as a student on a CPU runs it (the time is in the test's output and the README)."""
+    path, nb = copy_of(student_repo, tmp_path / "content", notebook=LESSON2)
+    solutions = solution_sources("lesson2")
+    for cell in nb.cells:
+        if grade_id(cell) in solutions:
+            cell.source = solutions[grade_id(cell)]
+    nbformat.write(nb, path)
+    started = time.perf_counter()
+    nb, _ = run_as_student(path, path.parent, tmp_path, data_root)
+    print(f"lesson 2, quick profile, student edition: {time.perf_counter() - started:.0f} s")
+    assert not errors(nb), {i: (e.ename, e.evalue) for i, e in errors(nb).items()}
+    checks = [c for c in nb.cells if (grade_id(c) or "").startswith("check_")]
+    assert len(checks) == 5 and all(re.search(r"(all \d+ entries match|its entry matches)", text(c)) for c in checks)
+    assert "profile quick: 5 tasks" in text(nb.cells[3])
+    rows = lesson2_table(nb)
+    trained = {m: float(rows[m][6]) for m in lesson2.METHODS if rows[m][6] != "not trained"}  # class-IL
+    assert set(trained) == set(lesson2.METHODS) - {"ewc", "si"}  # the student edition leaves those to HW14's functions
+    # the lesson, in a student's own quick run: in class-IL the baseline forgets all but the last task, replay rescues
+    assert trained["baseline"] < 30 and trained["er"] > trained["baseline"] + 40 and trained["icarl"] > 50, trained
+    task_il = {m: float(rows[m][0]) for m in trained}
+    assert min(task_il.values()) > 70, task_il  # task-IL is easy for everyone
 
 
 def closed_port():

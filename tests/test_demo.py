@@ -5,14 +5,21 @@ from pathlib import Path
 import pytest
 
 from cl_course import demo as demo_module
-from cl_course.demo import ForgettingDemo
+from cl_course.demo import PERMUTED, ForgettingDemo
 from cl_course.config import HW14_METHODS as METHODS
+from cl_course.data import SCENARIOS
 from cl_course.report import precomputed
 
 
 def pngs(demo):
     """The PNG bytes of the figures on screen (a hidden image shows nothing)."""
     return [bytes(image.value) for image in demo.images if image.layout.display != "none"]
+
+
+def lambdas(demo, data):
+    """(the demo's lambda boxes, the shipped run's lambdas) for the shipped run's methods that have a box."""
+    have = [m for m in data["methods"] if m in demo.lambdas]
+    return {m: demo.lambdas[m].value for m in have}, {m: data["methods"][m]["lambda"] for m in have}
 
 
 def test_shipped_curves_show_and_run_looks_them_up_without_data_or_training(tmp_path, monkeypatch):
@@ -24,8 +31,8 @@ def test_shipped_curves_show_and_run_looks_them_up_without_data_or_training(tmp_
     assert demo.subset.label == "24,680 (as shipped)"  # the default controls describe the shipped run
     for protocol in ("hw14", "paper"):  # every method of both shipped runs, joint training included
         demo.protocol.value = protocol  # which sets that protocol's lambdas, those its shipped run used
-        assert {m: box.value for m, box in demo.lambdas.items()} == \
-            {m: r["lambda"] for m, r in precomputed(protocol)["methods"].items() if m in demo.lambdas}
+        shown, shipped = lambdas(demo, precomputed(protocol))
+        assert shown == shipped
         results = demo.run()
         assert set(results) == set(METHODS), demo.status.value
         assert f"Shipped runs: {', '.join(METHODS)} ({protocol} protocol" in demo.status.value
@@ -45,6 +52,76 @@ def test_the_student_edition_shows_shipped_runs_and_says_what_live_training_need
     assert demo.run() is None
     assert "live training needs the instructor&#x27;s edition" in demo.status.value and "#b00020" in demo.status.value
     assert pngs(demo) == before
+
+
+def test_each_split_mnist_scenario_offers_its_methods_and_shows_its_shipped_runs_without_data_or_training(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(demo_module, "run_methods", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(demo_module, "load_tasks", lambda *a, **k: pytest.fail("loaded data"))
+    demo = ForgettingDemo(cache_dir=tmp_path, data_root=tmp_path / "nothing here")
+    permuted = pngs(demo)
+    for scenario in SCENARIOS:
+        demo.scenario.value = scenario
+        data = precomputed(f"split-mnist-{scenario}")
+        assert f"Showing the shipped Split MNIST {scenario}-IL runs" in demo.status.value
+        assert len(pngs(demo)) == 3 and pngs(demo) != permuted
+        # more than HW14's methods; iCaRL only where the library runs it
+        assert {"lwf", "er", "agem", "dgr"} <= set(demo.methods.options)
+        assert ("icarl" in demo.methods.options) == (scenario == "class")
+        assert demo.tasks.max == 5 and demo.protocol.layout.display == "none"  # Split MNIST: 5 tasks, the papers'
+        # the controls describe the shipped run, so Run looks it up
+        assert list(demo.methods.value) == list(data["methods"])
+        shown, shipped = lambdas(demo, data)
+        assert shown == shipped
+        assert demo.iterations.value == data["config"]["iterations"]
+        results = demo.run()
+        assert {m: h.accuracy_matrix for m, h in results.items()} == \
+            {m: r["accuracy_matrix"] for m, r in data["methods"].items()}, demo.status.value
+        assert f"Shipped runs: {', '.join(data['methods'])} (Split MNIST {scenario}-IL" in demo.status.value
+    demo.scenario.value = PERMUTED  # back to HW14's default view
+    assert list(demo.methods.options) == list(METHODS) and demo.iterations.layout.display == "none"
+    assert "Showing the shipped HW14 run" in demo.status.value and pngs(demo) == permuted
+
+
+def test_the_student_edition_looks_up_split_mnist_and_says_what_is_shipped(tmp_path, monkeypatch):
+    monkeypatch.setattr(demo_module, "EDITION", "student")
+    monkeypatch.setattr(demo_module, "run_methods", lambda *a, **k: pytest.fail("trained"))
+    demo = ForgettingDemo(cache_dir=tmp_path, data_root=tmp_path / "nothing here")
+    demo.scenario.value = "class"
+    assert set(demo.run()) == set(precomputed("split-mnist-class")["methods"])
+    demo.iterations.value = 100
+    assert demo.run() is None
+    assert "live training needs the instructor&#x27;s edition" in demo.status.value
+    assert "Shipped: baseline, " in demo.status.value and "#b00020" in demo.status.value
+
+
+def test_bad_split_mnist_settings_are_one_line_messages_in_the_page(tmp_path):
+    demo = ForgettingDemo(cache_dir=tmp_path, data_root=tmp_path / "empty")
+    demo.scenario.value = "class"
+    demo.methods.value = ("er", "icarl")
+    demo.scenario.value = "domain"  # iCaRL is class-IL only: it goes from the choices and from the selection
+    assert "icarl" not in demo.methods.options + demo.methods.value
+    before = pngs(demo)
+    demo.lambdas["si"].value = -1
+    assert demo.run() is None
+    assert "lambda for si must be &gt;= 0" in demo.status.value and "#b00020" in demo.status.value
+    assert pngs(demo) == before
+    demo.lambdas["si"].value, demo.iterations.value = 1, 100
+    demo.run()
+    assert "MNIST is not under" in demo.status.value and "Traceback" not in demo.status.value
+
+
+def test_split_mnist_trains_live_what_is_not_shipped(tmp_path, data_root):
+    demo = ForgettingDemo(cache_dir=tmp_path, data_root=data_root)
+    demo.scenario.value = "class"
+    demo.methods.value, demo.tasks.value, demo.iterations.value, demo.subset.value = ("baseline", "er"), 2, 100, 300
+    results = demo.run()
+    assert demo.status.value.endswith("Done: baseline, er (Split MNIST class-IL, 2 tasks x 100 iterations, 300 "
+                                      "training images per task).</span>"), demo.status.value
+    assert [len(r) for r in results["er"].accuracy_matrix] == [2, 2]
+    saved = [json.loads(path.read_text())["config"] for path in tmp_path.glob("*.json")]
+    assert sorted(c["methods"][0] for c in saved) == ["baseline", "er"]
+    assert {(c["benchmark"], c["scenario"], c["iterations"]) for c in saved} == {("split-mnist", "class", 100)}
 
 
 def test_the_subset_control_names_every_choice():

@@ -13,12 +13,15 @@ import pytest
 from nbclient import NotebookClient
 
 import cl_course
-from cl_course.blanks import BLANKS
+from cl_course import lesson2
+from cl_course.blanks import lesson_blanks
 from cl_course.config import HW14_METHODS as METHODS
 from grader import release as rel
+from grader.assignments import notebook_of, written
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
+STUDENT_NOTEBOOKS = [notebook_of(name) for name in written()]  # every assignment's whose notebook is written
 
 
 def execute(path, cwd, kernel="python3", env=None):
@@ -59,7 +62,7 @@ def test_source_notebook_runs_in_the_quick_profile_with_every_check_passing(tmp_
               for o in c.outputs if o.output_type == "stream" and o.name == "stderr"]
     assert not stderr, f"cells {stderr} wrote to stderr (nbgrader zeroes graded cells that do)"
     checks = [c for c in nb.cells if (grade_id(c) or "").startswith("check_")]
-    assert {grade_id(c) for c in checks} == {f"check_{n}" for n in BLANKS}
+    assert {grade_id(c) for c in checks} == {f"check_{n}" for n in lesson_blanks("hw14")}
     assert all("parameters match" in text(c) for c in checks)
     quiz = [c for c in nb.cells if re.fullmatch(r"q\d\d", grade_id(c) or "")]
     assert len(quiz) == 25 and all("answer recorded" in text(c) for c in quiz)
@@ -73,6 +76,35 @@ def test_source_notebook_runs_in_the_quick_profile_with_every_check_passing(tmp_
     assert len(sweep) == 5  # the stability-plasticity sweep
     figures = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
     assert len(figures) >= 15  # digits, 7 runs' curves and matrices, importances, sweep, the comparison's
+
+
+def test_lesson2_runs_with_every_check_passing(tmp_path, quick_env):
+    """The source notebook end to end in the grading profile (its lesson, in the quick profile and with the student
+    wheel, is test_colab.py's)."""
+    nb = execute(NOTEBOOKS / "lesson2_scenarios_and_replay.ipynb", tmp_path, env=quick_env | {
+        "CL_COURSE_PROFILE": "grading"})
+    assert not errors(nb), {i: (e.ename, e.evalue) for i, e in errors(nb).items()}
+    stderr = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+              for o in c.outputs if o.output_type == "stream" and o.name == "stderr"]
+    assert not stderr, f"cells {stderr} wrote to stderr (nbgrader zeroes graded cells that do)"
+    checks = [c for c in nb.cells if (grade_id(c) or "").startswith("check_")]
+    assert {grade_id(c) for c in checks} == {f"check_{n}" for n in lesson_blanks("lesson2")}
+    assert all(re.search(r"(all \d+ entries match|its entry matches)", text(c)) for c in checks)
+    quiz = [c for c in nb.cells if re.fullmatch(r"q\d\d", grade_id(c) or "")]
+    assert len(quiz) == 16 and all("answer recorded" in text(c) for c in quiz)
+    starts = text(nb.cells[3])
+    assert all(f"{s}-IL, profile grading: 2 tasks" in starts for s in ("task", "domain", "class"))
+    assert all(lesson2_table(nb)[m][6] != "not trained" for m in lesson2.METHODS)  # class-IL: this notebook
+    figures = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+    assert len(figures) >= 20  # digits, 3 per method's scenarios, 3 confusion matrices, the comparison
+
+
+def lesson2_table(nb):
+    """The comparison's rows: {method: [task-IL this notebook, full run, published, domain-IL..., class-IL...]}."""
+    table = next(o.data["text/markdown"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                 if "this notebook | full run | published" in o.get("data", {}).get("text/markdown", ""))
+    return {line.split("|")[1].strip(): [v.strip() for v in line.strip("|").split("|")[1:]]
+            for line in table.splitlines() if line.startswith("| ") and "---" not in line}
 
 
 def install_block(source):
@@ -91,14 +123,16 @@ def test_source_notebooks_have_nbgrader_metadata_and_no_outputs():
         assert f'COURSE_VERSION = "{cl_course.__version__}"' in nb.cells[1].source
         blocks.add(install_block(nb.cells[1].source))
     assert len(blocks) == 1  # one install cell, the same in every notebook
-    nb = nbformat.read(NOTEBOOKS / "hw14_lifelong_learning.ipynb", as_version=4)
-    ids = [grade_id(c) for c in nb.cells if grade_id(c)]
-    assert len(ids) == len(set(ids))
-    graded = [c.metadata.nbgrader for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
-    points = {m["grade_id"]: m["points"] for m in graded}
-    assert {n: points.pop(f"check_{n}") for n in BLANKS} == {n: b.points for n, b in BLANKS.items()}
-    assert set(points.values()) == {1}  # the rest are the quiz's, a point per question
-    assert all(m["locked"] for m in graded)
+    for lesson, name in (("hw14", "hw14_lifelong_learning.ipynb"), ("lesson2", "lesson2_scenarios_and_replay.ipynb")):
+        nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+        ids = [grade_id(c) for c in nb.cells if grade_id(c)]
+        assert len(ids) == len(set(ids))
+        graded = [c.metadata.nbgrader for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+        points = {m["grade_id"]: m["points"] for m in graded}
+        blanks = lesson_blanks(lesson)
+        assert {n: points.pop(f"check_{n}") for n in blanks} == {n: b.points for n, b in blanks.items()}
+        assert set(points.values()) == {1}  # the rest are the quiz's, a point per question
+        assert all(m["locked"] for m in graded)
 
 
 def test_demo_notebook_runs(tmp_path, quick_env):
@@ -127,7 +161,7 @@ def test_release_holds_no_solution_text(release_dir):
     # the search finds them where they are
     assert rel.leaks(NOTEBOOKS, secrets)
     texts = dict(rel.release_texts(release_dir))
-    assert {"README.md", ".gitignore", "hw14_lifelong_learning.ipynb", "demo_forgetting_curves.ipynb"} <= set(texts)
+    assert {"README.md", ".gitignore", *STUDENT_NOTEBOOKS, "demo_forgetting_curves.ipynb"} <= set(texts)
     assert not any("### BEGIN SOLUTION" in t or "### BEGIN HIDDEN TESTS" in t for t in texts.values())
     stubs = texts[f"{next(release_dir.glob('*.whl')).name}:cl_course/importance.py"]
     regions = (ROOT / "cl_course" / "importance.py").read_text().count("### BEGIN SOLUTION")
@@ -157,22 +191,23 @@ def test_release_command_errors_are_one_line(args, message, tmp_path):
 
 
 def test_the_student_repository_is_complete_and_points_only_into_itself(release_dir):
-    assert sorted(p.name for p in release_dir.iterdir()) == [
-        ".git", ".gitignore", "README.md", "cl_course-0.1.0-py3-none-any.whl", "demo_forgetting_curves.ipynb",
-        "hw14_lifelong_learning.ipynb"]
+    notebooks = [*STUDENT_NOTEBOOKS, "demo_forgetting_curves.ipynb"]
+    assert sorted(p.name for p in release_dir.iterdir()) == sorted([
+        ".git", ".gitignore", "README.md", "cl_course-0.1.0-py3-none-any.whl", *notebooks])
     assert (release_dir / ".git" / "HEAD").exists()  # an earlier publish's history is kept
     texts = dict(rel.release_texts(release_dir))
-    links = {u for name in ("README.md", "hw14_lifelong_learning.ipynb", "demo_forgetting_curves.ipynb")
-             for u in re.findall(r"https?://[^\s\"')\]]+", texts[name])}
+    links = {u for name in ("README.md", *notebooks) for u in re.findall(r"https?://[^\s\"')\]]+", texts[name])}
     for url in links - {"https://colab.research.google.com/assets/colab-badge.svg"}:
         into_repo = re.fullmatch(r"https://colab\.research\.google\.com/github/myuni/cl-2026/blob/spring/(.+)", url) \
             or re.fullmatch(r"https://raw\.githubusercontent\.com/myuni/cl-2026/spring/(.+)", url)
         assert into_repo and (release_dir / into_repo[1]).is_file(), url
     wheel = "https://raw.githubusercontent.com/myuni/cl-2026/spring/cl_course-0.1.0-py3-none-any.whl"
-    for name in ("hw14_lifelong_learning.ipynb", "demo_forgetting_curves.ipynb"):
-        setup = nbformat.read(release_dir / name, as_version=4).cells[1].source
+    for name in notebooks:
+        setup = next(c.source for c in nbformat.read(release_dir / name, as_version=4).cells
+                     if "COURSE_WHEEL = " in c.source)
         assert f'COURSE_WHEEL = "{wheel}"' in setup and f'COURSE_VERSION = "{cl_course.__version__}"' in setup
         assert f"blob/spring/{name}" in texts[name]
+        assert f"https://colab.research.google.com/github/myuni/cl-2026/blob/spring/{name})" in texts["README.md"]
     assert "File > Download > Download .ipynb" in texts["README.md"]
 
 

@@ -1,16 +1,18 @@
-"""The HW14 quiz: every key is backed by statements the notebook teaches before the quiz. The table
-below names, for each question, its key and the sentences (in markdown cells above the quiz) that
-decide each option, so a key that drifts from the teaching text, or teaching text that drifts from
-a key, fails here."""
+"""The quizzes of both lessons: every key is backed by statements the notebook teaches before the quiz.
+The tables below name, for each question, its key and the sentences (in markdown cells above the quiz)
+that decide each option, so a key that drifts from the teaching text, or teaching text that drifts
+from a key, fails here."""
 import ast
 import re
 from pathlib import Path
 
 import nbformat
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "hw14_lifelong_learning.ipynb"
+import pytest
 
-TAUGHT = {
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+HW14 = {
     "q01": ({"a", "d"}, ["learning a sequence of tasks with one model so that it keeps its earlier abilities and, "
                          "ideally, uses them to learn new tasks faster"]),
     "q02": ({"a", "b", "c"}, ["for task $t$ it trains on the training data of tasks $1, \\dots, t$ "
@@ -95,29 +97,87 @@ TAUGHT = {
                               "whatever $\\lambda$", "Replay presents old and new classes together"]),
 }
 
+LESSON2 = {
+    "q01": ({"a"}, ["| **task-incremental (task-IL)** | **told the task** |"]),
+    "q02": ({"b"}, ['one shared head answers "first or second digit of its pair" for every task',
+                    '"second digit of its pair" (odd)']),
+    "q03": ({"a", "b", "d"}, ["answers almost every test image with one of the **two newest digits**, which is one "
+                              "task's share of the test set",
+                              "the cross-entropy lowers the logits of every digit absent from the batch, which are "
+                              "the old tasks' digits", "**biased towards the newest classes**",
+                              "even where the hidden features of old digits are still distinct"]),
+    "q04": ({"a", "b", "c"}, ["HW14's Permuted MNIST is domain-IL: the ten labels stay the same and only the input "
+                              "distribution changes", "one head of 2 outputs per task",
+                              "so EWC and SI end near the baseline's 20%", "**Class-IL** separates the families"]),
+    "q05": ({"a", "b", "d"}, ["p^{(n)} = \\operatorname{softmax}(\\hat z^{(n)} / T),\\quad q^{(n)} = "
+                              "\\operatorname{softmax}(z^{(n)} / T)",
+                              "the factor $T^2$ keeps its size comparable across temperatures",
+                              "changes the loss by the teacher's entropy, a constant, and not its gradient",
+                              "the targets are the old **logits**"]),
+    "q06": ({"a", "b", "c"}, ["LwF (Li & Hoiem 2017) stores no data", "the **current batch's inputs** are also fed to "
+                              "the old model", "a frozen copy of the model from the end of the last task",
+                              "the batch through **every earlier task's head** of the old model",
+                              "The regularisers (EWC, SI) and LwF stay near 20%"]),
+    "q07": ({"a", "c", "d"}, ["keeps `per_class` samples of **each label** of every finished task",
+                              "A task's stream is not balanced", "uniformly **without replacement**",
+                              "The replayed batch is as large as the current one",
+                              "Each sample keeps the head of **its own** task"]),
+    "q08": ({"a"}, ["\\mathcal{L} = \\frac1t\\,\\mathcal{L}_{\\text{current}} + \\left(1 - \\frac1t\\right)"
+                    "\\mathcal{L}_{\\text{replay}}"]),
+    "q09": ({"a", "b", "d"}, ["If $g\\cdot g_{\\text{ref}} \\ge 0$ the step would not raise the memory's loss and $g$ "
+                              "is kept", "Then $\\tilde g \\cdot g_{\\text{ref}} = 0$",
+                              "It must not train on the memory: `replay` returns `None`",
+                              "**A-GEM** (Chaudhry et al. 2019, *Averaged GEM*) keeps one constraint",
+                              "a quadratic program with one constraint per old task"]),
+    "q10": ({"a"}, ["\\tilde g = g - \\frac{g \\cdot g_{\\text{ref}}}{g_{\\text{ref}} \\cdot g_{\\text{ref}}}\\, "
+                    "g_{\\text{ref}}"]),
+    "q11": ({"a", "b", "c"}, ["It asks that no step raise the loss of any old task",
+                              "where $g_k$ is the gradient of task $k$'s stored samples",
+                              "a quadratic program with one constraint per old task",
+                              "uses the memory differently"]),
+    "q12": ({"a", "b", "c"}, ["classifies **without the output layer**",
+                              "*nearest-mean-of-exemplars* classifier is not biased towards the newest classes",
+                              "**iCaRL** (Rebuffi et al. 2017) is built for class-IL",
+                              "It keeps `m` exemplars per class"]),
+    "q13": ({"a", "c", "d"}, ["picks one exemplar at a time", "which the $m$ samples nearest to the mean, taken in "
+                              "one go, do not", "An exemplar is chosen at most once", "L2-normalised features"]),
+    "q14": ({"a", "b", "d"}, ["the previous autoencoder **generates** inputs, the previous classifier labels them",
+                              "stores no images", "a generator good enough for MNIST needs training"]),
+    "q15": ({"b"}, ["The replay family (ER, A-GEM, DGR, iCaRL) keeps most of the old digits",
+                    "in class-IL, only the methods that replay (stored or generated) data succeed",
+                    "The regularisers (EWC, SI) and LwF stay near 20%"]),
+    "q16": ({"a", "b", "c"}, ["add a new column (a copy of the network) for each task and freeze the old columns",
+                              "prunes the task's least important weights", "Both need the task identity at test time",
+                              "keeps one network of fixed size"]),
+}
+TAUGHT = {"hw14_lifelong_learning.ipynb": HW14, "lesson2_scenarios_and_replay.ipynb": LESSON2}
+lessons = pytest.mark.parametrize("name", list(TAUGHT))
+
 
 def flat(text):
     return " ".join(text.split())
 
 
-def notebook():
-    return nbformat.read(NOTEBOOK, as_version=4)
+def notebook(name):
+    return nbformat.read(NOTEBOOKS / name, as_version=4)
 
 
-def test_the_table_covers_the_quiz_and_its_keys_are_the_notebooks():
-    nb = notebook()
+@lessons
+def test_the_table_covers_the_quiz_and_its_keys_are_the_notebooks(name):
+    nb = notebook(name)
     solutions = "\n".join(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id", "")
                           .startswith("quiz_"))
     keys = {q: ast.literal_eval(v) for q, v in re.findall(r"^(q\d\d) = (\{.*\})$", solutions, re.M)}
     hidden = {c.metadata.nbgrader["grade_id"]: ast.literal_eval(re.search(r"== (\{.*\}),", c.source).group(1))
               for c in nb.cells if re.fullmatch(r"q\d\d", c.metadata.get("nbgrader", {}).get("grade_id", ""))}
-    assert keys == hidden == {q: key for q, (key, _) in TAUGHT.items()}
+    assert keys == hidden == {q: key for q, (key, _) in TAUGHT[name].items()}
 
 
-def test_every_key_letter_is_an_option_and_the_visible_check_lists_the_options():
-    nb = notebook()
+@lessons
+def test_every_key_letter_is_an_option_and_the_visible_check_lists_the_options(name):
+    nb = notebook(name)
     questions = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown" and "**q" in c.source)
-    for q, (key, _) in TAUGHT.items():
+    for q, (key, _) in TAUGHT[name].items():
         text = questions[questions.index(f"**{q}.**"):]
         text = text[:text.find("**q", 3)] if text.find("**q", 3) > 0 else text
         options = "".join(re.findall(r"^- \(([a-z])\)", text, re.M))
@@ -126,10 +186,11 @@ def test_every_key_letter_is_an_option_and_the_visible_check_lists_the_options()
         assert f'"{q}", "{options}")' in check
 
 
-def test_every_key_is_backed_by_statements_taught_before_the_quiz():
-    nb = notebook()
+@lessons
+def test_every_key_is_backed_by_statements_taught_before_the_quiz(name):
+    nb = notebook(name)
     start = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("## Quiz"))
     taught = [flat(c.source) for c in nb.cells[:start] if c.cell_type == "markdown"]
-    missing = [(q, s) for q, (_, statements) in TAUGHT.items() for s in statements
+    missing = [(q, s) for q, (_, statements) in TAUGHT[name].items() for s in statements
                if not any(flat(s) in t for t in taught)]
     assert not missing, missing

@@ -4,6 +4,7 @@ import shutil
 
 import pytest
 
+from grader.assignments import notebook_of
 from grader.release import generate_notebooks
 
 from .make_corpus import solution_sources
@@ -11,10 +12,10 @@ from .make_corpus import solution_sources
 
 @pytest.fixture(scope="session")
 def released(tmp_path_factory):
-    """The released notebook (a dict, sources as strings), generated once."""
+    """hw14's released notebook (a dict, sources as strings), generated once."""
     tmp = tmp_path_factory.mktemp("release")
-    generate_notebooks(tmp / "course", tmp)
-    nb = json.loads((tmp / "hw14_lifelong_learning.ipynb").read_text())
+    generate_notebooks(tmp / "course", tmp, names=["hw14"])
+    nb = json.loads((tmp / notebook_of("hw14")).read_text())
     for c in nb["cells"]:
         c["source"] = "".join(c["source"])
     return nb
@@ -24,7 +25,7 @@ def released(tmp_path_factory):
 def answered(released):
     """A copy of the released notebook with every answer filled in."""
     nb = json.loads(json.dumps(released))
-    solutions = solution_sources()
+    solutions = solution_sources("hw14")
     for c in nb["cells"]:
         gid = c["metadata"].get("nbgrader", {}).get("grade_id")
         if gid in solutions:

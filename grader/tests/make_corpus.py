@@ -1,11 +1,13 @@
-"""Write the grader's test corpus: grader/tests/submissions/ (as an LMS download looks) and
-grader/tests/expected.json (each student's expected score per part).
+"""Write the grader's test corpus: grader/tests/submissions/ (as an LMS download of the course looks)
+and grader/tests/expected.json (per assignment, each student's expected score per part).
 
   python -m grader.tests.make_corpus
 
-Run it again when the course notebook changes. Each case starts from the released notebook with
-the reference answers filled in (what a student who got everything right submits) and changes
-one thing: a typical wrong formula, Colab's mangling, a rename, or an attack on the grader.
+Run it again when a course notebook changes. Each case starts from its assignment's released
+notebook with the reference answers filled in (what a student who got everything right submits)
+and changes one thing: a typical wrong formula, Colab's mangling, a rename, or an attack on the
+grader. CASES holds each assignment's cases; another assignment's go beside hw14's, its files
+named by its own notebook, so that collect sorts them out of the same folder.
 """
 import json
 import re
@@ -13,12 +15,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from grader.assignments import notebook_of, source_of
 from grader.parts import parts_of
-from grader.release import ROOT, STUDENT_NOTEBOOKS, generate_notebooks
+from grader.release import generate_notebooks
 
 HERE = Path(__file__).parent
 SUBMISSIONS = HERE / "submissions"
-NOTEBOOK = STUDENT_NOTEBOOKS[0]
 
 FISHER_BATCH_MEAN = '''def fisher_diagonal(model, batches):
     params = dict(model.named_parameters())
@@ -205,9 +207,9 @@ def scp_importance(model, batches, directions):
 }
 
 
-def solution_sources():
-    """{grade_id: the reference answer's source} from the source notebook, markers removed."""
-    nb = json.loads((ROOT / "notebooks" / NOTEBOOK).read_text())
+def solution_sources(assignment="hw14"):
+    """{grade_id: the reference answer's source} from the assignment's source notebook, markers removed."""
+    nb = json.loads(source_of(assignment).read_text())
     out = {}
     for cell in nb["cells"]:
         meta = cell["metadata"].get("nbgrader", {})
@@ -217,10 +219,10 @@ def solution_sources():
     return out
 
 
-def released():
+def released(assignment):
     with tempfile.TemporaryDirectory() as tmp:
-        generate_notebooks(Path(tmp) / "course", Path(tmp))
-        nb = json.loads((Path(tmp) / NOTEBOOK).read_text())
+        generate_notebooks(Path(tmp) / "course", Path(tmp), names=[assignment])
+        nb = json.loads((Path(tmp) / notebook_of(assignment)).read_text())
     for c in nb["cells"]:
         c["source"] = "".join(c["source"])
     return nb
@@ -259,15 +261,20 @@ def nbformat3(nb):
     return nbformat.writes(nbformat.convert(nbformat.from_dict(nb), 3)).encode()
 
 
-def colab_mangle(nb):
-    """What a Colab round trip does: no nbgrader metadata, Colab's own ids, a kernelspec without
-    language, a duplicated cell, a cell of the student's own, and a test cell deleted."""
+def strip_to_colab(nb):
+    """Colab's metadata in place of nbgrader's: its own ids, and a kernelspec without language."""
     for i, c in enumerate(nb["cells"]):
         c["metadata"] = {"id": f"colab{i:03d}"} | ({"colab": {"base_uri": "https://localhost:8080/"},
                                                    "outputId": f"out{i}"} if c["cell_type"] == "code" else {})
         c.pop("id", None)
     nb["metadata"] = {"colab": {"provenance": []}, "kernelspec": {"name": "python3", "display_name": "Python 3"},
                       "accelerator": "GPU"}
+
+
+def colab_mangle(nb):
+    """What a Colab round trip does: no nbgrader metadata, Colab's own ids, a kernelspec without
+    language, a duplicated cell, a cell of the student's own, and a test cell deleted."""
+    strip_to_colab(nb)
     fisher = next(i for i, c in enumerate(nb["cells"]) if "def fisher_diagonal" in c["source"])
     early = dict(nb["cells"][fisher], source=FISHER_BATCH_MEAN, metadata={"id": "early"})
     nb["cells"].insert(fisher, early)  # an older wrong attempt above the final answer
@@ -281,7 +288,7 @@ def colab_mangle(nb):
     del nb["cells"][q03]
 
 
-def cases(solutions):
+def hw14_cases():
     """(student, file name inside submissions/, change(nb) or raw bytes, {grade_id: expected score if not full})."""
     quiz = lambda qs: {q: 0.0 for q in qs}  # noqa: E731
     return [
@@ -377,14 +384,78 @@ def cases(solutions):
     ]
 
 
-def main():
-    release = released()
-    solutions = solution_sources()
-    parts = parts_of(json.loads((ROOT / "notebooks" / NOTEBOOK).read_text()))
-    if SUBMISSIONS.exists():
-        shutil.rmtree(SUBMISSIONS)
+LESSON2_TAMPERING = '''import torch
+from cl_course import selfcheck
+# make every check pass, whatever the answers
+selfcheck.check = lambda *args, **kwargs: True
+selfcheck.matches = lambda *args, **kwargs: True
+torch.allclose = lambda *args, **kwargs: True
+torch.equal = lambda *args, **kwargs: True
+class AGEM(ExperienceReplay):
+    def replay(self, model, x, tasks):
+        return None
+    def adjust_gradients(self, model, tasks):
+        pass  # never projects
+'''
+
+DISTILLATION_NO_T2 = '''def distillation_loss(logits, teacher_logits, temperature):
+    p = torch.softmax(teacher_logits / temperature, dim=1)
+    return -(p * torch.log_softmax(logits / temperature, dim=1)).sum(dim=1).mean()
+'''
+
+
+def colab_mangle_lesson2(nb):
+    """Colab's round trip (colab_mangle's) on lesson 2: an older wrong attempt above the final answer, a cell of
+    the student's own used by an answer, and a test cell deleted."""
+    strip_to_colab(nb)
+    first = next(i for i, c in enumerate(nb["cells"]) if "def distillation_loss" in c["source"])
+    nb["cells"].insert(first, dict(nb["cells"][first], source=DISTILLATION_NO_T2, metadata={"id": "early"}))
+    herding = next(i for i, c in enumerate(nb["cells"]) if "def herding_selection" in c["source"])
+    nb["cells"].insert(herding, {"cell_type": "code", "metadata": {"id": "mine"}, "execution_count": None,
+                                 "outputs": [], "source": "def unit(f):\n    return f / f.norm(dim=1, keepdim=True)\n"})
+    answer = nb["cells"][herding + 1]
+    assert "features / features.norm(dim=1, keepdim=True)" in answer["source"]
+    answer["source"] = answer["source"].replace("features / features.norm(dim=1, keepdim=True)", "unit(features)")
+    q03 = next(i for i, c in enumerate(nb["cells"]) if 'check_answer(globals(), "q03"' in c["source"])
+    del nb["cells"][q03]
+
+
+def lesson2_cases():
+    """As hw14_cases: lesson 2's, one per blank wrong in a typical way, and the unfilled, mangled and tampering."""
+    name = notebook_of("lesson2")
+    return [
+        ("alice", f"alice/{name}", None, {}),
+        ("bob", f"bob_{name}", "unfilled", None),
+        ("carol", f"carol/{name}", lambda nb: set_source(nb, "distillation_loss", DISTILLATION_NO_T2),
+         {"check_distillation_loss": 0.0}),
+        ("dave", f"dave/{name}",  # no frozen copy: the "old" outputs are today's
+         lambda nb: edit(nb, "LwF", "self.previous = frozen_copy(model)", "self.previous = model"), {"check_LwF": 0.0}),
+        ("erin", f"erin/{name}",  # the buffer keeps the latest task only
+         lambda nb: edit(nb, "ExperienceReplay", "if self.head is None:  # the first finished task", "if True:"),
+         {"check_ExperienceReplay": 0.0}),
+        ("frank", f"frank/{name}", lambda nb: edit(nb, "AGEM", "if dot < 0:", "if True:"), {"check_AGEM": 0.0}),
+        ("grace", f"grace/{name}", lambda nb: edit(nb, "herding_selection", "distance[i] = float(\"inf\")", "pass"),
+         {"check_herding_selection": 0.0}),
+        ("ivan", f"ivan/{name}", lambda nb: [edit(nb, "quiz_1", "q03 = {'a', 'b', 'd'}", "q03 = {'a', 'b', 'c', 'd'}"),
+                                            edit(nb, "quiz_4", "q15 = {'b'}", "q15 = 'd'")],
+         {"q03": 0.0, "q15": 0.0}),
+        ("judy", f"judy/Copy of {name}", colab_mangle_lesson2, {}),
+        ("peggy", f"peggy/{name}", lambda nb: [set_source(nb, "AGEM", LESSON2_TAMPERING),
+                                               set_source(nb, "check_AGEM", "pass  # no test here")],
+         {"check_AGEM": 0.0}),
+    ]
+
+
+CASES = {"hw14": hw14_cases, "lesson2": lesson2_cases}  # assignment -> its cases, in course order
+
+
+def write_cases(assignment):
+    """The assignment's submissions into SUBMISSIONS; {student: {"file", "total", "parts"}}."""
+    release = released(assignment)
+    solutions = solution_sources(assignment)
+    parts = parts_of(json.loads(source_of(assignment).read_text()))
     expected = {}
-    for student, rel, change, scores in cases(solutions):
+    for student, rel, change, scores in CASES[assignment]():
         nb = json.loads(json.dumps(release))
         data = change if isinstance(change, bytes) else None
         if change != "unfilled" and data is None:
@@ -399,12 +470,21 @@ def main():
         full = {p.grade_id: p.points for p in parts}
         by_part = {gid: 0.0 if scores is None else scores.get(gid, pts) for gid, pts in full.items()}
         expected[student] = {"file": rel, "total": sum(by_part.values()), "parts": by_part}
+    return expected
+
+
+def main():
+    if SUBMISSIONS.exists():
+        shutil.rmtree(SUBMISSIONS)
+    expected = {assignment: write_cases(assignment) for assignment in CASES}
+    hw14 = notebook_of("hw14")
     (SUBMISSIONS / "README.txt").write_text("Not a submission: the LMS's own file, which collect must skip.\n")
-    (SUBMISSIONS / "hw14_lifelong_learning.ipynb").write_text("{}")  # no student in its name
+    (SUBMISSIONS / hw14).write_text("{}")  # no student in its name
     (SUBMISSIONS / "mimic").mkdir()  # a "notebook" that is a link to another student's: never collected
-    (SUBMISSIONS / "mimic" / NOTEBOOK).symlink_to(Path("..") / "alice" / NOTEBOOK)
+    (SUBMISSIONS / "mimic" / hw14).symlink_to(Path("..") / "alice" / hw14)
     (HERE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
-    print(f"wrote {len(expected)} submissions to {SUBMISSIONS} and their expected scores to {HERE / 'expected.json'}")
+    print(f"wrote {sum(map(len, expected.values()))} submissions of {', '.join(expected)} to {SUBMISSIONS} and their "
+          f"expected scores to {HERE / 'expected.json'}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ CORRECT = Path(__file__).parent / "submissions" / "alice" / "hw14_lifelong_learn
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    course = setup(tmp_path_factory.mktemp("grading") / "course")
+    course = setup(tmp_path_factory.mktemp("grading") / "course", ["hw14"])[0]
     for student in ("early", "slow", "broken"):
         course.submitted(student).parent.mkdir(parents=True)
         shutil.copy(CORRECT, course.submitted(student))
@@ -62,5 +62,5 @@ def test_a_timeout_beside_others_is_graded_again_alone(course, monkeypatch):
     assert graded["slow"].score == full and "graded again alone" in graded["slow"].notes[-1]
     assert [alone for again, alone in seen if again][-1] == 1  # the second run of "slow" ran by itself
     assert {v.cause for v in graded["broken"].verdicts.values()} == {"grader error"} and graded["early"].score == full
-    logs = {p.stem: json.loads(p.read_text()) for p in course.path("grading").glob("*.json")}
+    logs = {p.stem: json.loads(p.read_text()) for p in course.path("grading", "hw14").glob("*.json")}
     assert logs["slow"]["score"] == full and logs["broken"]["score"] == 0

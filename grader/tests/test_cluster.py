@@ -23,7 +23,7 @@ from grader.sandbox import Sandbox
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[1]
-EXPECTED = json.loads((HERE / "expected.json").read_text())
+EXPECTED = json.loads((HERE / "expected.json").read_text())["hw14"]
 KILL_TEST = ["alice", "carol", "dave", "erin", "ivan", "judy"]  # ordinary runs of a few seconds each
 
 pytestmark = pytest.mark.usefixtures("bwrap")
@@ -43,7 +43,7 @@ def grader_cli(*args):
 
 
 def logged_scores(course, students):
-    logs = {s: json.loads((course / "grading" / f"{s}.json").read_text()) for s in students}
+    logs = {s: json.loads((course / "grading" / "hw14" / f"{s}.json").read_text()) for s in students}
     return {s: {gid: part["score"] for gid, part in log["parts"].items()} for s, log in logs.items()}
 
 
@@ -53,7 +53,7 @@ def test_the_cluster_grades_the_corpus_as_expected(tmp_path):
     grader_cli("collect", str(HERE / "submissions"), "--course", str(course))
     out = grader_cli("autograde", "--course", str(course), "--cluster", "local", "--workers", "2")
     assert logged_scores(course, EXPECTED) == {s: e["parts"] for s, e in EXPECTED.items()}
-    assert {p.stem for p in (course / "grading").glob("*.json")} == set(EXPECTED)
+    assert {p.stem for p in (course / "grading" / "hw14").glob("*.json")} == set(EXPECTED)
     assert all(f"{s}: {e['total']:g} / " in out for s, e in EXPECTED.items())
 
 
@@ -76,7 +76,7 @@ def test_a_worker_killed_mid_run_loses_nothing(tmp_path, monkeypatch):
     for student in KILL_TEST:
         (downloads / student).mkdir(parents=True)
         shutil.copy(HERE / "submissions" / EXPECTED[student]["file"], downloads / student)
-    course = setup(tmp_path / "course")
+    course = setup(tmp_path / "course", ["hw14"])[0]
     assert sorted(collect(course, downloads).students) == KILL_TEST
     recorded = []
     record = grader.autograde.record
@@ -95,7 +95,7 @@ def test_a_worker_killed_mid_run_loses_nothing(tmp_path, monkeypatch):
     assert sorted(recorded) == KILL_TEST  # each once
     assert {g.student: {gid: v.score for gid, v in g.verdicts.items()} for g in graded} == \
         {s: EXPECTED[s]["parts"] for s in KILL_TEST}
-    assert {p.stem for p in course.path("grading").glob("*.json")} == set(KILL_TEST)
+    assert {p.stem for p in course.path("grading", course.assignment).glob("*.json")} == set(KILL_TEST)
     assert logged_scores(course.root, KILL_TEST) == {s: EXPECTED[s]["parts"] for s in KILL_TEST}
 
 

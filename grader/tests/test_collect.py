@@ -38,7 +38,8 @@ def test_a_folder_of_downloads(tmp_path):
     write(src, "alice/Copy of hw14_lifelong_learning.ipynb", b"alice")
     write(src, "bob_hw14_lifelong_learning (1).ipynb", b"bob-new", mtime=2_000_000_000)
     write(src, "bob_hw14_lifelong_learning.ipynb", b"bob-old", mtime=1_000_000_000)
-    write(src, "carol/whatever I called it.ipynb", b"carol")
+    write(src, "carol/whatever I called it.ipynb", b'{"source": "def fisher_diagonal(model, batches):"}')
+    write(src, "frank/my lesson 2.ipynb", b'{"source": "class LwF(Strategy): # fisher_diagonal"}')  # another lesson
     write(src, "dave/notes.ipynb")
     write(src, "dave/draft.ipynb")
     write(src, "hw14_lifelong_learning.ipynb")
@@ -51,8 +52,9 @@ def test_a_folder_of_downloads(tmp_path):
                                "carol": "carol/whatever I called it.ipynb"}
     assert course.submitted("bob").read_bytes() == b"bob-new"
     assert course.submitted("bob").with_name("timestamp.txt").read_text().startswith("2033-05-18")
-    assert course.submitted("carol").read_bytes() == b"carol"
+    assert course.submitted("carol").read_bytes() == b'{"source": "def fisher_diagonal(model, batches):"}'
     why = dict(result.unmatched)
+    assert "frank's only notebook holds none of hw14's answers (fisher_diagonal, " in why["frank/my lesson 2.ipynb"]
     assert "newer or better-named" in why["bob_hw14_lifelong_learning.ipynb"]
     assert "none is hw14_lifelong_learning.ipynb" in why["dave/notes.ipynb"]
     assert "no student id" in why["hw14_lifelong_learning.ipynb"]
@@ -263,7 +265,7 @@ def test_printed_names_are_escaped(tmp_path):
     src = tmp_path / "downloads"
     write(src, f"alice/{NB}", b"alice")
     write(src, "alice/\x1b[2J\x1b]0;pwned\x07.ipynb")       # not taken: alice has hw14
-    write(src, "zed/\u202egnp.ipynb", b"zed")                # zed's only notebook: a note
+    write(src, "zed/\u202egnp.ipynb", b"def fisher_diagonal(")  # zed's only notebook: a note
     write(src, "x_\ncollected 99 submissions into y.ipynb")  # a forged line
     write(src, f"eve\x1b[31m/{NB}")                          # an id that is no folder name
     fake_course(tmp_path)

@@ -1,5 +1,6 @@
 """End to end, exactly as the README's TA section runs it: its commands, as written (relative paths
-included), from the repository's root, on the corpus in submissions/. Every part of every
+included), from the repository's root, on the corpus in submissions/: those for one assignment
+(--assignment hw14) once for each assignment with cases, the rest once. Every part of every
 submission must get the score in expected.json (python -m grader.tests.make_corpus writes both),
 and no hostile submission may reach the TA's machine, another submission or a verdict."""
 import csv
@@ -17,7 +18,8 @@ from grader.release import secrets_of
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[1]
-EXPECTED = json.loads((HERE / "expected.json").read_text())
+EXPECTED = json.loads((HERE / "expected.json").read_text())  # assignment -> student -> expected scores
+HW14 = EXPECTED["hw14"]  # the attacks and their causes below are hw14's cases
 SECRET = Path("/tmp/cl-grade-corpus-secret")  # what zoe's links point at: a root-only file of the TA's machine
 SECRET_TEXT = "TA_API_TOKEN=do-not-leak-4711"
 
@@ -29,6 +31,14 @@ def readme_commands():
     text = (REPO / "README.md").read_text()
     block = re.search(r"## Grading \(TAs\).*?```bash\n(.*?)```", text, re.S).group(1)
     return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def for_each_assignment(command):
+    """[(assignment, command)]: a command for one assignment (the README's are hw14's) for each assignment
+    with cases, told it; any other command once (assignment None)."""
+    if "--assignment hw14" not in command:
+        return [(None, command)]
+    return [(name, command.replace("--assignment hw14", f"--assignment {name}")) for name in EXPECTED]
 
 
 def checkout_beside_the_data(tmp_path):
@@ -56,23 +66,23 @@ def graded(tmp_path_factory):
     root = checkout_beside_the_data(tmp_path_factory.mktemp("ta"))
     SECRET.write_text(SECRET_TEXT)
     SECRET.chmod(0o600)
-    outputs = {}
-    for command in readme_commands():
+    outputs = {}  # (step, assignment or None) -> stdout
+    for assignment, command in [c for line in readme_commands() for c in for_each_assignment(line)]:
         env = {k: v for k, v in os.environ.items() if k != "CL_COURSE_DATA"}  # the README's line sets its own
         done = subprocess.run(["bash", "-c", command], cwd=root, capture_output=True, text=True, timeout=1800,
                               env=dict(env, OMP_NUM_THREADS="1"))
         assert done.returncode == 0, f"{command}\n{done.stderr[-3000:]}"
-        outputs[command.split(" -m grader ")[1].split()[0]] = done.stdout
+        outputs[command.split(" -m grader ")[1].split()[0], assignment] = done.stdout
     return root / "course", root, outputs
 
 
-def log(course, student):
-    return json.loads((course / "grading" / f"{student}.json").read_text())
+def log(course, student, assignment="hw14"):
+    return json.loads((course / "grading" / assignment / f"{student}.json").read_text())
 
 
 def test_collect_takes_every_student_and_lists_the_rest(graded):
-    collected = graded[2]["collect"]
-    assert f"collected {len(EXPECTED)} submissions" in collected
+    collected = graded[2]["collect", "hw14"]
+    assert f"collected {len(HW14)} submissions of hw14" in collected
     assert "not collected: README.txt: not a notebook (.ipynb)" in collected
     assert "not collected: hw14_lifelong_learning.ipynb: no student id in its path" in collected
     assert "leo: took 'my homework final.ipynb' as hw14_lifelong_learning.ipynb" in collected
@@ -80,15 +90,16 @@ def test_collect_takes_every_student_and_lists_the_rest(graded):
     assert mimic and "not collected" in mimic[0] and "link" in mimic[0]
 
 
-@pytest.mark.parametrize("student", sorted(EXPECTED))
-def test_every_part_gets_its_expected_score(graded, student):
+@pytest.mark.parametrize("assignment, student", [(a, s) for a in EXPECTED for s in sorted(EXPECTED[a])])
+def test_every_part_gets_its_expected_score(graded, assignment, student):
     course, _, outputs = graded
-    parts = log(course, student)["parts"]
+    expected = EXPECTED[assignment][student]
+    parts = log(course, student, assignment)["parts"]
     got = {gid: part["score"] for gid, part in parts.items()}
-    wrong = {gid: (got.get(gid), score) for gid, score in EXPECTED[student]["parts"].items() if got.get(gid) != score}
+    wrong = {gid: (got.get(gid), score) for gid, score in expected["parts"].items() if got.get(gid) != score}
     assert not wrong, {gid: parts[gid]["message"] for gid in wrong}
-    total = EXPECTED[student]["total"]
-    assert f"{student}: {total:g} / {sum(p['points'] for p in parts.values()):g}" in outputs["autograde"]
+    total = expected["total"]
+    assert f"{student}: {total:g} / {sum(p['points'] for p in parts.values()):g}" in outputs["autograde", assignment]
     for part in parts.values():  # every zero says why, as data
         assert part["score"] > 0 or (part["cause"] != "right" and part["message"].strip())
 
@@ -116,8 +127,9 @@ def test_causes_and_reasons_are_data(graded):
     assert any("restored the nbgrader metadata" in n for n in judy) and "restored the kernelspec" in judy
     assert any("crashed" in n for n in log(course, "zoe")["notes"])
     assert any("timed out" in n for n in log(course, "sam")["notes"])  # its spinning cell, not a graded part
-    assert log(course, "tim")["score"] == EXPECTED["tim"]["total"]  # its slow setup cell ran without a cell limit
-    assert all(log(course, s)["seconds"] < 240 for s in EXPECTED), "a submission held a worker for minutes"
+    assert log(course, "tim")["score"] == HW14["tim"]["total"]  # its slow setup cell ran without a cell limit
+    assert all(log(course, s, a)["seconds"] < 240 for a in EXPECTED for s in EXPECTED[a]), \
+        "a submission held a worker for minutes"
 
 
 def test_nothing_outlives_a_sandbox(graded):
@@ -142,7 +154,7 @@ class Live(HTMLParser):
 
 def test_feedback_is_inert_and_holds_no_hidden_test(graded, tmp_path):
     course, root, outputs = graded
-    assert outputs["feedback"].count("wrote") == len(EXPECTED)
+    assert all(outputs["feedback", a].count("wrote") == len(EXPECTED[a]) for a in EXPECTED)
     secrets = secrets_of()
     for html_file in sorted((course / "feedback").rglob("*.html")):
         html = html_file.read_text()
@@ -161,13 +173,16 @@ def test_feedback_is_inert_and_holds_no_hidden_test(graded, tmp_path):
 
 def test_export_and_report(graded):
     course, root, outputs = graded
-    rows = {r["student_id"]: r for r in csv.DictReader((root / "grades.csv").open())}
-    assert {s: float(r["score"]) for s, r in rows.items()} == {s: e["total"] for s, e in EXPECTED.items()}
-    report = (root / "report" / "report.md").read_text()
-    assert f"| check_fisher_diagonal | 3 | {len(EXPECTED)} |" in report
-    assert (root / "report" / "report.png").stat().st_size > 10_000
+    rows = {(r["assignment"], r["student_id"]): float(r["score"]) for r in csv.DictReader((root / "grades.csv").open())}
+    assert {(a, s): rows[a, s] for a in EXPECTED for s in EXPECTED[a]} == \
+        {(a, s): e["total"] for a in EXPECTED for s, e in EXPECTED[a].items()}
+    assert all(score == 0 for (a, s), score in rows.items() if s not in EXPECTED.get(a, {}))  # nothing handed in
+    report = (root / "report" / "hw14" / "report.md").read_text()
+    assert report.startswith(f"# hw14 grading report ({len(HW14)} submissions")
+    assert f"| check_fisher_diagonal | 3 | {len(HW14)} |" in report
+    assert (root / "report" / "hw14" / "report.png").stat().st_size > 10_000
     assert "walter / check_scp_importance" in report
     injected = [line for line in report.splitlines() if line.startswith(("# Owned", "| a |")) or "![x](" in line]
     assert not injected and "bea / check_fisher_diagonal" in report
-    for path in [*course.rglob("*.json"), *course.rglob("*.ipynb"), root / "report" / "report.md"]:
+    for path in [*course.rglob("*.json"), *course.rglob("*.ipynb"), *(root / "report").rglob("report.md")]:
         assert SECRET_TEXT not in path.read_text(errors="replace"), path

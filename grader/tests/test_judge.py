@@ -1,10 +1,15 @@
 """The judge against independent computations: hand-written per-sample loops (not the library),
 every typical wrong formula, damaged records, and agreement with the visible self-check."""
+import copy
+import math
+import random
+
 import pytest
 import torch
 
 from cl_course import selfcheck
 from cl_course.blanks import BLANKS
+from cl_course.strategies import Replay, Strategy
 from grader.harness import probe_function, serialise
 from grader.judge import check_one, judge
 from grader.parts import Part
@@ -78,8 +83,104 @@ def brute_rwalk(path_integral, fisher, delta, eps):
     return {n: path_integral[n] / (fisher[n] * delta[n] * delta[n] / 2 + eps) for n in path_integral}
 
 
+def brute_distillation(logits, teacher_logits, temperature):
+    """Row by row: T^2 * -sum_c p_c log q_c with p = softmax(teacher / T), q = softmax(logits / T)."""
+    total = 0
+    for z, t in zip(logits, teacher_logits, strict=True):
+        p = [math.exp(v / temperature) for v in t.tolist()]
+        p = [v / sum(p) for v in p]
+        log_norm = torch.logsumexp(z / temperature, 0)
+        total = total - sum(pc * (z[c] / temperature - log_norm) for c, pc in enumerate(p))
+    return total / len(logits) * temperature ** 2
+
+
+class LoopLwF(Strategy):
+    """LwF written out: a deep copy of the model at each task's end; the batch through each earlier head."""
+
+    def __init__(self, temperature=2.0):
+        super().__init__()
+        self.temperature, self.old = temperature, None
+
+    def after_task(self, model, tasks):
+        self.old = copy.deepcopy(model)
+
+    def replay(self, model, x, tasks):
+        if self.old is None:
+            return None
+        rows, heads, targets = [], [], []
+        for task in tasks[:-1]:
+            for i in range(len(x)):
+                rows.append(x[i])
+                heads.append(task.head)
+                targets.append(self.old(x[i:i + 1], task.head)[0].detach())
+        return Replay(torch.stack(rows), torch.stack(targets), torch.tensor(heads), self.temperature)
+
+
+class ListReplay(Strategy):
+    """Experience replay with Python lists: per_class random samples of each label, random.sample to draw."""
+
+    def __init__(self, per_class=100):
+        super().__init__()
+        self.per_class, self.stored, self.rng = per_class, [], random.Random(0)
+
+    def after_task(self, model, tasks):
+        task = tasks[-1]
+        for label in sorted(set(task.y_train.tolist())):
+            where = [i for i in range(len(task.y_train)) if task.y_train[i] == label]
+            for i in self.rng.sample(where, min(self.per_class, len(where))):
+                self.stored.append((task.x_train[i], task.y_train[i], task.head))
+
+    def sample(self, n):
+        drawn = self.rng.sample(self.stored, min(n, len(self.stored)))
+        return (torch.stack([x for x, _, _ in drawn]), torch.stack([y for _, y, _ in drawn]),
+                torch.tensor([h for _, _, h in drawn]))
+
+    def replay(self, model, x, tasks):
+        return Replay(*self.sample(len(x))) if self.stored else None
+
+
+class LoopAGEM(ListReplay):
+    """A-GEM on ListReplay's memory: the projection with dot products summed parameter by parameter."""
+
+    def replay(self, model, x, tasks):
+        return None
+
+    def adjust_gradients(self, model, tasks):
+        if not self.stored:
+            return
+        xs, ys, heads = self.sample(256)
+        params = list(model.parameters())
+        loss = torch.nn.functional.cross_entropy(model(xs, heads), ys)
+        reference = torch.autograd.grad(loss, params, allow_unused=True)
+        reference = [torch.zeros_like(p) if r is None else r for p, r in zip(params, reference, strict=True)]
+        dot = sum((p.grad * r).sum() for p, r in zip(params, reference, strict=True))
+        if dot < 0:
+            norm = sum((r * r).sum() for r in reference)
+            for p, r in zip(params, reference, strict=True):
+                p.grad = p.grad - dot / norm * r
+
+
+def brute_herding(features, m):
+    """Herding with a loop over the candidates at every step."""
+    f = [v / v.norm() for v in features]
+    mu = sum(f) / len(f)
+    chosen = []
+    for k in range(1, m + 1):
+        best = None
+        for i in range(len(f)):
+            if i in chosen:
+                continue
+            d = (mu - (sum(f[j] for j in chosen) + f[i]) / k).norm()
+            if best is None or d < best[0]:
+                best = (d, i)
+        chosen.append(best[1])
+    return torch.tensor(chosen)
+
+
 INDEPENDENT = {"fisher_diagonal": brute_fisher, "mas_importance": brute_mas, "scp_importance": brute_scp,
-               "si_path_step": brute_si_step, "si_importance": brute_si, "rwalk_score": brute_rwalk}
+               "si_path_step": brute_si_step, "si_importance": brute_si, "rwalk_score": brute_rwalk,
+               "distillation_loss": brute_distillation, "LwF": LoopLwF, "ExperienceReplay": ListReplay,
+               "AGEM": LoopAGEM, "herding_selection": brute_herding}
 
 
 @pytest.mark.parametrize("name", list(INDEPENDENT))

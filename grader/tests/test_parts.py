@@ -2,20 +2,22 @@ import json
 
 import pytest
 
-from cl_course.blanks import BLANKS
+from cl_course.blanks import lesson_blanks
 from grader.parts import PartsError, part_of, parts_of
 from grader.release import ROOT
 
-SOURCE = ROOT / "notebooks" / "hw14_lifelong_learning.ipynb"
 
-
-def test_the_course_notebook_grades_each_blank_of_the_table_and_25_answers():
-    parts = parts_of(json.loads(SOURCE.read_text()))
+@pytest.mark.parametrize("lesson, notebook, questions, first_key", [
+    ("hw14", "hw14_lifelong_learning.ipynb", 25, {"a", "d"}),
+    ("lesson2", "lesson2_scenarios_and_replay.ipynb", 16, {"a"})])
+def test_each_course_notebook_grades_each_blank_of_its_lesson_and_its_answers(lesson, notebook, questions, first_key):
+    parts = parts_of(json.loads((ROOT / "notebooks" / notebook).read_text()))
     functions = {p.name: p.points for p in parts if p.kind == "function"}
-    assert functions == {name: blank.points for name, blank in BLANKS.items()}  # the table's points are the notebook's
+    # the table's points are the notebook's
+    assert functions == {name: blank.points for name, blank in lesson_blanks(lesson).items()}
     answers = [p for p in parts if p.kind == "answer"]
-    assert [p.name for p in answers] == [f"q{i:02d}" for i in range(1, 26)]
-    assert answers[0].key == frozenset({"a", "d"})
+    assert [p.name for p in answers] == [f"q{i:02d}" for i in range(1, questions + 1)]
+    assert answers[0].key == frozenset(first_key)
     assert all(p.points == 1 for p in answers)
 
 

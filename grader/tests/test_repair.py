@@ -168,3 +168,24 @@ def test_junk_and_lone_surrogates_become_text(answered, released):
     assert b"# ? and a NUL \\u0000" in text and out.missing == {}
     assert "characters that are not text (lone surrogates) were replaced by '?'" in out.notes
     assert "ignored 5 cells that are not notebook cells or whose source is not text" in out.notes
+
+
+def test_class_answers_are_found_by_their_class_names_not_their_methods(tmp_path):
+    """Lesson 2's LwF, ExperienceReplay and AGEM define methods of the same names (replay, after_task): with the
+    metadata lost, each is found by the class it defines, not by the last cell that defines a `replay`."""
+    from grader.release import generate_notebooks
+
+    from .make_corpus import solution_sources
+    generate_notebooks(tmp_path / "course", tmp_path, names=["lesson2"])
+    released = json.loads((tmp_path / "lesson2_scenarios_and_replay.ipynb").read_text())
+    for c in released["cells"]:
+        c["source"] = "".join(c["source"])
+    answered = json.loads(json.dumps(released))
+    for gid, source in solution_sources("lesson2").items():
+        cell_of(answered, gid)["source"] = source
+    for c in answered["cells"]:
+        c["metadata"] = {"id": "x"}
+    out = repair(encode(answered), released)
+    assert out.missing == {}
+    for gid in ("LwF", "ExperienceReplay", "AGEM"):
+        assert source_of(cell_of(out.notebook, gid)).startswith(f"class {gid}(")

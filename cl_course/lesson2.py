@@ -1,0 +1,154 @@
+"""What lesson 2's notebook calls: Split MNIST in one scenario at the run profile's size, training a
+library method or a strategy class written in the notebook, confusion matrices after each task, and the
+closing comparison beside the published table and the shipped full run. The logic lives here; the
+notebook explains and plots."""
+import json
+import math
+from dataclasses import replace
+from importlib.resources import files
+
+import torch
+
+from . import EDITION, metrics, plots
+from .blanks import BLANKS, blanks_of
+from .data import SCENARIOS, data_root
+from .notebook import checked
+from .profiles import profile_name, split_config
+from .table import PUBLISHED
+from .train import load_tasks, run_methods, select_device
+
+# The lesson's methods, in the order the notebook meets them; EWC is the paper protocol's (summed Fishers, one
+# anchor), which the shipped table runs as online-ewc with gamma 1
+METHODS = ("baseline", "ewc", "si", "lwf", "er", "agem", "dgr", "icarl")
+SHIPPED_NAME = {"ewc": "online-ewc"}
+# How a class written in the notebook is built: with the options the library gives its own (methods.make_strategy)
+BUILD = {"LwF": lambda cls, config: cls(temperature=config.temperature),
+         "ExperienceReplay": lambda cls, config: cls(per_class=config.buffer_per_class),
+         "AGEM": lambda cls, config: cls(per_class=config.buffer_per_class)}
+
+
+def start(scenario, profile=None, **overrides):
+    """The profile's Split MNIST config and tasks in `scenario` (task, domain or class); prints both."""
+    config = split_config(scenario, profile, **overrides)
+    device = select_device(config.device)
+    tasks = load_tasks(config, device)
+    heads = {"task": f"{len(tasks)} heads of 2", "domain": "one head of 2", "class": "one head of 10"}[scenario]
+    print(f"{scenario}-IL, profile {profile_name(profile)}: {len(tasks)} tasks ({', '.join(t.name for t in tasks)}), "
+          f"{heads}; {config.iterations} batches of {config.batch_size} per task from {len(tasks[0].x_train):,} "
+          f"training images, {len(tasks[0].x_test):,} test images per task, Adam lr {config.lr:g}, on {device} "
+          f"(data: {data_root(config.data_root)})")
+    return config, tasks
+
+
+def blank_of_class(method):
+    """The name of the strategy blank that stands in for `method` (e.g. er -> ExperienceReplay)."""
+    return next(n for n, b in BLANKS.items() if b.lesson == "lesson2" and method in b.methods and n in BUILD)
+
+
+def train(method, config, tasks, strategy=None, on_task=None, **answers):
+    """Train `method` on `tasks` and return its train.History, or None when the student edition cannot
+    train it (EWC and SI without the HW14 functions). strategy: the notebook's class that stands in for the
+    library's (LwF, ExperienceReplay, AGEM); answers: the notebook's functions by library name. Each is
+    self-checked on the training device first, so a wrong one stops here, not after training."""
+    device = tasks[0].x_train.device
+    needs = [n for n in blanks_of(method) if BLANKS[n].lesson == "hw14"]
+    if EDITION == "student" and needs and not answers:
+        print(f"{method} is not trained here: it needs {', '.join(needs)}, which you wrote in HW14 and which the "
+              f"student edition of the package leaves to you; pass them ({', '.join(f'{n}={n}' for n in needs)}) "
+              "to train it. Its row below comes from the shipped full run.")
+        return None
+    functions = dict(answers)
+    if strategy is not None:
+        functions[blank_of_class(method)] = strategy
+    checked(method, functions, device)
+    make = (lambda m: BUILD[blank_of_class(m)](strategy, config)) if strategy is not None else None
+    try:
+        return run_methods(replace(config, methods=(method,)), tasks, answers=answers or None, make=make,
+                           on_task=on_task)[method]
+    except NotImplementedError as e:
+        why = str(e) or "a cell above still raises NotImplementedError"
+        raise NotImplementedError(f"{method} cannot train yet: {why}") from None
+
+
+@torch.no_grad()
+def confusion_matrix(model, strategy, tasks):
+    """[C, C] counts over every task's test set: row = true label, column = predicted (strategy.predict)."""
+    model.eval()
+    classes = model.heads[0].out_features
+    counts = torch.zeros(classes, classes, dtype=torch.long, device=tasks[0].x_test.device)
+    for task in tasks:
+        model.use_head(task.head)
+        predicted = strategy.predict(model, task.x_test).argmax(1)
+        counts += torch.bincount(task.y_test * classes + predicted, minlength=classes * classes).view(classes, classes)
+    model.train()
+    return counts.cpu()
+
+
+def confusion_after_each_task(method, config, tasks, strategy=None, **answers):
+    """(History, [confusion_matrix after task 1, ..., after the last task]) of a run."""
+    matrices = []
+    history = train(method, config, tasks, strategy,
+                    on_task=lambda model, s, k: matrices.append(confusion_matrix(model, s, tasks)), **answers)
+    return history, matrices
+
+
+def newest_share(matrices, tasks):
+    """After each task k: the share (%) of all test images predicted as one of task k's classes."""
+    return [100.0 * float(m[:, list(t.classes)].sum() / m.sum()) for m, t in zip(matrices, tasks, strict=False)]
+
+
+def shipped_table():
+    """The shipped full run of `python -m cl_course table` (3 seeds, 2,000 iterations per task)."""
+    return json.loads(files("cl_course").joinpath("precomputed", "split_mnist_table.json").read_text())
+
+
+def final_average(history):
+    return metrics.average_accuracy(history.accuracy_matrix)
+
+
+def comparison_markdown(results, profile):
+    """results: {scenario: {method: History or None}}. One row per method: per scenario, this notebook's
+    final average accuracy, the shipped full run's (mean +- SEM of 3 seeds) and van de Ven & Tolias's."""
+    shipped = shipped_table()
+    header = " | ".join(f"{s}-IL: this notebook | full run | published" for s in SCENARIOS)
+    rows = [f"Final average accuracy (%) after 5 tasks. This notebook: the {profile} profile's runs; full run: the "
+            f"shipped `python -m cl_course table` ({shipped['protocol']['iterations']:,} iterations per task, "
+            f"{shipped['seeds']} seeds); published: van de Ven & Tolias 2019.", "",
+            f"| method | {header} |", "|---|" + "---|---|---|" * len(SCENARIOS)]
+    for m in METHODS:
+        cells = []
+        for s in SCENARIOS:
+            history = results.get(s, {}).get(m)
+            full = shipped["cells"].get(SHIPPED_NAME.get(m, m), {}).get(s)
+            published = PUBLISHED.get(m, {}).get(s)
+            cells += [f"{final_average(history):.1f}" if history else ("n/a" if full is None else "not trained"),
+                      f"{full['mean_sem'][0]:.1f} +-{full['mean_sem'][1]:.1f}" if full else "n/a",
+                      f"{published[0]:.1f}" if published else ""]
+        rows.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def plot_comparison(results, title=None):
+    """This notebook's final average accuracies per scenario (bars) beside the published means (red ticks)."""
+    data = {"cells": {m: {s: {"mean_sem": [final_average(h), math.nan]} for s, by_m in results.items()
+                          for h in [by_m.get(m)] if h} for m in METHODS}}
+    return plots.plot_scenario_table(data, PUBLISHED, title=title or "Split MNIST: this notebook's runs (bars) and "
+                                                                     "van de Ven & Tolias (red ticks)")
+
+
+def finding(results):
+    """The comparison in one sentence per scenario, from the numbers."""
+    families = {"regularisation and distillation (EWC, SI, LwF)": ("ewc", "si", "lwf"),
+                "replay (ER, A-GEM, DGR, iCaRL)": ("er", "agem", "dgr", "icarl")}
+    lines = []
+    for s in SCENARIOS:
+        by_m = {m: final_average(h) for m, h in results.get(s, {}).items() if h}
+        if "baseline" not in by_m:
+            continue
+        parts = [f"the baseline {by_m['baseline']:.1f}%"]
+        for family, members in families.items():
+            values = [by_m[m] for m in members if m in by_m]
+            if values:
+                parts.append(f"{family} {min(values):.1f}-{max(values):.1f}%")
+        lines.append(f"{s}-IL: " + "; ".join(parts) + ".")
+    return "\n".join(lines)
