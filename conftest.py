@@ -23,6 +23,11 @@ SLOW = {
     "grader/tests/test_assignments.py": "sets up a course of two assignments and grades a small one (1 minute)",
     "tests/test_cli.py::test_short_run_baseline_forgets_and_ewc_forgets_less": "trains two methods (20 s)",
     "tests/test_demo.py::test_run_trains_redraws_and_caches": "trains in the widget (20 s)",
+    "tests/test_demo.py::test_split_mnist_trains_live_what_is_not_shipped": "trains Split MNIST in the widget (20 s)",
+    "tests/test_demo.py::test_each_split_mnist_scenario_offers_its_methods_and_shows_its_shipped_runs_without_data_or_"
+    "training": "draws every scenario's shipped runs (30 s)",
+    "tests/test_demo.py::test_the_student_edition_looks_up_split_mnist_and_says_what_is_shipped": "draws (15 s)",
+    "tests/test_demo.py::test_bad_split_mnist_settings_are_one_line_messages_in_the_page": "draws (15 s)",
     "tests/test_cli.py::test_split_mnist_class_il_the_baseline_forgets_and_replay_remembers": "two short runs (15 s)",
     "tests/test_unchanged.py": "20 small Permuted MNIST runs against recorded accuracies (20 s)",
 }

@@ -102,6 +102,12 @@ def shipped_table():
     return json.loads(files("cl_course").joinpath("precomputed", "split_mnist_table.json").read_text())
 
 
+def trained(runs, *methods):
+    """{method: History} of those of `methods` that `runs` (one scenario's) holds a run of, for a figure: a cell
+    above that has not trained yet leaves its method out rather than stopping the figure."""
+    return {m: runs[m] for m in methods if runs.get(m)}
+
+
 def final_average(history):
     return metrics.average_accuracy(history.accuracy_matrix)
 

@@ -201,7 +201,7 @@ def test_lesson2_released_with_the_solutions_filled_in_passes_every_cell_and_sho
     assert set(trained) == set(lesson2.METHODS) - {"ewc", "si"}  # the student edition leaves those to HW14's functions
     # the lesson, in a student's own quick run: in class-IL the baseline forgets all but the last task, replay rescues
     assert trained["baseline"] < 30 and trained["er"] > trained["baseline"] + 40 and trained["icarl"] > 50, trained
-    task_il = {m: float(rows[m][0]) for m in trained}
+    task_il = {m: float(rows[m][0]) for m in trained if m != "icarl"}  # iCaRL is class-IL only
     assert min(task_il.values()) > 70, task_il  # task-IL is easy for everyone
 
 

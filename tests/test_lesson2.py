@@ -127,3 +127,8 @@ def test_split_profiles_carry_each_scenarios_lambdas_and_refuse_a_bad_scenario()
     with pytest.raises(ValueError, match="unknown scenario 'classes'"):
         profiles.split_config("classes", "quick")
     assert not math.isnan(profiles.split_config("task", "quick").lr)
+
+
+def test_a_figure_leaves_out_what_is_not_trained_yet():
+    run = lesson2.train("baseline", tiny_config(), tiny_split())
+    assert lesson2.trained({"baseline": run, "er": None}, "baseline", "er", "agem") == {"baseline": run}

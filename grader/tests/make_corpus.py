@@ -271,21 +271,27 @@ def strip_to_colab(nb):
                       "accelerator": "GPU"}
 
 
-def colab_mangle(nb):
-    """What a Colab round trip does: no nbgrader metadata, Colab's own ids, a kernelspec without
-    language, a duplicated cell, a cell of the student's own, and a test cell deleted."""
+def colab_round_trip(nb, first, older, answer, own, old, new):
+    """What a Colab round trip does (strip_to_colab), with an older wrong attempt (`older`) above the answer
+    `first`, a cell of the student's own (`own`) that the answer `answer` uses in place of `old` (as `new`),
+    and a test cell deleted."""
     strip_to_colab(nb)
-    fisher = next(i for i, c in enumerate(nb["cells"]) if "def fisher_diagonal" in c["source"])
-    early = dict(nb["cells"][fisher], source=FISHER_BATCH_MEAN, metadata={"id": "early"})
-    nb["cells"].insert(fisher, early)  # an older wrong attempt above the final answer
-    mas = next(i for i, c in enumerate(nb["cells"]) if "def mas_importance" in c["source"])
-    nb["cells"].insert(mas, {"cell_type": "code", "metadata": {"id": "mine"}, "execution_count": None, "outputs": [],
-                             "source": "def output_norm(model, x):\n    return model(x).pow(2).sum()\n"})
-    edit_cell = nb["cells"][mas + 1]
-    assert "model(x).pow(2).sum()" in edit_cell["source"]
-    edit_cell["source"] = edit_cell["source"].replace("model(x).pow(2).sum()", "output_norm(model, x)")
+    i = next(i for i, c in enumerate(nb["cells"]) if f"def {first}" in c["source"])
+    nb["cells"].insert(i, dict(nb["cells"][i], source=older, metadata={"id": "early"}))
+    j = next(j for j, c in enumerate(nb["cells"]) if f"def {answer}" in c["source"])
+    nb["cells"].insert(j, {"cell_type": "code", "metadata": {"id": "mine"}, "execution_count": None, "outputs": [],
+                           "source": own})
+    cell = nb["cells"][j + 1]
+    assert old in cell["source"]
+    cell["source"] = cell["source"].replace(old, new)
     q03 = next(i for i, c in enumerate(nb["cells"]) if 'check_answer(globals(), "q03"' in c["source"])
     del nb["cells"][q03]
+
+
+def colab_mangle(nb):
+    colab_round_trip(nb, "fisher_diagonal", FISHER_BATCH_MEAN, "mas_importance",
+                     "def output_norm(model, x):\n    return model(x).pow(2).sum()\n", "model(x).pow(2).sum()",
+                     "output_norm(model, x)")
 
 
 def hw14_cases():
@@ -405,19 +411,9 @@ DISTILLATION_NO_T2 = '''def distillation_loss(logits, teacher_logits, temperatur
 
 
 def colab_mangle_lesson2(nb):
-    """Colab's round trip (colab_mangle's) on lesson 2: an older wrong attempt above the final answer, a cell of
-    the student's own used by an answer, and a test cell deleted."""
-    strip_to_colab(nb)
-    first = next(i for i, c in enumerate(nb["cells"]) if "def distillation_loss" in c["source"])
-    nb["cells"].insert(first, dict(nb["cells"][first], source=DISTILLATION_NO_T2, metadata={"id": "early"}))
-    herding = next(i for i, c in enumerate(nb["cells"]) if "def herding_selection" in c["source"])
-    nb["cells"].insert(herding, {"cell_type": "code", "metadata": {"id": "mine"}, "execution_count": None,
-                                 "outputs": [], "source": "def unit(f):\n    return f / f.norm(dim=1, keepdim=True)\n"})
-    answer = nb["cells"][herding + 1]
-    assert "features / features.norm(dim=1, keepdim=True)" in answer["source"]
-    answer["source"] = answer["source"].replace("features / features.norm(dim=1, keepdim=True)", "unit(features)")
-    q03 = next(i for i, c in enumerate(nb["cells"]) if 'check_answer(globals(), "q03"' in c["source"])
-    del nb["cells"][q03]
+    colab_round_trip(nb, "distillation_loss", DISTILLATION_NO_T2, "herding_selection",
+                     "def unit(f):\n    return f / f.norm(dim=1, keepdim=True)\n",
+                     "F.normalize(features, dim=1)", "unit(features)")
 
 
 def lesson2_cases():
