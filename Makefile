@@ -38,12 +38,15 @@ $(COLAB_VENV)/.installed:
 demo: setup
 	$(BIN)/python -m cl_course run --out $(OUT)
 
-test: setup colab-env
-	$(BIN)/python -m pytest
+# two pytest-xdist workers, then what conftest.py's ALONE table holds (clocks and CPU shares) by itself;
+# both always run, and the target fails if either does
+test:
+	$(MAKE) -j2 setup colab-env  # side by side: mostly downloads and unpacking
+	$(BIN)/python -m pytest -n 2 -m "not alone"; first=$$?; $(BIN)/python -m pytest -m alone && exit $$first
 
 # the unit tests, about three minutes (the target is one): no notebooks, browsers, sandboxes or corpus (conftest.py's SLOW table)
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n 2 -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check .

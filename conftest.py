@@ -1,14 +1,22 @@
 """The test tiers: `make test` runs everything (what CI runs); `make test-fast` leaves out what
-this table marks slow, so that the unit tests run in about a minute."""
+SLOW marks slow, so that the unit tests run in about a minute. Both run two pytest-xdist workers side
+by side, except for what ALONE marks: tests whose limits are clocks or CPU shares, which `make test`
+runs afterwards with the machine to themselves."""
 import os
 from pathlib import Path
 
 import pytest
+import torch
 
 # Paths enter here: a relative data root (CL_COURSE_DATA=../shared/data, as the README writes it)
 # must mean the same folder in every subprocess, kernel and sandbox the tests start elsewhere.
 if os.environ.get("CL_COURSE_DATA"):
     os.environ["CL_COURSE_DATA"] = str(Path(os.environ["CL_COURSE_DATA"]).expanduser().resolve())
+# `make test-fast` runs two pytest-xdist workers side by side: one thread each, here and in what they start
+# (two threads per process on a busy 2-core machine run several times slower than one)
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 
 SLOW = {
     "tests/test_notebooks.py": "runs the notebooks in kernels and builds release wheels",
@@ -33,9 +41,20 @@ SLOW = {
 }
 
 
+ALONE = {
+    "grader/tests/test_corpus.py": "wall-clock limits of the sandbox, and a bound on each submission's time",
+    "grader/tests/test_cluster.py": "the same limits on a Dask cluster; kills a worker while it runs",
+    "grader/tests/test_sandbox.py": "CPU shares and wall-clock limits that must be reached, and only they",
+    "grader/tests/test_autograde.py": "a timeout beside other submissions",
+    "tests/test_browser.py": "Playwright waits on a page with timeouts",
+    "tests/test_browser_classic.py": "Playwright waits on a page with timeouts",
+}
+
+
 def pytest_collection_modifyitems(config, items):
     root = Path(str(config.rootpath))
     for item in items:
         path = Path(str(item.path)).relative_to(root).as_posix()
-        if path in SLOW or f"{path}::{item.originalname}" in SLOW:
-            item.add_marker(pytest.mark.slow)
+        for table, marker in ((SLOW, pytest.mark.slow), (ALONE, pytest.mark.alone)):
+            if path in table or f"{path}::{item.originalname}" in table:
+                item.add_marker(marker)
