@@ -1,5 +1,5 @@
 # make demo: set up and run the HW14 comparison; make test: set up and run the tests (make test-fast: the
-# unit tests only, about three minutes; make lint: ruff);
+# unit tests only, about a minute; make lint: ruff);
 # make release REPO=OWNER/NAME: the students' repository in release/ (and the instructor's wheel beside it).
 # Offline, point the data root at a torchvision MNIST folder: CL_COURSE_DATA=../shared/data make test
 PYTHON ?= python3
@@ -44,7 +44,7 @@ test:
 	$(MAKE) -j2 setup colab-env  # side by side: mostly downloads and unpacking
 	$(BIN)/python -m pytest -n 2 -m "not alone"; first=$$?; $(BIN)/python -m pytest -m alone && exit $$first
 
-# the unit tests, about three minutes (the target is one): no notebooks, browsers, sandboxes or corpus (conftest.py's SLOW table)
+# the unit tests, about a minute: no notebooks, browsers, sandboxes or corpus (conftest.py's SLOW table)
 test-fast: setup
 	$(BIN)/python -m pytest -n 2 -m "not slow"
 
