@@ -70,7 +70,7 @@ COSTS = {
 
 SPLIT_COSTS = {  # lesson 2's
     "quick": "5 tasks x 40 batches of 128 per task on 2,000 training images, 22 runs over the three scenarios; the "
-             "whole notebook took about 3 minutes on a 2-core CPU",
+             "whole notebook took 1 to 3 minutes on a 2-core CPU",
     "full": "van de Ven & Tolias's 2,000 batches per task on all training images, 50 times the quick profile's "
             "training; meant for a GPU",
     "grading": "2 tasks x 5 batches, for the autograder",
