@@ -2,7 +2,7 @@
 import argparse
 import sys
 
-from .config import FISHER_LABELS, METHODS, PROTOCOLS, RunConfig
+from .config import FISHER_LABELS, MEMORY_SELECTIONS, METHODS, PROTOCOLS, RunConfig
 from .data import BENCHMARKS, SCENARIOS, DataError
 from .report import write_outputs
 from .train import load_tasks, run_methods, select_device
@@ -62,8 +62,15 @@ def build_parser():
     run.add_argument("--seed", type=int, default=d.seed, help="seed for python, numpy and torch (default %(default)s)")
     run.add_argument("--fisher-labels", choices=FISHER_LABELS, default=d.fisher_labels,
                      help="paper protocol: labels for EWC's and RWalk's Fisher (default %(default)s)")
-    run.add_argument("--buffer-per-class", type=int, default=d.buffer_per_class,
-                     help="replay memory of er, agem, gem and icarl, in samples per class (default %(default)s)")
+    run.add_argument("--memory-budget", type=int, default=d.memory_budget,
+                     help="replay memory of er, agem, gem and icarl: samples in all, shared equally among the "
+                          "classes seen (default %(default)s)")
+    run.add_argument("--memory-selection", choices=MEMORY_SELECTIONS, default=d.memory_selection,
+                     help="how er, agem and gem fill it: random or herding per class when a task ends, or reservoir "
+                          "sampling of every batch (default %(default)s; icarl always herds)")
+    run.add_argument("--lwf-seen-classes", action="store_true",
+                     help="class-IL lwf as van de Ven & Tolias's code: softmax over the classes seen so far, "
+                          "distillation over the old classes only")
     run.add_argument("--online-decay", type=float, default=d.online_decay,
                      help="online EWC's gamma (default %(default)s)")
     run.add_argument("--device", default=d.device, help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N, mps")
@@ -105,6 +112,16 @@ def table_main(parser, args):
     print(f"wrote {args.out}/summary.md, results.json and scenarios.png ({len(data['cells'])} methods)")
 
 
+def check_memory_budget(config, tasks):
+    """A class-balanced memory must keep at least one sample of every class stored, by the last task's start
+    (a class: a label within its task); a reservoir has no quota. Checked before training, not when it fails."""
+    quotas = {"icarl"} | (set() if config.memory_selection == "reservoir" else {"er", "agem", "gem"})
+    stored = sum(len(t.y_train.unique()) for t in tasks[:-1])
+    if quotas & set(config.methods) and config.memory_budget < stored:
+        raise ValueError(f"memory-budget {config.memory_budget} cannot keep one sample of each of the {stored} "
+                         f"classes stored before the last task; give at least {stored}")
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -115,12 +132,14 @@ def main(argv=None):
                        tasks=args.tasks, epochs=args.epochs, iterations=args.iterations,
                        batch_size=args.batch_size, lr=args.lr, lambdas=dict(args.lambdas), subset=args.subset,
                        test_subset=args.test_subset, seed=args.seed, fisher_labels=args.fisher_labels,
-                       buffer_per_class=args.buffer_per_class, online_decay=args.online_decay,
+                       memory_budget=args.memory_budget, memory_selection=args.memory_selection,
+                       lwf_seen_classes=args.lwf_seen_classes, online_decay=args.online_decay,
                        device=args.device, data_root=args.data_root)
     try:
         config.check()
         device = select_device(config.device)
         tasks = load_tasks(config, device)
+        check_memory_budget(config, tasks)
     except ValueError as e:
         parser.error(str(e))
     except DataError as e:

@@ -9,6 +9,7 @@ REGULARISED = ("ewc", "mas", "si", "rwalk", "scp")  # the methods with a lambda:
 # without forgetting, experience replay, A-GEM, GEM, generative replay (+ distillation) and iCaRL.
 METHODS = HW14_METHODS + ("online-ewc", "lwf", "er", "agem", "gem", "dgr", "dgr-distill", "icarl")
 FISHER_LABELS = ("exact", "sampled", "empirical", "batch")
+MEMORY_SELECTIONS = ("random", "herding", "reservoir")  # replay.Remembering's
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,18 @@ class RunConfig:
     permutation_seed: int = 0         # np.random.seed for the pixel permutations, as HW14
     fisher_labels: str = "exact"      # paper-protocol EWC/RWalk Fisher: exact, sampled, empirical or batch
     scp_slices: int = 100             # SCP's random directions L
-    buffer_per_class: int = 100       # replay memory (ER, A-GEM, GEM, iCaRL), in samples per class seen
+    memory_budget: int = 1000         # replay memory (ER, A-GEM, GEM, iCaRL): at most this many stored samples in
+                                      # all, shared equally among the classes seen so far
+    memory_selection: str = "random"  # how ER, A-GEM and GEM fill it: random or herding (class-balanced, when a
+                                      # task ends) or reservoir (every training batch); iCaRL always herds
+    lwf_seen_classes: bool = False    # class-IL LwF as van de Ven & Tolias's code: softmax over the classes seen,
+                                      # distillation over the old classes only (else over every output)
+    generator_iterations: int | None = None  # DGR's VAE: batches per task in all, the classifier's and then its
+                                      # own on random batches of the task (None: only the classifier's, as van de Ven
+                                      # & Tolias, whose 2,000 suffice; the quick profile's 40 do not)
+    generator_lr: float = 1e-3        # DGR's VAE: Adam's learning rate (van de Ven & Tolias: the classifier's)
+    generator_hidden: tuple = (400, 400)  # DGR's VAE: the encoder's hidden layers, mirrored by the decoder
+    generator_latent: int = 100       # DGR's VAE: latent units
     online_decay: float = 1.0         # online EWC's gamma: the running Fisher is gamma F + F_task
     temperature: float = 2.0          # distillation temperature (LwF, DGR+distill, iCaRL uses sigmoids)
     device: str = "auto"              # auto: CUDA, else MPS, else CPU
@@ -74,6 +86,9 @@ class RunConfig:
     eval_batch_size: int = 8192       # HW14's test batch
     importance_batch_size: int = 8192  # HW14's importance batch (its EWC squares each batch's mean gradient);
                                        # the notebook's profiles use 256 so that per-sample answers fit a GPU
+    importance_subset: int | None = None  # `paper`: training samples of each finished task its importance is computed
+                                          # from (None: all of them; lesson 1's quick profile: a subset, so that a
+                                          # per-sample loop answer stays fast)
 
     def lam(self, method):
         return self.lambdas.get(method, DEFAULT_LAMBDAS.get(method, 0.0))
@@ -87,6 +102,22 @@ class RunConfig:
 
     def hidden_sizes(self):
         return tuple(self.hidden or BENCHMARKS[self.benchmark].hidden)
+
+    def check_generator(self):
+        """DGR's VAE options (one-line ValueErrors, as check's)."""
+        if self.generator_iterations is not None:
+            batches = self.epochs * self.iterations if self.iterations else 1  # the classifier's per task, if fixed
+            if self.generator_iterations < batches:
+                why = ", the classifier's batches per task, which the VAE trains on anyway" if self.iterations else ""
+                raise ValueError(f"generator-iterations must be at least {batches}{why}; got "
+                                 f"{self.generator_iterations}")
+        if not self.generator_lr > 0:
+            raise ValueError(f"generator-lr must be positive, got {self.generator_lr}")
+        if not self.generator_hidden or min(self.generator_hidden) < 1:
+            raise ValueError(f"generator-hidden must be one or more layer sizes of at least 1, "
+                             f"got {self.generator_hidden}")
+        if self.generator_latent < 1:
+            raise ValueError(f"generator-latent must be at least 1 unit, got {self.generator_latent}")
 
     def check(self):
         """Raise ValueError with a one-line, actionable message for a bad value."""
@@ -107,8 +138,15 @@ class RunConfig:
             raise ValueError(f"{self.benchmark} has {most} tasks, got --tasks {self.tasks}")
         if self.iterations is not None and self.iterations < 1:
             raise ValueError(f"iterations must be at least 1, got {self.iterations}")
-        if self.buffer_per_class < 1:
-            raise ValueError(f"buffer-per-class must be at least 1 sample, got {self.buffer_per_class}")
+        if self.memory_budget < 1:
+            raise ValueError(f"memory-budget must be at least 1 sample, got {self.memory_budget}")
+        if self.memory_selection not in MEMORY_SELECTIONS:
+            raise ValueError(f"unknown memory selection {self.memory_selection!r}; "
+                             f"choose {', '.join(MEMORY_SELECTIONS)}")
+        if self.lwf_seen_classes and self.the_scenario() != "class":
+            raise ValueError(f"lwf-seen-classes is a class-IL variant (a softmax over the classes seen so far): "
+                             f"use --scenario class (got {self.the_scenario()}) or drop it")
+        self.check_generator()
         if not 0 < self.online_decay <= 1:
             raise ValueError(f"online-decay (gamma) must be in (0, 1], got {self.online_decay}")
         if not self.temperature > 0:
@@ -119,7 +157,7 @@ class RunConfig:
         for name in ("tasks", "epochs", "batch_size", "scp_slices", "eval_batch_size", "importance_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ("subset", "test_subset"):
+        for name in ("subset", "test_subset", "importance_subset"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', '-')} must be a positive number of samples per task, "
                                  f"got {getattr(self, name)}")

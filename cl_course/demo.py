@@ -106,8 +106,8 @@ def where(config):
 
 
 def title(config, sizes, shipped=False):
-    """The figures' title, short enough to fit after the average accuracy's own heading (Split MNIST's task
-    sizes are in the status line)."""
+    """The figures' title, short enough for one line above the figures (Split MNIST's task sizes are in the
+    status line)."""
     if config.benchmark == "permuted-mnist":
         return f"{where(config)}, {'shipped full run' if shipped else schedule(config)}, {sizes} images a task"
     return f"{where(config)}, {'shipped run, ' if shipped else ''}{schedule(config)}"
@@ -268,9 +268,12 @@ class ForgettingDemo:
         self.cache_path(key).write_text(json.dumps(data | {"key": key}, default=str))
 
     def draw(self, results, title):
-        """Redraw the average-accuracy curve, the forgetting curves and, once a task has finished, R."""
+        """Redraw the average-accuracy curve, the forgetting curves and, once a task has finished, R. Split
+        MNIST's forgetting curves span 0-100% in every scenario, so that switching scenarios compares them."""
         finished = {m: h for m, h in results.items() if h.accuracy_matrix}
-        figures = [plot_average_accuracy(results, title=title), plot_forgetting_curves(results, title=title)]
+        split = self.scenario.value != PERMUTED
+        figures = [plot_average_accuracy(results, title=title),
+                   plot_forgetting_curves(results, title=title, full_range=split)]
         figures.append(plot_accuracy_matrix(finished, title=title) if finished else None)
         for image, fig in zip(self.images, figures, strict=False):
             image.layout.display = None if fig else "none"

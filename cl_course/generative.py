@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import MNIST_MEAN, MNIST_STD
+from .data import MNIST_MEAN, MNIST_STD, batch_indices
 from .strategies import Replay, Strategy, frozen_copy, outputs_of_old_heads
 
 
@@ -55,19 +55,25 @@ class VAE(nn.Module):
 class GenerativeReplay(Strategy):
     """DGR: each batch beside as many samples of the previous VAE, labelled by the previous classifier
     (hard labels; soft ones at `temperature` for DGR+distill). The loop calls replay() once per batch
-    before after_step(), which trains the VAE on the same batch and replay."""
+    before after_step(), which trains the VAE on the same batch and replay. With `iterations`, the VAE
+    trains that many batches per task in all: at the task's end it goes on alone on random batches of the
+    task's data (replaying its predecessor likewise), for runs whose classifier takes too few batches for
+    the VAE (the quick profile's 40). Not after the last task: nothing samples that VAE."""
 
-    def __init__(self, seed=0, temperature=None, lr=1e-3):
+    def __init__(self, seed=0, temperature=None, lr=1e-3, iterations=None, batch_size=128, hidden=(400, 400),
+                 latent=100):
         super().__init__()
         self.temperature = temperature  # None: DGR's hard labels
-        self.lr = lr
+        self.lr, self.iterations, self.batch_size, self.hidden, self.latent = lr, iterations, batch_size, hidden, latent
+        self.generator = torch.Generator().manual_seed(seed)  # the VAE's own batches
         self.vae = self.previous = self.previous_vae = None
 
     def before_task(self, model, tasks):
         if self.vae is None:
             device = next(model.parameters()).device
-            self.vae = VAE(tasks[0].x_train[0].numel()).to(device)
+            self.vae = VAE(tasks[0].x_train[0].numel(), self.hidden, self.latent).to(device)
         self.optimizer = torch.optim.Adam(self.vae.parameters(), lr=self.lr)  # recreated per task, as the classifier's
+        self.vae_steps = 0
 
     def replay(self, model, x, tasks):
         self.current, self.generated = x, None
@@ -80,12 +86,24 @@ class GenerativeReplay(Strategy):
         return Replay(xs, logits, head, self.temperature)
 
     def after_step(self, model, tasks):
-        loss = self.vae.loss(self.current)
-        if self.generated is not None:  # the VAE replays its predecessor too, weighted as the classifier
-            loss = loss / len(tasks) + (1 - 1 / len(tasks)) * self.vae.loss(self.generated)
+        self.train_vae(self.current, self.generated, len(tasks))
+
+    def train_vae(self, x, generated, seen):
+        """One step of the VAE on x and, from the second task on, its predecessor's samples, weighted as the
+        classifier weighs the current batch and its replay."""
+        loss = self.vae.loss(x)
+        if generated is not None:
+            loss = loss / seen + (1 - 1 / seen) * self.vae.loss(generated)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        self.vae_steps += 1
 
     def after_task(self, model, tasks):
+        x = tasks[-1].x_train
+        remaining = (self.iterations or 0) - self.vae_steps
+        if remaining > 0:
+            for idx in batch_indices(len(x), self.batch_size, True, self.generator, x.device, remaining):
+                generated = self.previous_vae.sample(len(idx)) if self.previous_vae is not None else None
+                self.train_vae(x[idx], generated, len(tasks))
         self.previous, self.previous_vae = frozen_copy(model), frozen_copy(self.vae)

@@ -38,6 +38,35 @@ def parameter_gradients(model, scalar, retain_graph=False):
     return {n: torch.zeros_like(p) if g is None else g for n, p, g in zip(names, params, grads, strict=False)}
 
 
+class CurrentHead(nn.Module):
+    """The course's MLP (model.py) as its current head sees it: the same modules and parameters under the
+    same names, less the other tasks' heads, and the model's own forward(). A function that differentiates
+    a loss with respect to every parameter it lists (torch.autograd.grad(loss, list(view.parameters())))
+    then never meets a head that the loss does not reach."""
+
+    def __init__(self, model):
+        super().__init__()
+        current = nn.ModuleDict({str(model.head): model.heads[model.head]})  # named heads.<k>, as in the model
+        for name, module in model.named_children():
+            setattr(self, name, current if name == "heads" else module)
+        self.model_forward = model.forward  # a bound method, not a submodule: the other heads stay unlisted
+
+    def forward(self, *args, **kwargs):
+        return self.model_forward(*args, **kwargs)
+
+
+def on_current_head(function, model, *args):
+    """function(model, *args) for a model with one head per task (task-IL): called on CurrentHead(model),
+    the result completed with zeros for the other heads' parameters, the importance of a parameter that
+    the task's outputs do not depend on (what every function here gives them). The batches in `args`
+    must all go through the current head."""
+    if len(model.heads) == 1:
+        return function(model, *args)
+    view = CurrentHead(model)
+    result, used = function(view, *args), dict(view.named_parameters())
+    return {n: result[n] if n in used else torch.zeros_like(p) for n, p in model.named_parameters()}
+
+
 def per_sample_gradient_sums(model, x, objectives, power=2):
     """For every parameter: sum_i sum_k w_ki |d s_ki / d theta|^power, without per-sample gradients.
 
@@ -173,23 +202,19 @@ def si_path_step(path_integral, gradients, penalty_gradients, before, after):
     """SI's running path integral over one optimiser step: W += -(g - g_penalty) * (after - before).
 
     gradients: {name: gradient of the loss the step was taken on}, the task loss plus lam * penalty
-        (None for a parameter without one: it is skipped);
+        (zeros for a parameter the loss did not reach, such as another task's head);
     penalty_gradients: {name: gradient of lam * penalty alone}, at `before` (zeros on the first task);
     before, after: {name: parameter} at the step's start and end.
     W measures each parameter's share in the decrease of the task's OWN loss, so g is the task loss's
     gradient, gradients - penalty_gradients (Zenke et al.'s code accumulates -unreg_grads * delta, the
     gradient of the unregularised loss). The penalty's own gradient is the pull back towards the old
     tasks' parameters: counting it would credit that pull, the old tasks' importance, to the new task.
-    Returns the updated path integral (here updated in place).
+    Returns the updated path integral. Only path_integral is updated in place; the other arguments are
+    training's own tensors (this step's `after` is the next step's `before`) and stay as they are.
     """
     ### BEGIN SOLUTION
     for n, w in path_integral.items():
-        if gradients.get(n) is None:
-            continue
-        task_gradient = gradients[n]
-        if penalty_gradients.get(n) is not None:
-            task_gradient = task_gradient - penalty_gradients[n]
-        w.add_(-task_gradient * (after[n] - before[n]))
+        w.add_(-(gradients[n] - penalty_gradients[n]) * (after[n] - before[n]))
     return path_integral
     ### END SOLUTION
 

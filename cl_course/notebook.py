@@ -1,6 +1,7 @@
 """What the course notebook calls: start-up, training one method with the notebook's answers,
 showing figures, and the closing comparison. The logic lives here; the notebook explains and plots."""
 import io
+import time
 from dataclasses import replace
 
 import torch
@@ -8,9 +9,11 @@ import torch
 from . import EDITION, __version__, metrics, selfcheck
 from .config import HW14_LAMBDAS, HW14_METHODS, HW14_TA_RESULTS, REGULARISED
 from .data import data_root
+from .model import MLP
 from .profiles import COSTS, PROFILE_VARIABLE, profile_config, profile_name
 from .report import histories, precomputed
-from .train import load_tasks, run_methods, select_device
+from .strategies import EWC, Baseline
+from .train import fit, load_tasks, run_methods, seed_everything, select_device
 
 
 def welcome(profile, costs=COSTS):
@@ -38,7 +41,9 @@ def start(profile=None, **overrides):
     print(f"profile {name}: {config.tasks} tasks x {config.epochs} epochs, {len(tasks[0].x_train):,} training and "
           f"{len(tasks[0].x_test):,} test images per task, protocol {config.protocol}, Adam lr {config.lr:g}, on "
           f"{device} (data: {data_root(config.data_root)})")
-    print("lambdas: " + ", ".join(f"{m} {config.lam(m):g}" for m in REGULARISED))
+    print("lambdas: " + ", ".join(f"{m} {config.lam(m):g}" for m in REGULARISED)
+          + (f"; importances from {config.importance_subset:,} random training images of each task"
+             if config.importance_subset and config.importance_subset < len(tasks[0].x_train) else ""))
     return config, tasks
 
 
@@ -50,8 +55,8 @@ def checked(method, answers, device):
         try:
             selfcheck.check(name, function, verbose=False, device=device)
         except NotImplementedError:
-            raise NotImplementedError(f"{method} cannot train yet: {name} is not written (fill in its cell above "
-                                      "and run it)") from None
+            raise selfcheck.NotWrittenError(f"{method} cannot train yet: {name} is not written (fill in its cell "
+                                            "above and run it)") from None
         except selfcheck.SelfCheckError as e:
             raise selfcheck.SelfCheckError(f"{method} will not train with this {name}, which fails its self-check "
                                            f"on {device}: {e}") from None
@@ -69,8 +74,8 @@ def train(method, config, tasks, **answers):
         return run_methods(replace(config, methods=(method,)), tasks, answers=answers or None)[method]
     except NotImplementedError as e:
         needs = ", ".join(answers) or "its functions"
-        raise NotImplementedError(f"{method} cannot train yet: {needs} must be written first "
-                                  f"({str(e) or 'a cell above still raises NotImplementedError'})") from None
+        raise selfcheck.NotWrittenError(f"{method} cannot train yet: {needs} must be written first "
+                                        f"({str(e) or 'a cell above still raises NotImplementedError'})") from None
 
 
 def show(fig):
@@ -81,9 +86,55 @@ def show(fig):
     display(Image(buffer.getvalue()))
 
 
-def lambda_sweep(method, lambdas, config, tasks, **answers):
-    """[History] of `method` trained once per lambda, in order (the stability-plasticity trade-off)."""
-    return [train(method, replace(config, lambdas=config.lambdas | {method: lam}), tasks, **answers) for lam in lambdas]
+def lambda_sweep(method, lambdas, config, tasks, trained=None, **answers):
+    """[History] of `method` trained once per lambda, in order (the stability-plasticity trade-off). At the
+    profile's own lambda the run is the one in `trained` ({method: History}, the notebook's results) when it
+    is there: training is seeded, so it would be the same run again."""
+    runs = []
+    for lam in lambdas:
+        again = lam == config.lam(method) and method in (trained or {})
+        runs.append(trained[method] if again else
+                    train(method, replace(config, lambdas=config.lambdas | {method: lam}), tasks, **answers))
+    return runs
+
+
+def importance_subset_stability(fisher_diagonal, config, tasks):
+    """What computing EWC's Fisher from `config.importance_subset` samples of a task (as the regularisers do in
+    this profile) changes, against all of the task's training images: a model trained on task 1 as the baseline
+    is, then `fisher_diagonal` on both. Prints, per parameter tensor, the relative difference and the correlation
+    of the entries, and over all parameters also the share of the 10% largest entries found by both. Returns
+    the rows: (name, relative difference, correlation, share or None)."""
+    checked("ewc", {"fisher_diagonal": fisher_diagonal}, tasks[0].x_train.device)
+    if config.importance_subset is None or config.importance_subset >= len(tasks[0].x_train):
+        print(f"This profile computes importances from all {len(tasks[0].x_train):,} training images of each task.")
+        return []
+    seed_everything(config.seed)
+    model = MLP(10, hidden=config.hidden_sizes(), in_features=tasks[0].x_train[0].numel()).to(tasks[0].x_train.device)
+    fit(model, tasks[:1], Baseline(), config.epochs, config.batch_size, config.lr, config.eval_batch_size,
+        torch.Generator().manual_seed(config.seed), progress=False)
+    estimates, seconds = [], []
+    for samples in (config.importance_subset, None):  # drawn as training draws them
+        batches = EWC(0.0, "paper", batch_size=config.importance_batch_size, seed=config.seed,
+                      samples=samples).training_batches(model, tasks[0])
+        start = time.perf_counter()
+        estimates.append({n: t.detach().double().cpu() for n, t in fisher_diagonal(model, batches).items()})
+        seconds.append(time.perf_counter() - start)
+    subset, whole = estimates
+
+    def compared(a, b, share=False):
+        top = max(1, len(b) // 10)
+        found = len(set(a.topk(top).indices.tolist()) & set(b.topk(top).indices.tolist())) / top if share else None
+        return ((a - b).norm() / b.norm()).item(), torch.corrcoef(torch.stack([a, b]))[0, 1].item(), found
+
+    rows = [(n, *compared(subset[n].flatten(), f.flatten())) for n, f in whole.items()]
+    rows.append(("all", *compared(torch.cat([t.flatten() for t in subset.values()]),
+                                  torch.cat([t.flatten() for t in whole.values()]), share=True)))
+    print(f"EWC's Fisher after task 1 from {config.importance_subset:,} of its {len(tasks[0].x_train):,} training "
+          f"images ({seconds[0]:.1f} s) against all of them ({seconds[1]:.1f} s):")
+    print(f"  {'parameters':12s} {'relative difference':>20s} {'correlation':>12s} {'10% largest found by both':>26s}")
+    for n, difference, correlation, found in rows:
+        print(f"  {n:12s} {difference:20.3f} {correlation:12.3f} {'' if found is None else f'{found:.0%}':>26s}")
+    return rows
 
 
 def _cells(history_or_record, lam):

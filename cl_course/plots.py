@@ -43,13 +43,25 @@ def method_marker(method):
     return METHOD_MARKERS.get(method) or _pick(method, _SPARE_MARKERS)
 
 
+def _figure(figsize):
+    """A figure whose panels, colour bars and legend live in one subfigure (_body) under the figure's
+    title: a legend right of the panels then starts below the title, where it cannot cut it."""
+    fig = Figure(figsize=figsize, layout="constrained")
+    fig.subfigures()
+    return fig
+
+
+def _body(fig):
+    return fig.subfigs[0]
+
+
 def _grid(n, width=4.2, height=3.2, **kwargs):
     cols = min(n, 3)
     rows = -(-n // cols)
-    fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False, **kwargs).ravel()
+    fig = _figure((width * cols, height * rows))
+    axes = _body(fig).subplots(rows, cols, squeeze=False, **kwargs).ravel()
     for ax in axes[n:]:
-        fig.delaxes(ax)  # removed rather than hidden: fig.axes is then what the reader sees
+        ax.remove()  # removed rather than hidden: fig.axes is then what the reader sees
     return fig, axes[:n]
 
 
@@ -61,7 +73,7 @@ def _save(fig, path):
 
 def _title(fig, title):
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, wrap=True)  # wrapped: a title wider than the figure would be cut at its edges
 
 
 def _legend_outside(fig, handles=None, labels=None, **kwargs):
@@ -73,7 +85,7 @@ def _legend_outside(fig, handles=None, labels=None, **kwargs):
                 if label not in labels:
                     handles.append(h)
                     labels.append(label)
-    return fig.legend(handles, labels, loc="outside right upper", fontsize=8, **kwargs)
+    return _body(fig).legend(handles, labels, loc="outside right upper", fontsize=8, **kwargs)
 
 
 def _mark_tasks(ax, history):
@@ -94,25 +106,31 @@ def _accuracy_floor(values, step=5, top=100, margin=0.0):
     return max(0, min(top - step, step * math.floor(low / step - 1e-9)))
 
 
-def plot_forgetting_curves(results, path=None, title=None):
+def plot_forgetting_curves(results, path=None, title=None, full_range=False):
     """Accuracy on each task after every epoch, from the epoch it is first trained, and (thick, in
     the method's colour) the average over the tasks seen so far; dashed lines mark task boundaries.
-    One panel per method, all on the same y range so the panels compare at a glance."""
+    One panel per method, all on the same y range so the panels compare at a glance: from a multiple
+    of 5 below the lowest accuracy to 100, or with full_range=True the whole 0-100, so that figures
+    of different ranges (lesson 2's scenarios: task-IL 90-100, class-IL 0-100) compare too."""
     fig, axes = _grid(len(results), sharey=True)
     seen = [a for h in results.values() for e in h.epoch_accuracy for a in e]
     n_tasks = max((len(h.epoch_accuracy[-1]) for h in results.values() if h.epoch_accuracy), default=1)
     task_colours = colormaps[TASK_CMAP](np.linspace(0, 0.9, max(n_tasks, 2)))  # 0.9: skip the pale yellow
     for ax, (method, h) in zip(axes, results.items(), strict=True):
         for j in range(len(h.epoch_accuracy[-1]) if h.epoch_accuracy else 0):
-            ax.plot(*_task_curve(h, j), marker="o", markersize=2.5, lw=1, color=task_colours[j], label=f"task {j + 1}")
+            # clip_on=False: a marker at 100% is drawn whole, not cut by the top of the axes
+            ax.plot(*_task_curve(h, j), marker="o", markersize=2.5, lw=1, color=task_colours[j], label=f"task {j + 1}",
+                    clip_on=False)
         epochs = range(1, len(h.average_accuracy) + 1)
-        ax.plot(epochs, h.average_accuracy, lw=2.8, color=method_colour(method), label=f"average ({method})")
+        ax.plot(epochs, h.average_accuracy, lw=2.8, color=method_colour(method), label=f"average ({method})",
+                clip_on=False)
         _mark_tasks(ax, h)
         ax.set_title(method, color=method_colour(method), fontweight="bold")
         ax.set(xlabel=f"epoch ({h.epochs_per_task} per task)")
         ax.set_xlim(0.5, len(h.epoch_accuracy) + 0.5)
         ax.grid(alpha=0.3)
-    axes[0].set_ylim(_accuracy_floor(seen, margin=1.5), 100)  # sharey: one range for all; margin: markers stay whole
+    # sharey: one range for all; margin: the lowest markers stay whole
+    axes[0].set_ylim(0 if full_range else _accuracy_floor(seen, margin=1.5), 100)
     for ax in axes[::min(len(axes), 3)]:
         ax.set_ylabel("test accuracy (%)")
     _legend_outside(fig)
@@ -130,17 +148,17 @@ def _offsets(n, spread=0.5, step=0.15):
 def plot_average_accuracy(results, path=None, title=None):
     """HW14's figure: mean accuracy over the tasks seen so far after every epoch, one line per method
     in its colour and marker, each shifted slightly sideways so none hides under another."""
-    fig = Figure(figsize=(9, 4.5), layout="constrained")
-    ax = fig.subplots()
+    fig = _figure((9, 4.5))
+    ax = _body(fig).subplots()
     for (method, h), dx in zip(results.items(), _offsets(len(results)), strict=True):
         ax.plot([e + 1 + dx for e in range(len(h.average_accuracy))], h.average_accuracy, lw=1.4,
                 color=method_colour(method), marker=method_marker(method), markersize=4, label=method)
     _mark_tasks(ax, next(iter(results.values())))
-    heading = "Average accuracy over training"
     ax.set(xlabel="epoch (methods shifted sideways slightly to stay visible)",
-           ylabel="average accuracy on seen tasks (%)", title=f"{heading}: {title}" if title else heading)
+           ylabel="average accuracy on seen tasks (%)", title="Average accuracy over training")
     ax.grid(alpha=0.3)
     _legend_outside(fig)
+    _title(fig, title)
     return _save(fig, path)
 
 
@@ -180,7 +198,7 @@ def plot_accuracy_matrix(results, path=None, title=None):
             ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=8, color=colour)
         _label_tasks(ax, R.shape)
         ax.set_title(method, color=method_colour(method), fontweight="bold")
-    fig.colorbar(im, ax=list(axes), shrink=0.8, label="accuracy (%); grey: not trained yet")
+    _body(fig).colorbar(im, ax=list(axes), shrink=0.8, label="accuracy (%); grey: not trained yet")
     _title(fig, title)
     return _save(fig, path)
 
@@ -209,7 +227,7 @@ def plot_forgetting_heatmap(results, path=None, title=None):
                 ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=8, color=_readable_on(cmap, norm, v))
         _label_tasks(ax, F.shape)
         ax.set_title(method, color=method_colour(method), fontweight="bold")
-    fig.colorbar(im, ax=list(axes), shrink=0.8, label="R[i][j] - R[j][j] (points); red: forgotten")
+    _body(fig).colorbar(im, ax=list(axes), shrink=0.8, label="R[i][j] - R[j][j] (points); red: forgotten")
     _title(fig, title)
     return _save(fig, path)
 
@@ -226,8 +244,8 @@ def plot_lambda_sweep(method, lambdas, histories, path=None, title=None):
     lams = [lambdas[i] for i in order]
     Rs = [histories[i].accuracy_matrix for i in order]
     colour, marker = method_colour(method), method_marker(method)
-    fig = Figure(figsize=(10, 4), layout="constrained")
-    left, right = fig.subplots(1, 2)
+    fig = _figure((10, 4))
+    left, right = _body(fig).subplots(1, 2)
     left.plot(lams, [metrics.average_accuracy(R) for R in Rs], color=colour, marker=marker,
               label="final average accuracy")
     left.plot(lams, [R[-1][-1] for R in Rs], color=colour, marker=marker, ls="--", markerfacecolor="white",
@@ -297,7 +315,7 @@ def plot_importances(importances, path=None, title=None):
     for label in [*ax.get_xticklabels(), *ax.get_yticklabels()]:
         label.set_color(method_colour(label.get_text()))
     ax.set_title("Spearman rank correlation")
-    fig.colorbar(im, ax=ax, shrink=0.8)
+    _body(fig).colorbar(im, ax=ax, shrink=0.8)
     _title(fig, title)
     return _save(fig, path)
 
@@ -369,6 +387,43 @@ def plot_confusion_matrices(matrices, path=None, title=None):
         ax.set_ylabel("true")
         ax.set_xticks(range(len(shares)))
         ax.set_yticks(range(len(shares)))
-    fig.colorbar(image, ax=list(axes), label="% of the true class's test images", shrink=0.8)
+    _body(fig).colorbar(image, ax=list(axes), label="% of the true class's test images", shrink=0.8)
     _title(fig, title)
+    return _save(fig, path)
+
+
+SELECTION_COLOURS = {"random": "#e377c2", "reservoir": "#1f77b4", "herding": "#2ca02c"}  # ER's pink is random's
+
+
+def plot_memory_budget(sweep, path=None, title=None, published=None):
+    """budget.BudgetSweep: final average accuracy of ER against its memory's total budget K (log axis), one
+    line per selection rule with the SEM over seeds as error bars; iCaRL's runs and `published` points
+    ({label: (K, accuracy)}) beside them. The lines are nudged apart along K so that their bars do not hide
+    each other."""
+    fig, (ax,) = _grid(1, width=6.2, height=3.8)
+    values = []
+    for i, selection in enumerate(sweep.er):
+        stats = sweep.mean_sem(selection)
+        nudge = 1.04 ** (i - (len(sweep.er) - 1) / 2)
+        ax.errorbar([k * nudge for k in sweep.budgets], [m for m, _ in stats],
+                    yerr=[0 if math.isnan(s) else s for _, s in stats], marker="o", capsize=3, lw=1.5,
+                    color=SELECTION_COLOURS.get(selection, _pick(selection, _SPARE_COLOURS)), label=f"ER, {selection}")
+        values += [m for m, _ in stats]
+    for k, (mean, sem) in sweep.icarl_mean_sem().items():
+        ax.errorbar([k], [mean], yerr=[0 if math.isnan(sem) else sem], marker=method_marker("icarl"), capsize=3,
+                    color=method_colour("icarl"), ls="none", label="iCaRL (herding, nearest mean)")
+        values.append(mean)
+    for label, (k, accuracy) in (published or {}).items():
+        ax.plot([k], [accuracy], marker="*", markersize=12, color="red", ls="none", label=label)
+        values.append(accuracy)
+    ax.set_xscale("log")
+    ax.set_xticks(sweep.budgets, [f"{k:,}" for k in sweep.budgets])
+    ax.minorticks_off()
+    ax.set(xlabel="memory budget K (samples in all)", ylabel="final average accuracy (%)",
+           ylim=(_accuracy_floor(values, margin=3), 100))
+    ax.grid(alpha=0.3)
+    _legend_outside(fig)
+    seeds = len(sweep.seeds)
+    _title(fig, title or f"Class-IL Split MNIST ({sweep.profile}): the memory's selection at equal budgets "
+                         f"(mean +- SEM over {seeds} seeds)")
     return _save(fig, path)

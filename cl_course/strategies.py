@@ -30,8 +30,8 @@ import torch.nn.functional as F
 
 from .config import PROTOCOLS
 from .data import index_batches
-from .importance import (fisher_diagonal, mas_importance, random_directions, rwalk_score, scp_importance,
-                         si_importance, si_path_step)
+from .importance import (fisher_diagonal, mas_importance, on_current_head, random_directions, rwalk_score,
+                         scp_importance, si_importance, si_path_step)
 
 SI_EPS = 0.1        # damping of SI's and RWalk's denominators (HW14's epsilon)
 RWALK_NEW = 0.4     # weight of the new Fisher when RWalk mixes it with the old one (HW14's 0.4)
@@ -123,7 +123,7 @@ class Joint(Strategy):
 class Regulariser(Strategy):
     """Quadratic penalty around the latest task's parameters: scale * sum Omega (theta - theta*)^2."""
 
-    def __init__(self, lam, protocol="hw14", batch_size=8192, seed=0, answers=None):
+    def __init__(self, lam, protocol="hw14", batch_size=8192, seed=0, answers=None, samples=None):
         super().__init__(lam)
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {protocol!r}; choose hw14 or paper")
@@ -136,6 +136,7 @@ class Regulariser(Strategy):
         self.settings = PROTOCOLS[protocol]
         self.scale = self.settings.penalty_scale
         self.batch_size = batch_size
+        self.samples = samples  # of a task's training data for its importance (None: all)
         self.generator = torch.Generator().manual_seed(seed)  # shuffles and random draws of importances
         self.importance = None  # Omega, {name: tensor}
         self.anchor = None      # theta*, {name: tensor}
@@ -174,10 +175,20 @@ class Regulariser(Strategy):
         """The notebook's function called `name` when it was given, else the library's."""
         return self.answers.get(name, library_version)
 
+    def importance_of(self, name, library_version, model, batches, *args):
+        """`name`'s importance of model on batches. From one task's training data (`paper`) it is computed on
+        the parameters the task's head uses (importance.on_current_head), so that a notebook answer that
+        differentiates with respect to every parameter it is given never meets another task's head in
+        task-IL; HW14's test sets span every seen task's head in one pass, so there the model is passed whole."""
+        function = self.function(name, library_version)
+        if self.settings.importance_data == "task training data":
+            return on_current_head(function, model, batches, *args)
+        return function(model, batches, *args)
+
     def fisher_of(self, model, batches, labels=None):
         """EWC's and RWalk's Fisher in the label mode asked for (default: the strategy's own)."""
         library = functools.partial(fisher_diagonal, labels=labels or self.labels, generator=self.generator)
-        return self.function("fisher_diagonal", library)(model, batches)
+        return self.importance_of("fisher_diagonal", library, model, batches)
 
     def test_batches(self, model, tasks):
         """HW14's importance data: every seen task's test set in shuffled batches (a leakage)."""
@@ -186,8 +197,14 @@ class Regulariser(Strategy):
             yield from index_batches(task.x_test, task.y_test, self.batch_size, shuffle=True, generator=self.generator)
 
     def training_batches(self, model, task):
+        """The task's training data in shuffled batches: all of it, or `samples` drawn at random without
+        replacement (an estimate of the same mean over the task's data)."""
         model.use_head(task.head)
-        return index_batches(task.x_train, task.y_train, self.batch_size, shuffle=True, generator=self.generator)
+        x, y = task.x_train, task.y_train
+        if self.samples is not None and self.samples < len(x):
+            chosen = torch.randperm(len(x), generator=self.generator)[:self.samples].to(x.device)
+            x, y = x[chosen], y[chosen]
+        return index_batches(x, y, self.batch_size, shuffle=True, generator=self.generator)
 
 
 class EWC(Regulariser):
@@ -220,7 +237,7 @@ class MAS(Regulariser):
 
     def task_importance(self, model, batches):
         library = functools.partial(mas_importance, per_sample=self.settings.mas_per_sample)
-        return self.function("mas_importance", library)(model, batches)
+        return self.importance_of("mas_importance", library, model, batches)
 
 
 class SCP(Regulariser):
@@ -234,8 +251,8 @@ class SCP(Regulariser):
     def task_importance(self, model, batches):
         out_dim, device = model.heads[model.head].out_features, next(model.parameters()).device
         if self.settings.scp_slicing == "independent":
-            scp = self.function("scp_importance", scp_importance)
-            return scp(model, batches, random_directions(self.slices, out_dim, self.generator, device))
+            directions = random_directions(self.slices, out_dim, self.generator, device)
+            return self.importance_of("scp_importance", scp_importance, model, batches, directions)
         # HW14 draws fresh directions for every batch: one call per batch, then the mean over batches
         scp = self.function("scp_importance", functools.partial(scp_importance, sliced="averaged"))
         parts = [scp(model, [batch], random_directions(self.slices, out_dim, self.generator, device))
@@ -271,7 +288,8 @@ class SI(Regulariser):
         # and so leaves out each task's last step.
         current = snapshot(model)
         step = self.function("si_path_step", si_path_step)
-        gradients = {n: p.grad for n, p in model.named_parameters()}
+        # a parameter the loss did not reach (another task's head, on task 1) has no gradient, and Adam did not move it
+        gradients = {n: self.no_penalty[n] if p.grad is None else p.grad for n, p in model.named_parameters()}
         self.path = step(self.path, gradients, self.penalty_gradients(self.previous), self.previous, current)
         self.previous = current
 
@@ -332,6 +350,11 @@ def frozen_copy(model):
     return copy.deepcopy(model).eval().requires_grad_(False)
 
 
+def classes_of(tasks):
+    """The labels of `tasks`, sorted (class-IL: the digits seen)."""
+    return sorted({c for t in tasks for c in t.classes})
+
+
 @torch.no_grad()
 def outputs_of_old_heads(previous, x, tasks):
     """x through every earlier task's head of `previous`: (x repeated per head, the heads [N * heads],
@@ -346,13 +369,31 @@ def outputs_of_old_heads(previous, x, tasks):
 class LwF(Strategy):
     """Learning without forgetting (Li & Hoiem 2017), as van de Ven & Tolias run it: the current batch's
     inputs are replayed with the previous model's outputs as soft targets (distillation at temperature T),
-    through every earlier task's head. No stored data. The old model is a frozen copy from the task's end."""
+    through every earlier task's head. No stored data. The old model is a frozen copy from the task's end.
 
-    def __init__(self, temperature=2.0, distillation=None):
+    seen_classes_only (class-IL): as van de Ven & Tolias's code runs it there, the current task's
+    cross-entropy is a softmax over the classes seen so far, not every output, and the distillation
+    compares the previous and the new model's logits of the old classes only (those seen before the
+    current task). Without it both span every output of the shared head."""
+
+    def __init__(self, temperature=2.0, distillation=None, seen_classes_only=False):
         super().__init__()
         self.temperature = temperature
-        self.distillation = distillation  # the notebook's distillation_loss can stand in for the library's
+        self.given = distillation  # the notebook's distillation_loss can stand in for the library's
+        self.distillation = distillation  # the one replay() hands on: over the old classes only, if asked
+        self.seen_classes_only = seen_classes_only
         self.previous = None
+
+    def before_task(self, model, tasks):
+        if self.seen_classes_only:
+            old, distil = classes_of(tasks[:-1]), self.given or distillation_loss
+            self.distillation = lambda logits, teacher, t: distil(logits[:, old], teacher[:, old], t)
+
+    def loss(self, model, x, y, logits, tasks):
+        if not self.seen_classes_only:
+            return super().loss(model, x, y, logits, tasks)
+        seen = torch.tensor(classes_of(tasks), device=y.device)
+        return F.cross_entropy(logits[:, seen], torch.searchsorted(seen, y))  # y's place among the seen classes
 
     def after_task(self, model, tasks):
         ### BEGIN SOLUTION

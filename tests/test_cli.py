@@ -27,7 +27,14 @@ BAD = [
     (["run", "--methods", "icarl", "--benchmark", "split-mnist", "--scenario", "task"], "use --scenario class"),
     (["run", "--benchmark", "split-mnist", "--tasks", "6"], "split-mnist has 5 tasks"),
     (["run", "--iterations", "0"], "iterations must be at least 1"),
-    (["run", "--buffer-per-class", "0"], "buffer-per-class must be at least 1"),
+    (["run", "--memory-budget", "0"], "memory-budget must be at least 1"),
+    (["run", "--memory-selection", "fifo"], "invalid choice"),
+    (["run", "--methods", "er", "--benchmark", "split-mnist", "--memory-budget", "7"],
+     "memory-budget 7 cannot keep one sample of each of the 8 classes stored before the last task; give at least 8"),
+    (["run", "--methods", "icarl", "--benchmark", "split-mnist", "--memory-budget", "7", "--memory-selection",
+      "reservoir"], "memory-budget 7 cannot keep one sample of each of the 8 classes"),  # iCaRL always herds
+    (["run", "--methods", "lwf", "--benchmark", "split-mnist", "--scenario", "domain", "--lwf-seen-classes"],
+     "lwf-seen-classes is a class-IL variant"),
     (["run", "--online-decay", "1.5"], "online-decay (gamma) must be in (0, 1]"),
     (["table", "--seeds", "0"], "--seeds must be at least 1"),
     (["table", "--benchmark", "permuted-mnist"], "invalid choice"),
@@ -71,7 +78,7 @@ def test_help_lists_every_option():
     text = build_parser()._subparsers._group_actions[0].choices["run"].format_help()
     for option in ("--methods", "--protocol", "--tasks", "--epochs", "--batch-size", "--lr", "--lambda", "--subset",
                    "--seed", "--device", "--data-root", "--out", "--benchmark", "--scenario", "--iterations",
-                   "--buffer-per-class", "--online-decay"):
+                   "--memory-budget", "--memory-selection", "--lwf-seen-classes", "--online-decay"):
         assert option in text
 
 
@@ -109,3 +116,19 @@ def test_split_mnist_class_il_the_baseline_forgets_and_replay_remembers(data_roo
     assert base[-1] > 90 and sum(base[:-1]) / 4 < 10  # the newest two digits only
     assert sum(er) / 5 > sum(base) / 5 + 30
     assert "split-mnist" in (out / "summary.md").read_text()
+
+
+def test_the_memory_budget_is_checked_against_the_classes_stored_only_where_there_is_a_quota():
+    import torch
+
+    from cl_course.cli import check_memory_budget
+    from cl_course.config import RunConfig
+    from cl_course.data import Task
+    labels = torch.tensor([0, 1, 1, 0])
+    tasks = [Task(f"t{k}", torch.zeros(4, 2), labels, torch.zeros(4, 2), labels) for k in range(3)]  # 4 stored
+    for methods, budget, selection in ((("er", "agem", "gem"), 1, "reservoir"), (("baseline", "lwf"), 1, "random"),
+                                       (("er", "icarl"), 4, "random")):
+        check_memory_budget(RunConfig(methods=methods, memory_budget=budget, memory_selection=selection), tasks)
+    for methods, selection in ((("gem",), "herding"), (("icarl",), "reservoir")):
+        with pytest.raises(ValueError, match="memory-budget 3 cannot keep one sample of each of the 4 classes"):
+            check_memory_budget(RunConfig(methods=methods, memory_budget=3, memory_selection=selection), tasks)

@@ -1,6 +1,7 @@
 """What the course notebook calls (cl_course.notebook): the first cell's report, the profile's start,
 and training that refuses an unwritten or wrong function before it trains."""
 import time
+from dataclasses import replace
 
 import pytest
 import torch
@@ -54,6 +55,7 @@ def test_start_prints_the_profile_and_its_lambdas(capsys, data_root):
     out = capsys.readouterr().out
     assert config.lambdas == PROFILES["quick"]["lambdas"] and len(tasks) == 2
     assert "profile quick: 2 tasks x 2 epochs, 3,000 training and 500 test images per task, protocol paper" in out
+    assert "; importances from 500 random training images of each task" in out
 
 
 def test_training_refuses_an_unwritten_function_at_once():
@@ -88,3 +90,41 @@ def test_training_with_the_notebooks_solutions_runs_every_method():
     for method in (m for m in METHODS if any(BLANKS[n].lesson == "hw14" for n in blanks_of(m))):
         history = course.train(method, tiny_config(), tiny_tasks(), **{n: answers[n] for n in blanks_of(method)})
         assert len(history.accuracy_matrix) == 2, method
+
+
+def test_the_lambda_sweep_reuses_the_run_at_the_profiles_lambda_which_training_would_repeat():
+    fisher = notebook_solutions("hw14")["fisher_diagonal"]
+    config, tasks = tiny_config(), tiny_tasks()
+    ewc = course.train("ewc", config, tasks, fisher_diagonal=fisher)
+    sweep = course.lambda_sweep("ewc", [10.0, config.lam("ewc")], config, tasks, trained={"ewc": ewc},
+                                fisher_diagonal=fisher)
+    assert sweep[1] is ewc
+    assert course.train("ewc", config, tasks, fisher_diagonal=fisher).accuracy_matrix == ewc.accuracy_matrix
+    ten = course.train("ewc", replace(config, lambdas=config.lambdas | {"ewc": 10.0}), tasks, fisher_diagonal=fisher)
+    assert sweep[0].accuracy_matrix == ten.accuracy_matrix
+    assert course.lambda_sweep("ewc", [config.lam("ewc")], config, tasks, fisher_diagonal=fisher)[0] is not ewc
+
+
+def test_importance_subset_stability_compares_the_subset_with_all_of_the_tasks_data(monkeypatch, capsys):
+    """A stand-in Fisher whose every entry is its index times the number of samples it was given: from 16 and
+    from 64 samples every relative difference is |16 - 64| / 64 = 0.75, every correlation 1, and the largest
+    entries are the same ones."""
+    monkeypatch.setattr(course, "checked", lambda *a: None)
+    seen = []
+
+    def counting(model, batches):
+        n = sum(len(x) for x, _ in batches)
+        seen.append(n)
+        return {k: n * (1.0 + torch.arange(p.numel(), dtype=torch.float64)).reshape(p.shape)
+                for k, p in model.named_parameters()}
+
+    rows = course.importance_subset_stability(counting, replace(tiny_config(), importance_subset=16), tiny_tasks())
+    assert seen == [16, 64]
+    assert [r[0] for r in rows][-1] == "all" and len(rows) == 9  # fc1..fc4 weight and bias, then all of them
+    for _, difference, correlation, _ in rows:
+        assert difference == pytest.approx(0.75) and correlation == pytest.approx(1.0)
+    assert rows[-1][3] == 1.0 and all(r[3] is None for r in rows[:-1])
+    assert "from 16 of its 64 training images" in capsys.readouterr().out
+    assert course.importance_subset_stability(counting, replace(tiny_config(), importance_subset=None),
+                                              tiny_tasks()) == []
+    assert "all 64 training images" in capsys.readouterr().out

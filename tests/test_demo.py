@@ -1,5 +1,6 @@
 """The instructor's widget demo, driven without a browser: set controls, press Run, read status and plot."""
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -203,3 +204,112 @@ def test_only_core_widgets_that_render_everywhere():
     source = Path(demo_module.__file__).read_text()
     used = {name for name in dir(ipywidgets) if f"w.{name}(" in source}
     assert used and used <= core, used - core  # no Output: it does not render with widgetsnbextension 3.6.10
+
+
+def test_split_mnist_forgetting_curves_share_0_to_100_in_every_scenario_permuted_its_own_range(tmp_path, monkeypatch):
+    ranges = []
+    real = demo_module.plot_forgetting_curves
+
+    def recorded(results, **kwargs):
+        fig = real(results, **kwargs)
+        ranges.append(fig.axes[0].get_ylim())
+        return fig
+    monkeypatch.setattr(demo_module, "plot_forgetting_curves", recorded)
+    monkeypatch.setattr(demo_module, "png", lambda fig: b"")  # rendering is not what is tested: fast
+    demo = ForgettingDemo(cache_dir=tmp_path, data_root=tmp_path / "nothing here")
+    for scenario in SCENARIOS:  # task-IL's runs alone would span 90-100
+        demo.scenario.value = scenario
+    assert ranges[1:] == [(0, 100)] * 3
+    assert ranges[0][0] > 0  # Permuted MNIST: from a multiple of 5 below its lowest accuracy
+
+
+DEMO_NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "demo_forgetting_curves.ipynb"
+
+
+def markdown(starts):
+    """The demo notebook's markdown cell that starts with `starts`, its lines joined."""
+    cells = json.loads(DEMO_NOTEBOOK.read_text())["cells"]
+    (text,) = [" ".join("".join(c["source"]).split()) for c in cells
+               if c["cell_type"] == "markdown" and "".join(c["source"]).startswith(starts)]
+    return text
+
+
+def shipped_matrices(name):
+    return {m: r["accuracy_matrix"] for m, r in precomputed(name)["methods"].items()}
+
+
+def final(R):  # the average over every task after the last: computed here, not by cl_course.metrics
+    return sum(R[-1]) / len(R[-1])
+
+
+def forgetting(R):
+    """Minus the backward transfer: the mean drop of the old tasks since each was learnt."""
+    return sum(R[j][j] - R[-1][j] for j in range(len(R) - 1)) / (len(R) - 1)
+
+
+def test_the_suggested_path_states_what_the_shipped_runs_show():
+    text = markdown("**Suggested path")
+    hw14, paper = shipped_matrices("hw14"), shipped_matrices("paper")
+    task, domain, cls = (shipped_matrices(f"split-mnist-{s}") for s in SCENARIOS)
+    baseline = hw14["baseline"]
+    assert all(baseline[i + 1][0] < baseline[i][0] for i in range(4))  # task 1 drops at every boundary
+    assert f"ends at {baseline[-1][0]:.0f}%" in text and f"is {-forgetting(baseline):.1f} points" in text
+    assert {round(forgetting(hw14[m])) for m in ("mas", "rwalk", "scp")} == {2}
+    assert "MAS, RWalk and SCP lose about 2 points" in text
+    ewc_si = sorted(forgetting(hw14[m]) for m in ("ewc", "si"))
+    assert f"EWC and SI {ewc_si[0]:.0f} to {ewc_si[1]:.0f}" in text
+    regularisers = sorted(round(forgetting(paper[m])) for m in ("ewc", "mas", "si", "rwalk", "scp"))
+    assert f"every regulariser loses {regularisers[0]} to {regularisers[-1]} points" in text
+    assert all(R[i][i] - R[-1][i] < 5 for m, R in paper.items() if m != "baseline" for i in range(5))  # close
+
+    plain = sorted(final(cls[m]) for m in ("baseline", "ewc", "si"))
+    assert all(abs(v - 20) < 1 for v in plain) and f"({plain[0]:.1f}-{plain[-1]:.1f}%)" in text
+    assert all(cls[m][-1][j] < 2 for m in ("baseline", "ewc", "si") for j in range(4))  # near 0 but task 5
+    lwf = cls["lwf"]
+    assert abs(final(lwf) - 20) < 2 and f"near 20% too ({final(lwf):.1f}%)" in text
+    assert f"keeps task 1 at {lwf[-1][0]:.1f}%" in text
+    later = [lwf[i][i] for i in range(1, 5)]
+    assert f"({min(later):.0f}-{max(later):.0f}% on the diagonal)" in text
+    assert f"ER {final(cls['er']):.1f}%, iCaRL {final(cls['icarl']):.1f}%, A-GEM {final(cls['agem']):.1f}%" in text
+
+    assert min(final(R) for R in task.values()) >= 98.5 and "every method ends at 98.5% or more" in text
+    assert f"the baseline ends at {final(domain['baseline']):.1f}%" in text
+    middle = sorted(final(domain[m]) for m in ("ewc", "si", "lwf"))
+    assert f"EWC, SI and LwF at {middle[0]:.0f}-{middle[-1]:.0f}%" in text
+    assert f"ER at {final(domain['er']):.1f}%" in text
+    for m in ("si", "lwf"):  # they keep task 1 and learn the later tasks less well than the baseline does
+        assert abs(domain[m][-1][0] - 99) < 1
+        assert sum(domain[m][i][i] for i in range(1, 5)) < sum(domain["baseline"][i][i] for i in range(1, 5))
+    live = markdown("**Training live")
+    assert f"the baseline's ({final(domain['baseline']):.1f}%)" in live
+
+
+def italics(text):
+    return set(re.findall(r"(?<!\*)\*([^*]+)\*(?!\*)", text))
+
+
+def test_the_notebook_names_only_controls_and_choices_the_demo_has(tmp_path):
+    demo = ForgettingDemo(cache_dir=tmp_path)
+    controls = [demo.scenario, demo.methods, demo.protocol, demo.tasks, demo.epochs, demo.iterations, demo.subset]
+    known = {c.description for c in controls} | {label for label, _ in demo_module.SCENARIO_CHOICES}
+    known |= set(demo.protocol.options)
+    known |= {m for data in demo.runs.values() for m in demo_module.offered(demo_module.config_of(data))}
+    named = italics(markdown("**Suggested path")) | italics(markdown("**Training live"))
+    assert named and named <= known, named - known
+
+
+def test_every_step_of_the_suggested_path_shows_shipped_runs_in_the_student_edition(tmp_path, monkeypatch):
+    monkeypatch.setattr(demo_module, "EDITION", "student")
+    monkeypatch.setattr(demo_module, "run_methods", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(demo_module, "load_tasks", lambda *a, **k: pytest.fail("loaded data"))
+    monkeypatch.setattr(ForgettingDemo, "draw", lambda *a: None)  # what is shown is tested above: fast
+    demo = ForgettingDemo(cache_dir=tmp_path, data_root=tmp_path / "nothing here")
+    for method in ("mas", "ewc"):  # step 1: the baseline beside one other method
+        demo.methods.value = ("baseline", method)
+        assert set(demo.run()) == {"baseline", method}, demo.status.value
+    demo.protocol.value = "paper"  # step 2
+    assert set(demo.run()) == {"baseline", "ewc"}, demo.status.value
+    for scenario in ("class", "task", "domain"):  # steps 3 and 4
+        demo.scenario.value = scenario
+        assert set(demo.run()) == set(precomputed(f"split-mnist-{scenario}")["methods"]), demo.status.value
+    assert "#b00020" not in demo.status.value  # never the refusal

@@ -136,3 +136,63 @@ def test_lwf_replays_the_batch_with_the_previous_models_logits(heads):
     # the model trained on after the copy, so the targets are the old model's, not the current one's
     assert not torch.equal(lwf.previous.fc1.weight, model.fc1.weight)
     assert torch.equal(lwf.previous.fc1.weight, lwf.copies[-1].fc1.weight)
+
+
+# ---------------------------------------------------------------- LwF over the classes seen (van de Ven & Tolias)
+
+def log_softmax(values):
+    top = max(values)
+    z = math.log(sum(math.exp(v - top) for v in values)) + top
+    return [v - z for v in values]
+
+
+def test_lwf_seen_classes_only_against_a_hand_computation():
+    """Class-IL, task 1 of classes 3 and 5, task 2 of 0 and 4, six outputs. In task 2 the current loss is the
+    cross-entropy of a softmax over the outputs 0, 3, 4, 5 (the classes seen), and the distillation compares
+    the previous and the new model's outputs 3 and 5 only, each softened by T, times T^2."""
+    g = torch.Generator().manual_seed(0)
+    tasks = [Task(f"t{k}", torch.randn(5, 8, generator=g), torch.tensor(labels), torch.randn(2, 8, generator=g),
+                  torch.tensor(labels[:2]), head=0, classes=classes)
+             for k, (labels, classes) in enumerate((([3, 5, 5, 3, 3], (3, 5)), ([0, 4, 4, 0, 4], (0, 4))))]
+    model, temperature = MLP(out_features=6, hidden=(6, 5), in_features=8).double(), 1.7
+    lwf = LwF(temperature=temperature, seen_classes_only=True)
+    lwf.previous = frozen_copy(MLP(out_features=6, hidden=(6, 5), in_features=8).double())
+    x, y = tasks[1].x_train.double(), tasks[1].y_train
+    lwf.before_task(model, tasks)
+    new, old = by_hand(model, x, 0).tolist(), by_hand(lwf.previous, x, 0).tolist()
+
+    current = 0.0
+    for logits, label in zip(new, y.tolist(), strict=True):
+        seen = [logits[c] for c in (0, 3, 4, 5)]
+        current -= log_softmax(seen)[(0, 3, 4, 5).index(label)]
+    got = lwf.loss(model, x, y, model(x), tasks).item()
+    assert got == pytest.approx(current / len(x), rel=1e-10)
+
+    distilled = 0.0
+    for student, teacher in zip(new, old, strict=True):
+        p = [math.exp(v) for v in log_softmax([teacher[c] / temperature for c in (3, 5)])]
+        q = log_softmax([student[c] / temperature for c in (3, 5)])
+        distilled -= sum(pi * qi for pi, qi in zip(p, q, strict=True))
+    replay = lwf.replay(model, x, tasks)
+    assert replay.loss(model).item() == pytest.approx(temperature ** 2 * distilled / len(x), rel=1e-10)
+
+    everything = LwF(temperature=temperature)  # the default: every output in both terms
+    everything.previous = lwf.previous
+    assert everything.loss(model, x, y, model(x), tasks).item() != pytest.approx(got, rel=1e-3)
+    assert everything.replay(model, x, tasks).loss(model).item() != pytest.approx(replay.loss(model).item(), rel=1e-3)
+
+
+def test_lwf_seen_classes_only_restricts_a_notebooks_distillation_too():
+    shapes = []
+
+    def distillation(logits, teacher_logits, temperature):
+        shapes.append((tuple(logits.shape), tuple(teacher_logits.shape)))
+        return distillation_loss(logits, teacher_logits, temperature)
+
+    tasks = tasks_with_heads([0, 0, 0])
+    for k, task in enumerate(tasks):
+        task.classes = (k,)  # one class per task: the old ones are 0, then 0 and 1
+        task.y_train = torch.full_like(task.y_train, k)
+    lwf = LwF(distillation=distillation, seen_classes_only=True)
+    fit(small_model(), tasks, lwf, epochs=1, batch_size=8, lr=1e-2, progress=False)
+    assert {s for s, _ in shapes} == {(8, 1), (4, 1), (8, 2), (4, 2)} and all(a == b for a, b in shapes)

@@ -8,7 +8,9 @@ import torch
 
 from cl_course.data import Task
 from cl_course.generative import VAE, GenerativeReplay, vae_loss
+from cl_course.methods import make_strategy
 from cl_course.model import MLP
+from cl_course.profiles import split_config
 from cl_course.strategies import Replay
 from cl_course.train import fit
 
@@ -216,3 +218,61 @@ def test_generative_replay_labels_with_the_previous_classifier_not_the_current_o
     else:
         torch.testing.assert_close(out.target, by_hand(previous, out.x, 0))
         assert bool((out.target[:, 3] > 90).all())
+
+
+# ---------------------------------------------------------------- the generator's own batches
+
+def test_generator_iterations_top_the_vae_up_on_the_tasks_own_data():
+    """iterations=7 with the classifier's 3 batches of 4: after them the VAE trains 4 more batches per task, one
+    shuffled pass over the task's 16 images, replaying its predecessor from task 2 on; the last task's VAE is
+    never sampled, so it trains only alongside the classifier. VAE losses per task: 7 (no replay yet), 2 x 7, 2 x 3."""
+    tasks = tasks_with_heads([0, 0, 0])
+    dgr = ProbedDGR(iterations=7, batch_size=4)
+    dgr.vae = small_vae()
+    fit(small_model(), tasks, dgr, epochs=1, batch_size=4, lr=1e-2, progress=False, iterations=3)
+    per_task = [[x for seen, x in dgr.vae_inputs if seen == k + 1] for k in range(3)]
+    assert [len(inputs) for inputs in per_task] == [7, 14, 6]
+    for k, inputs in enumerate(per_task):
+        classifier_batches = [x for seen, x, *_ in dgr.calls if seen == k + 1]
+        real = inputs if k == 0 else inputs[0::2]  # from task 2 on each step is (real, generated)
+        assert all(torch.equal(a, b) for a, b in zip(real[:3], classifier_batches, strict=True))
+        if k < 2:
+            extra = torch.cat(real[3:])
+            rows = [int((tasks[k].x_train == row).all(1).nonzero()) for row in extra]  # each a row of this task's
+            assert sorted(rows) == list(range(16))  # one shuffled pass: every image once
+            assert rows != list(range(16))
+        if k > 0:
+            assert all(g.shape == (4, 8) and not any(torch.equal(g, x) for x in real) for g in inputs[1::2])
+
+
+def test_without_generator_iterations_the_vae_trains_only_alongside_the_classifier():
+    tasks = tasks_with_heads([0, 0])
+    dgr = ProbedDGR()
+    dgr.vae = small_vae()
+    fit(small_model(), tasks, dgr, epochs=1, batch_size=4, lr=1e-2, progress=False, iterations=3)
+    assert [sum(seen == k + 1 for seen, _ in dgr.vae_inputs) for k in range(2)] == [3, 6]
+
+
+def test_the_runs_generator_settings_build_the_vae():
+    config = split_config("class", "grading", generator_iterations=9, generator_lr=0.02, generator_hidden=(7, 6),
+                          generator_latent=3)
+    dgr = make_strategy("dgr", config)
+    dgr.before_task(small_model(), tasks_with_heads([0]))
+    encoder = [m for m in dgr.vae.encoder.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in encoder] == [(8, 7), (7, 6)]
+    assert dgr.vae.latent == dgr.vae.mu.out_features == 3 and dgr.vae.decoder[-1].out_features == 8
+    assert dgr.optimizer.param_groups[0]["lr"] == 0.02 and dgr.iterations == 9
+    assert dgr.batch_size == config.batch_size
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(generator_iterations=4), "generator-iterations must be at least 5, the classifier's batches per task"),
+    (dict(generator_iterations=0, iterations=None), "generator-iterations must be at least 1; got 0"),
+    (dict(generator_lr=0.0), "generator-lr must be positive, got 0.0"),
+    (dict(generator_hidden=()), "generator-hidden must be one or more layer sizes"),
+    (dict(generator_hidden=(400, 0)), "generator-hidden must be one or more layer sizes"),
+    (dict(generator_latent=0), "generator-latent must be at least 1 unit, got 0"),
+])
+def test_bad_generator_settings_are_one_line_errors(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        split_config("class", "grading", **overrides)  # grading: 5 batches per task

@@ -115,7 +115,7 @@ def test_nearest_mean_scores_against_a_direct_computation():
 
 
 def test_predict_picks_the_nearest_mean_and_rules_out_classes_without_one():
-    model, icarl = small_model(out_features=4, dtype=torch.float64), ICaRL(per_class=2)
+    model, icarl = small_model(out_features=4, dtype=torch.float64), ICaRL(budget=8)
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(9, 8, generator=gen, dtype=torch.float64) * 3
     means = {0: torch.randn(5, generator=gen, dtype=torch.float64), 2: torch.randn(5, generator=gen,
@@ -191,17 +191,27 @@ class ProbedICaRL(ICaRL):
         super().after_task(model, tasks)
 
 
-def test_icarl_in_the_loop_keeps_herded_exemplars_and_trains_on_them():
-    tasks, icarl = class_tasks(3), ProbedICaRL(per_class=3)
+def test_icarl_in_the_loop_keeps_herded_exemplars_within_its_budget_and_trains_on_them():
+    """Budget 12: 12 // 2 = 6 exemplars per class after task 1, 12 // 4 = 3 after task 2; classes 0 and 1 then
+    keep the first 3 of the herding order chosen at task 1's end (not herded again at task 2's)."""
+    tasks, icarl = class_tasks(3), ProbedICaRL(budget=12)
     model = small_model()
     fit(model, tasks, icarl, epochs=1, batch_size=8, lr=1e-2, progress=False)
     assert sorted(icarl.exemplars) == [0, 1, 2, 3]  # tasks 1 and 2; nothing is chosen after the last
-    for c, exemplars in icarl.exemplars.items():
+    herded = {}  # class -> the herding order on the features of the model at its own task's end
+    for c in range(4):
         task, frozen = tasks[c // 2], icarl.copies[c // 2]
         x = task.x_train[task.y_train == c]
-        assert len(exemplars) == 3
-        expected = brute_force_herding(features_by_hand(frozen, x).detach(), 3)
-        torch.testing.assert_close(exemplars, x[expected])
+        herded[c] = x[brute_force_herding(features_by_hand(frozen, x).detach(), 6)]
+    during_task_2 = icarl.data[1][1]
+    assert sorted(during_task_2) == [0, 1]
+    for c in (0, 1):
+        torch.testing.assert_close(during_task_2[c], herded[c])  # 6 each
+    for c, exemplars in icarl.exemplars.items():
+        torch.testing.assert_close(exemplars, herded[c][:3])
+    x = tasks[0].x_train[tasks[0].y_train == 0]
+    again = x[brute_force_herding(features_by_hand(icarl.copies[1], x).detach(), 3)]
+    assert not torch.equal(again, herded[0][:3])  # herding again would have chosen others: the test can tell
     assert [seen for seen, _, _ in icarl.data] == [1, 2, 3]
     for seen, exemplars, (x, y, head) in icarl.data:
         task = tasks[seen - 1]
@@ -220,3 +230,10 @@ def test_icarl_in_the_loop_keeps_herded_exemplars_and_trains_on_them():
         torch.testing.assert_close(mean, torch.tensor(expected), rtol=1e-5, atol=1e-6)
     assert not any(p.requires_grad for p in icarl.previous.parameters())
     assert torch.equal(icarl.previous.fc1.weight, icarl.copies[-1].fc1.weight)
+
+
+def test_icarl_refuses_a_budget_below_one_exemplar_per_class():
+    tasks, icarl = class_tasks(3), ICaRL(budget=3)
+    with pytest.raises(ValueError, match="a memory budget of 3 cannot keep one sample of each of the 4 classes"):
+        fit(small_model(), tasks, icarl, epochs=1, batch_size=8, lr=1e-2, progress=False)
+    assert sorted(icarl.exemplars) == [0, 1] and [len(x) for x in icarl.exemplars.values()] == [1, 1]

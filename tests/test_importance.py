@@ -7,8 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cl_course.importance import (fisher_diagonal, mas_importance, per_sample_gradient_sums, random_directions,
-                                  rwalk_score, scp_importance, si_importance, si_path_step)
+from cl_course.importance import (CurrentHead, fisher_diagonal, mas_importance, on_current_head,
+                                  per_sample_gradient_sums, random_directions, rwalk_score, scp_importance,
+                                  si_importance, si_path_step)
 from cl_course.model import MLP
 from helpers import assert_close, gradient
 
@@ -92,10 +93,6 @@ def test_si_path_step_two_parameters_by_hand():
     torch.testing.assert_close(out["p"], t(0.56, 0.7))
     # with the whole gradient it would have been -(1 * -0.1), -(-2 * 0.3) = (0.1, 0.6): W = (0.6, 0.4)
     assert not torch.allclose(out["p"], t(0.6, 0.4))
-    # a parameter without a gradient adds nothing
-    W = {"p": t(0.5, -0.2)}
-    si_path_step(W, {"p": None}, {"p": t(0.4, 1.0)}, {"p": t(0.0, 0.0)}, {"p": t(1.0, 1.0)})
-    torch.testing.assert_close(W["p"], t(0.5, -0.2))
 
 
 def test_si_and_rwalk_two_parameters_by_hand():
@@ -247,6 +244,45 @@ def test_multi_head_importance_only_touches_the_active_head(tiny_batches):
     fisher = fisher_diagonal(model, tiny_batches, "empirical")
     assert fisher["heads.1.weight"].abs().sum() > 0
     assert fisher["heads.0.weight"].abs().sum() == 0 and fisher["heads.2.bias"].abs().sum() == 0
+
+
+def every_parameter_fisher(model, batches):
+    """A correct answer that differentiates with respect to every parameter the model lists, as a student writes it."""
+    names, params = zip(*model.named_parameters(), strict=True)
+    total, n = {k: torch.zeros_like(p) for k, p in zip(names, params, strict=True)}, 0
+    for x, y in samples(batches):
+        grads = torch.autograd.grad(F.cross_entropy(model(x), y), params)
+        total = {k: total[k] + g ** 2 for k, g in zip(names, grads, strict=True)}
+        n += 1
+    return {k: t / n for k, t in total.items()}
+
+
+def test_an_answer_over_every_parameter_fails_on_a_multi_head_model_and_runs_on_its_current_head(tiny_batches):
+    torch.manual_seed(0)
+    model = MLP(out_features=4, heads=3, hidden=(6, 5), in_features=8).double().use_head(1)
+    with pytest.raises(RuntimeError, match="not have been used in the graph"):  # what task-IL did to it
+        every_parameter_fisher(model, tiny_batches)
+    view = CurrentHead(model)
+    assert [n for n, _ in view.named_parameters()] == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias",
+                                                       "heads.1.weight", "heads.1.bias"]
+    assert all(p is dict(model.named_parameters())[n] for n, p in view.named_parameters())  # the same tensors
+    torch.testing.assert_close(view(tiny_batches[0][0]), model(tiny_batches[0][0]))
+    got = on_current_head(every_parameter_fisher, model, tiny_batches)
+    # independently: plain autograd on the whole model, the other heads' gradients absent (None) and so zero
+    def squares(x, y):
+        grads = torch.autograd.grad(F.cross_entropy(model(x), y), list(model.parameters()), allow_unused=True)
+        return {n: torch.zeros_like(p) if g is None else g ** 2
+                for (n, p), g in zip(model.named_parameters(), grads, strict=True)}
+    expected = mean_over_samples(model, tiny_batches, squares)
+    assert_close(got, expected)
+    assert got["heads.0.weight"].abs().sum() == 0 and got["heads.2.bias"].abs().sum() == 0
+    assert_close(got, fisher_diagonal(model, tiny_batches, "empirical"))  # the library's, on the whole model
+
+
+def test_one_head_models_are_passed_as_they_are(tiny_mlp, tiny_batches):
+    seen = []
+    on_current_head(lambda model, batches: seen.append(model) or {}, tiny_mlp, tiny_batches)
+    assert seen == [tiny_mlp]
 
 
 def test_per_sample_sums_refuse_non_linear_parameters():

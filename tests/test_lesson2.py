@@ -26,7 +26,7 @@ def tiny_split(scenario="class", n=3):
 
 
 def tiny_config(scenario="class"):
-    return profiles.split_config(scenario, "grading", tasks=3, iterations=3, buffer_per_class=4, hidden=(16,))
+    return profiles.split_config(scenario, "grading", tasks=3, iterations=3, memory_budget=16, hidden=(16,))
 
 
 @pytest.fixture(autouse=True)
@@ -110,7 +110,7 @@ def test_the_comparison_puts_each_run_beside_the_shipped_and_published_numbers()
     assert cells[8] == f"{shipped['class']['mean_sem'][0]:.1f} +-{shipped['class']['mean_sem'][1]:.1f}"
     assert cells[9] == "19.9" and cells[1] == "not trained"
     assert "| icarl | n/a | n/a |" in table
-    assert "the baseline" in lesson2.finding({"class": {"baseline": run}})
+    assert "In class-IL the baseline ends at" in lesson2.conclusions({"class": {"baseline": run}})
     assert len(lesson2.plot_comparison({"class": {"baseline": run}}).axes) == 3
 
 
@@ -121,9 +121,14 @@ def test_the_shipped_table_is_the_benchmarks_result():
     assert lesson2.shipped_table() == json.loads(shipped.read_text())
 
 
-def test_split_profiles_carry_each_scenarios_lambdas_and_refuse_a_bad_scenario():
-    assert profiles.split_config("domain", "quick").lambdas == profiles.SPLIT_LAMBDAS["domain"]
-    assert profiles.split_config("class", "full").iterations == 2000
+def test_split_profiles_carry_their_own_lambdas_and_generator_and_refuse_a_bad_scenario():
+    for name in ("quick", "full"):
+        for scenario in ("task", "domain", "class"):
+            assert profiles.split_config(scenario, name).lambdas == profiles.SPLIT_LAMBDAS[name][scenario]
+    assert profiles.SPLIT_LAMBDAS["quick"] != profiles.SPLIT_LAMBDAS["full"]  # 40 batches per task, not 2,000
+    full, quick = profiles.split_config("class", "full"), profiles.split_config("class", "quick")
+    assert full.iterations == 2000 and (full.generator_iterations, full.generator_hidden) == (None, (400, 400))
+    assert quick.generator_iterations > quick.iterations  # the VAE gets batches of its own
     with pytest.raises(ValueError, match="unknown scenario 'classes'"):
         profiles.split_config("classes", "quick")
     assert not math.isnan(profiles.split_config("task", "quick").lr)
@@ -132,3 +137,48 @@ def test_split_profiles_carry_each_scenarios_lambdas_and_refuse_a_bad_scenario()
 def test_a_figure_leaves_out_what_is_not_trained_yet():
     run = lesson2.train("baseline", tiny_config(), tiny_split())
     assert lesson2.trained({"baseline": run, "er": None}, "baseline", "er", "agem") == {"baseline": run}
+
+
+def history(final, first_to_last):
+    """A History whose last accuracy-matrix row is `first_to_last` (so its final average is their mean) and whose
+    earlier rows do not matter here: the claims read the final row only."""
+    from cl_course.train import History
+    assert abs(sum(first_to_last) / len(first_to_last) - final) < 1e-9
+    return History(accuracy_matrix=[list(first_to_last)] * len(first_to_last))
+
+
+def test_the_claims_say_the_runs_numbers_and_whether_each_holds():
+    """Hand-made final rows: one run that bears out every claim, then the same run with one claim broken at a time,
+    each just past its bound."""
+    good = {"task": {"baseline": history(97.0, [97.0] * 5), "ewc": history(96.2, [96.2] * 5)},
+            "domain": {"baseline": history(55.0, [55.0] * 5), "ewc": history(80.0, [80.0] * 5),
+                       "si": history(81.0, [81.0] * 5), "lwf": history(74.0, [74.0] * 5),
+                       "er": history(95.0, [95.0] * 5), "agem": history(70.0, [70.0] * 5),
+                       "dgr": history(90.0, [90.0] * 5)},
+            "class": {"baseline": history(19.0, [0, 0, 0, 0, 95.0]), "ewc": history(40.0, [90.0, 60, 40, 10, 0]),
+                      "si": history(25.0, [50.0, 0, 0, 20, 55.0]), "lwf": history(25.0, [98.0, 27, 0, 0, 0]),
+                      "er": history(90.0, [90.0] * 5), "agem": history(60.0, [60.0] * 5),
+                      "dgr": history(83.0, [83.0] * 5), "icarl": history(76.0, [76.0] * 5), "gem": None}}
+    claims = lesson2.claims(good)
+    assert len(claims) == 10 and all(c.holds for c in claims), [c.sentence for c in claims if not c.holds]
+    assert "(the lowest is EWC, 96.2%)" in claims[0].sentence
+    assert "ER 95.0%, DGR 90.0%" in claims[1].sentence and "EWC 80.0%, SI 81.0%" in claims[1].sentence
+    markdown = lesson2.conclusions(good)
+    assert markdown.count("holds in your run") == 10 and "does not hold" not in markdown
+
+    def broken(scenario, method, final, row):
+        """The first words of each claim that no longer holds when `method`'s run is replaced."""
+        runs = {s: dict(by_m) for s, by_m in good.items()}
+        runs[scenario][method] = history(final, row)
+        return [" ".join(c.sentence.split()[:4]) for c in lesson2.claims(runs) if not c.holds]
+    assert broken("task", "ewc", 95.9, [95.9] * 5) == ["Task-IL is easy for"]
+    assert broken("domain", "agem", 90.5, [90.5] * 5) == ["A-GEM, which never trains"]
+    assert broken("domain", "si", 95.5, [95.5] * 5) == ["In domain-IL the methods"]
+    assert broken("domain", "lwf", 54.0, [54.0] * 5) == ["LwF ends above the"]
+    assert broken("class", "baseline", 25.2, [0, 0, 0, 31.0, 95.0]) == ["In class-IL the baseline"]
+    assert broken("class", "ewc", 40.0, [90.0, 60, 40, 5, 5]) == []  # 90 points lower: holds
+    assert broken("class", "si", 25.0, [50.0, 0, 0, 9, 66.0]) == ["SI ends at 25.0%,"]  # 29 points lower
+    assert broken("class", "lwf", 30.2, [98.0, 28, 25, 0, 0]) == ["LwF ends at 30.2%:"]
+    assert broken("class", "lwf", 26.0, [79.0, 41, 10, 0, 0]) == ["LwF ends at 26.0%:"]  # task 1 kept at 79 < 80
+    assert broken("class", "icarl", 59.5, [59.5] * 5) == ["Every method that trains", "A-GEM (60.0%) ends between"]
+    assert "**does not hold in your run**" in lesson2.conclusions({"class": {"baseline": history(26.0, [26.0] * 5)}})

@@ -5,11 +5,11 @@ import pytest
 import torch
 from matplotlib.colors import to_rgba
 
-from cl_course import metrics
+from cl_course import budget, metrics
 from cl_course.config import METHODS
 from cl_course.plots import (METHOD_COLOURS, forgetting_matrix, method_colour, method_marker, plot_accuracy_matrix,
                              plot_average_accuracy, plot_forgetting_curves, plot_forgetting_heatmap,
-                             plot_importances, plot_lambda_sweep)
+                             plot_importances, plot_lambda_sweep, plot_memory_budget)
 from cl_course.train import History
 
 
@@ -31,12 +31,39 @@ def drawn(fig):
     return fig
 
 
+def legends(fig):
+    """The figure's legends, its subfigures' included."""
+    return fig.legends + [legend for sub in fig.subfigs for legend in legends(sub)]
+
+
+def titles(fig):
+    """The Text of the figure's title (suptitle) and of each panel's."""
+    return [t for t in fig.texts if t.get_text() and t.get_text() == fig.get_suptitle()] + \
+        [ax.title for ax in fig.axes if ax.get_title()]
+
+
 def assert_legend_clear_of_axes(fig):
     drawn(fig)
-    assert fig.legends, "expected one figure legend"
-    box = fig.legends[0].get_window_extent()
+    (legend,) = legends(fig)
+    box = legend.get_window_extent()
     for ax in fig.axes:
         assert not box.overlaps(ax.get_window_extent()), f"the legend covers {ax.get_title() or 'an axes'}"
+
+
+def assert_titles_whole_and_clear_of_the_legend(fig):
+    """In the rendered figure: no title overlaps the legend, and titles and legend lie inside the figure
+    (a title wider than the figure would be cut at its edges)."""
+    drawn(fig)
+    (legend,) = legends(fig)
+    box = legend.get_window_extent()
+    page = fig.bbox
+    assert page.containsx(box.x0) and page.containsx(box.x1) and page.containsy(box.y0) and page.containsy(box.y1)
+    assert titles(fig), "expected titles"
+    for title in titles(fig):
+        extent = title.get_window_extent()
+        assert not box.overlaps(extent), f"the legend cuts the title {title.get_text()!r}"
+        assert extent.x0 >= page.x0 and extent.x1 <= page.x1 and extent.y1 <= page.y1, \
+            f"the title {title.get_text()!r} runs off the figure"
 
 
 def same_colour(a, b):
@@ -76,6 +103,32 @@ def test_forgetting_curves_share_one_y_range():
     assert low <= 68 - 8 and high >= 94 + 3  # every method's curves fit in it
 
 
+def test_forgetting_curves_in_full_range_share_0_to_100_whatever_the_accuracies():
+    high = {"ewc": history(8), "si": history(9)}  # 76-100: the automatic range starts at 70
+    assert plot_forgetting_curves(high).axes[0].get_ylim() == (70, 100)
+    low = {"baseline": history(-60)}  # down to 8
+    for results in (high, low):
+        fig = plot_forgetting_curves(results, title="task-IL", full_range=True)
+        assert [ax.get_ylim() for ax in fig.axes] == [(0, 100)] * len(results)
+
+
+LONG = "paper protocol, shipped full run: 5 tasks x 10 epochs, 24,680 training images per task"
+
+
+@pytest.mark.parametrize("title", ["baseline, task-IL", LONG])
+def test_titles_stay_clear_of_the_legend_in_every_figure_with_one(title):
+    R = results()
+    assert_titles_whole_and_clear_of_the_legend(plot_forgetting_curves({"baseline": history()}, title=title))
+    assert_titles_whole_and_clear_of_the_legend(plot_forgetting_curves(R, title=title, full_range=True))
+    assert_titles_whole_and_clear_of_the_legend(plot_average_accuracy(R, title=title))
+    assert_titles_whole_and_clear_of_the_legend(plot_lambda_sweep("ewc", [1, 10], [history(), history(1)], title=title))
+    assert_titles_whole_and_clear_of_the_legend(plot_importances(importances(), title=title))
+    sweep = budget.BudgetSweep("quick", (100, 1000), (1, 2), {"random": {100: (50.0, 52.0), 1000: (80.0, 84.0)}},
+                               {1000: (90.0, 92.0)}, 1.0)
+    assert_titles_whole_and_clear_of_the_legend(plot_memory_budget(sweep, title=title))
+    assert_titles_whole_and_clear_of_the_legend(plot_memory_budget(sweep))  # its own title, longer than the figure
+
+
 def test_legends_stay_outside_the_axes():
     R = results()
     assert_legend_clear_of_axes(plot_forgetting_curves(R))
@@ -101,7 +154,7 @@ def test_average_accuracy_one_line_per_method_shifted_apart(tmp_path):
     fig = plot_average_accuracy({"ewc": history(), "mas": history()}, tmp_path / "a.png", title="paper protocol")
     labelled = [ln for ln in fig.axes[0].get_lines() if ln.get_label() in ("ewc", "mas")]
     assert len(labelled) == 2 and list(labelled[0].get_ydata())[2] == (80 + 91) / 2
-    assert "paper protocol" in fig.axes[0].get_title()
+    assert fig.get_suptitle() == "paper protocol" and fig.axes[0].get_title() == "Average accuracy over training"
     shifts = [np.asarray(ln.get_xdata()) - np.arange(1, 7) for ln in labelled]
     assert shifts[0][0] != shifts[1][0] and all(abs(s).max() <= 0.5 for s in shifts)
     assert np.ptp(shifts[0]) == pytest.approx(0)  # one shift per method, the same at every epoch
@@ -200,6 +253,6 @@ def test_importances_histograms_per_layer_and_the_correlation_matrix(tmp_path):
         i, j = methods.index(m1), methods.index(m2)
         assert shown[i, j] == shown[j, i] == pytest.approx(rho, abs=0.005)
     assert shown[0, 0] == 1
-    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    legend = [t.get_text() for t in legends(fig)[0].get_texts()]
     assert legend[2].startswith("si:") and "< 0" in legend[2] and "< 0" not in legend[0]
     assert (tmp_path / "i.png").exists()

@@ -1,6 +1,7 @@
 """Strategies in the loop, on tiny synthetic tasks: hooks, what data each protocol uses, and the
 SI / RWalk bookkeeping against independent recomputations."""
 import copy
+from dataclasses import replace
 
 import pytest
 import torch
@@ -262,16 +263,18 @@ def test_notebook_answers_replace_the_library_functions(tiny_batches):
     assert {n for m in METHODS for n in blanks_of(m)} == BLANKS.keys()
     config = RunConfig(protocol="paper", fisher_labels="empirical", scp_slices=4, eval_batch_size=16)
     functions = {n: b for n, b in BLANKS.items() if not isinstance(b.reference, type)}  # a class replaces a strategy
+    reservoir = replace(config, memory_selection="reservoir")  # the only memory that calls reservoir_slots
     for method in METHODS:
         names = [n for n in blanks_of(method) if n in functions]
-        runs = []
-        for answers in (None, {n: counted(n, b.reference) for n, b in functions.items()}):
-            torch.manual_seed(0)
-            model = MLP(4, hidden=(6, 5), in_features=8)
-            strategy = make_strategy(method, config, answers)
-            runs.append(fit(model, tasks, strategy, epochs=1, batch_size=8, progress=False,
-                            generator=torch.Generator().manual_seed(0)).epoch_accuracy)
-        assert runs[0] == runs[1], method
+        for run_config in (config, reservoir) if "reservoir_slots" in names else (config,):
+            runs = []
+            for answers in (None, {n: counted(n, b.reference) for n, b in functions.items()}):
+                torch.manual_seed(0)
+                model = MLP(4, hidden=(6, 5), in_features=8)
+                strategy = make_strategy(method, run_config, answers)
+                runs.append(fit(model, tasks, strategy, epochs=1, batch_size=8, progress=False,
+                                generator=torch.Generator().manual_seed(0)).epoch_accuracy)
+            assert runs[0] == runs[1], (method, run_config.memory_selection)
         assert set(calls) == set(names), (method, calls)
         calls.clear()
     with pytest.raises(ValueError, match="unknown answer 'fisher'"):
@@ -423,3 +426,78 @@ def test_strategies_read_what_a_protocol_means_from_its_description(monkeypatch)
                          for n, p in moved.named_parameters())
     assert expected > 0
     assert ewc.penalty(moved).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+# ---- task-IL: answers that differentiate with respect to every parameter they are given --------
+
+def tiny_split_task_il(n=3):
+    """n Split-MNIST-shaped tasks in task-IL: two labels each, 784 inputs, one head per task (after
+    tests/test_lesson2.py's tiny_split)."""
+    g = torch.Generator().manual_seed(0)
+    tasks = []
+    for k in range(n):
+        y = torch.randint(0, 2, (64,), generator=g)
+        x = torch.randn(64, 784, generator=g) + 3 * y[:, None] * (torch.arange(784) % (k + 2) == 0)
+        tasks.append(Task(f"digits {2 * k}/{2 * k + 1}", x, y, x[:16], y[:16], head=k, classes=(2 * k, 2 * k + 1)))
+    return tasks
+
+
+def over_every_parameter(statistic):
+    """A plain per-sample loop, as a student writes it: torch.autograd.grad of each sample's scalar with respect
+    to every parameter of model.named_parameters(), statistic applied, averaged over samples."""
+    def answer(model, batches):
+        names, params = zip(*model.named_parameters(), strict=True)
+        total, n = {k: torch.zeros_like(p) for k, p in zip(names, params, strict=True)}, 0
+        for x, y in batches:
+            for i in range(len(x)):
+                grads = torch.autograd.grad(statistic[0](model(x[i:i + 1]), y[i:i + 1]), params)
+                total = {k: total[k] + statistic[1](g) for k, g in zip(names, grads, strict=True)}
+                n += 1
+        return {k: t / n for k, t in total.items()}
+    return answer
+
+
+def scp_over_every_parameter(model, batches, directions):
+    params = list(model.parameters())
+    outputs = torch.cat([model(x) for x, _ in batches])
+    phi = outputs.mean(0)
+    total = [torch.zeros_like(p) for p in params]
+    for xi in directions:
+        total = [t + g ** 2 for t, g in zip(total, torch.autograd.grad(phi @ xi, params, retain_graph=True),
+                                            strict=True)]
+    return {n: t / len(directions) for (n, _), t in zip(model.named_parameters(), total, strict=True)}
+
+
+EVERY_PARAMETER = {
+    "fisher_diagonal": over_every_parameter((F.cross_entropy, lambda g: g ** 2)),
+    "mas_importance": over_every_parameter((lambda out, y: out.pow(2).sum(), torch.abs)),
+    "scp_importance": scp_over_every_parameter,
+}
+
+
+def test_answers_over_every_parameter_train_ewc_mas_scp_rwalk_and_si_in_task_il():
+    """In task-IL the other tasks' heads are not in the graph of the task's loss: torch.autograd.grad over every
+    parameter raised "appears to not have been used in the graph". The library calls the answers on the
+    current head's parameters (zeros for the others), so they train, and where they compute the library's
+    maths in its label mode (MAS, SCP; EWC with empirical labels) the run is the library's."""
+    from cl_course.blanks import BLANKS, blanks_of
+    from cl_course.train import run_methods
+    from helpers import notebook_solutions
+    solutions = notebook_solutions("hw14")
+    answers = EVERY_PARAMETER | {n: solutions[n] for n in ("si_path_step", "si_importance", "rwalk_score")}
+    tasks = tiny_split_task_il()
+    with pytest.raises(RuntimeError, match="not have been used in the graph"):  # the crash, on the whole model
+        model = MLP(out_features=2, heads=3, hidden=(16,), in_features=784)
+        EVERY_PARAMETER["fisher_diagonal"](model, [(tasks[0].x_train[:4], tasks[0].y_train[:4])])
+    for method in ("ewc", "mas", "scp", "rwalk", "si"):
+        config = RunConfig(methods=(method,), benchmark="split-mnist", scenario="task", protocol="paper",
+                           fisher_labels="empirical", tasks=3, epochs=1, iterations=3, hidden=(16,), scp_slices=4,
+                           eval_batch_size=64, importance_batch_size=16, lambdas={m: 10.0 for m in REGULARISED})
+        mine = {n: answers[n] for n in blanks_of(method) if BLANKS[n].lesson == "hw14"}
+        ours = run_methods(config, tasks, progress=False, answers=mine)[method]
+        library = run_methods(config, tasks, progress=False)[method]
+        assert len(ours.accuracy_matrix) == 3, method
+        assert ours.importance["heads.2.weight"].abs().sum() == 0, method  # task 3's head: never consolidated
+        if method in ("ewc", "mas", "scp"):
+            for n, t in library.importance.items():
+                torch.testing.assert_close(ours.importance[n], t, rtol=1e-4, atol=1e-7, msg=f"{method} {n}")

@@ -6,6 +6,7 @@ import math
 import pytest
 
 from cl_course import table
+from cl_course.data import REPO as ROOT
 from cl_course.table import PUBLISHED, Cell, Runs, choose_lambdas, mean_sem
 
 
@@ -78,3 +79,38 @@ def test_acceptance_holds_each_cell_to_one_bound():
     assert checks[("gem", "class")] == ("within 3 of 92.20 (Hsu et al.)", False)
     assert checks[("lwf", "domain")] == ("within 3 of 71.02", False)
     assert checks[("joint", "class")] == ("within 2 of 97.93", False)
+
+
+def test_cell_keys_of_the_shipped_runs_are_unchanged_and_replay_cells_add_their_memory():
+    shipped = json.loads((ROOT / "benchmarks" / "results" / "split_mnist" / "runs.json").read_text())
+    for key, run in shipped.items():
+        assert Cell(**run["cell"]).key() == key
+    assert Cell("er", "class", 2, 0.0, False, budget=500).key() == "er|class|2|0|test|budget 500"
+    assert Cell("er", "class", 2, 0.0, False, budget=500, selection="herding").key() == \
+        "er|class|2|0|test|budget 500|herding"
+    config = Cell("gem", "domain", 3, 0.0, False, budget=200, selection="reservoir").config(table.protocol())
+    assert (config.methods, config.scenario, config.seed, config.memory_budget, config.memory_selection) == \
+        (("gem",), "domain", 3, 200, "reservoir")
+    assert Cell("si", "task", 1, 10.0, True).config(table.protocol()).memory_budget == 1000  # the base's
+
+
+def test_the_table_reruns_replay_cells_under_the_budget_and_says_which_budget_each_number_used(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(table, "run_cell", lambda cell, base: calls.append(cell) or fake_result(
+        (70.0 if cell.budget else 40.0) + cell.seed))
+    monkeypatch.setattr(table, "GRIDS", {})
+    Runs(tmp_path / "runs.json").run([Cell("er", "class", s, 0.0, False) for s in (1, 2)], base=None)  # before
+    calls.clear()
+    data = table.build_table(tmp_path, methods=("baseline", "er"), scenarios=("class",), seeds=2, workers=1,
+                             base=table.protocol())
+    assert sorted((c.method, c.seed, c.budget) for c in calls) == [("baseline", 1, None), ("baseline", 2, None),
+                                                                    ("er", 1, 1000), ("er", 2, 1000)]
+    assert len(json.loads((tmp_path / "runs.json").read_text())) == 6  # the runs before the budget are kept apart
+    assert data["cells"]["er"]["class"]["memory_budget"] == 1000 and "memory_budget" not in data["cells"]["baseline"][
+        "class"]
+    assert data["cells"]["er"]["class"]["final_average_accuracy"] == [71.0, 72.0]
+    assert json.loads((tmp_path / "results.json").read_text())["replay_before_budget"] == {
+        "er": {"class": {"final_average_accuracy": [41.0, 42.0], "mean_sem": [41.5, 0.5]}}}
+    summary = (tmp_path / "summary.md").read_text()
+    assert "keeps a memory of 1,000 samples in all" in summary
+    assert "| er | n/a | n/a | n/a | n/a | 71.50 +-0.50 | 41.50 +-0.50 |" in summary
