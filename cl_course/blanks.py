@@ -3,7 +3,7 @@ autograder, the typical-mistake messages and the tests know about a blank. A new
 are new rows.
 
 Every blank is checked on a small fixture (fixtures.fixture), not on HW14's sizes: the model is a
-6-5-4-3 MLP, x is [B, 6] in two batches of 4 and 3 samples (N = 7), there are 3 classes and 5 SCP
+6-5-4-3 MLP, x is [B, 6] in three batches of 5, 3 and 2 samples (N = 10), there are 3 classes and 5 SCP
 directions [5, 3]; dictionaries are {parameter name: tensor shaped like the parameter}. `batches`
 arrives as training passes it, a one-shot iterable: loop over it once, counting the samples there.
 """
@@ -27,6 +27,11 @@ class Blank:
     lesson: str = "hw14"    # the assignment whose notebook has it
     exercise: Callable = None  # (answer, inputs) -> {entry: tensor}: how a class, or a function whose result
     #                            is not such a dict, is run and recorded; None: answer(*arguments) is the dict
+    updates: tuple = ()     # the arguments it may change in place; the self-check refuses a change to any other
+    variants: tuple = ()    # (another right implementation, what it does differently): its result is right too
+    diagnose: Callable = None  # (got, expected, inputs) -> what a record that differs says, or None: for exercises
+    #                            whose typical mistakes draw at random, named by what they do, not by exact values
+    factors: Callable = None   # inputs -> [(factor, what a result off by it means)], beside the sample counts'
 
     def run(self, answer, inputs):
         """The result the checks compare: {parameter or entry name: tensor}."""
@@ -50,7 +55,7 @@ BLANKS = {b.name: b for b in (
                                       "labels y"),
               (mistakes.fisher_last_batch, "uses only the last batch; average over every batch in `batches`"),
               (mistakes.fisher_mean_of_batch_means, "averages the batches' means: with batches of unequal size "
-                                                    "(4 and 3 here) that is not the mean over samples; sum over "
+                                                    "(5, 3 and 2 here) that is not the mean over samples; sum over "
                                                     "every sample and divide by their total number N"),
               (mistakes.fisher_grad_not_zeroed, "the gradients are not zeroed between samples: backward() adds to "
                                                 "p.grad, so each square is of the running sum of all gradients so "
@@ -65,7 +70,14 @@ BLANKS = {b.name: b for b in (
                                               "use F.log_softmax first, or F.cross_entropy on the logits"),
               (mistakes.fisher_squared_batch_sum, "squares the gradient of the batch's summed loss "
                                                   "(reduction='sum'); square each sample's own gradient, then "
-                                                  "average"))),
+                                                  "average"),
+              (mistakes.fisher_of_probability, "squares the gradient of the probability p(y|x); the Fisher is of "
+                                               "the LOG-likelihood: differentiate -log p(y|x), which "
+                                               "F.cross_entropy computes from the logits"),
+              (mistakes.fisher_softmax_into_cross_entropy, "F.cross_entropy is given probabilities (a softmax); it "
+                                                           "takes the logits and applies log_softmax itself"),
+              (mistakes.fisher_halved, "got = expected / 2: the 1/2 belongs to the penalty, (lambda/2) sum_i F_i "
+                                       "(theta_i - theta*_i)^2, which training adds; the Fisher has none"))),
     Blank("mas_importance", ("model", "batches"),
           lambda model, batches: importance.mas_importance(model, batches, per_sample=True), 2, ("mas",), (
               (mistakes.mas_batch_mean, "takes |.| of the batch-mean gradient; MAS takes |.| of each sample's "
@@ -74,9 +86,23 @@ BLANKS = {b.name: b for b in (
               (mistakes.mas_no_abs, "the absolute value is missing"),
               (mistakes.mas_norm_not_squared, "differentiates ||f(x)||, not the squared norm ||f(x)||^2"),
               (mistakes.mas_softmax, "uses softmax probabilities; MAS uses the network's output f(x), the logits"),
-              (mistakes.mas_mean_of_batch_means, "averages the batches' means: with batches of unequal size (4 and 3 "
-                                                 "here) that is not the mean over samples; sum over every sample "
-                                                 "and divide by their total number N"))),
+              (mistakes.mas_mean_of_batch_means, "averages the batches' means: with batches of unequal size (5, 3 "
+                                                 "and 2 here) that is not the mean over samples; sum over every "
+                                                 "sample and divide by their total number N"),
+              (mistakes.mas_half_squared_norm, "differentiates (1/2)||f(x)||^2 (got = expected / 2); MAS's "
+                                               "importance is the gradient of ||f(x)||^2 itself, without the 1/2"),
+              (mistakes.mas_mean_over_outputs, "averages the squared outputs over the C outputs (got = expected / C, "
+                                               "C = 3 here: .pow(2).mean() on a sample's outputs); ||f(x)||^2 is "
+                                               "their sum, .pow(2).sum()"),
+              (mistakes.mas_grad_not_zeroed, "the gradients are not zeroed between samples: backward() adds to "
+                                             "p.grad, so each |.| is of the running sum of all gradients so far; "
+                                             "zero them before each sample (model.zero_grad()) or use "
+                                             "torch.autograd.grad"),
+              (mistakes.mas_abs_of_batch_sums, "takes |.| of each batch's summed gradient (the gradient of the "
+                                               "batch's sum of ||f(x)||^2); MAS takes |.| of each sample's own "
+                                               "gradient, then the mean over samples"),
+              (mistakes.mas_l1_norm, "differentiates the L1 norm sum_c |f_c(x)|; MAS uses the squared L2 norm "
+                                     "||f(x)||^2 = sum_c f_c(x)^2"))),
     Blank("scp_importance", ("model", "batches", "directions"),
           lambda model, batches, directions: importance.scp_importance(model, batches, directions), 3, ("scp",), (
               (mistakes.scp_averaged_slice, "averages the directions into one slice with |gradient| (HW14's sample "
@@ -90,9 +116,18 @@ BLANKS = {b.name: b for b in (
                                            "batch, one phi"),
               (mistakes.scp_grad_not_zeroed, "the gradients are not zeroed between slices: backward() adds to "
                                              "p.grad, so each square is of the running sum of the slices' "
-                                             "gradients; zero them before each slice or use torch.autograd.grad"))),
+                                             "gradients; zero them before each slice or use torch.autograd.grad"),
+              (mistakes.scp_phi_summed, "phi is the SUM of the outputs over the samples (got = N^2 x expected, "
+                                        "N = 10 here: the square takes the factor N twice); phi is their mean"),
+              (mistakes.scp_not_squared, "the slices' gradients are not squared: Gamma is the mean over slices of "
+                                         "(d xi_l . phi / d theta)^2"),
+              (mistakes.scp_slices_averaged_twice, "averages over the slices twice (got = expected / L, L = 5 "
+                                                   "here); divide the sum of the L squares by L once"),
+              (mistakes.scp_phi_mean_of_batch_means, "phi averages the batches' mean outputs: with batches of unequal "
+                                                     "size (5, 3 and 2 here) that is not the mean over all samples; "
+                                                     "sum the outputs over every sample and divide by N"))),
     Blank("si_path_step", ("path_integral", "gradients", "penalty_gradients", "before", "after"),
-          importance.si_path_step, 3, ("si", "rwalk"), (
+          importance.si_path_step, 3, ("si", "rwalk"), updates=("path_integral",), mistakes=(
               (mistakes.si_step_total_gradient, "uses the whole gradient `gradients`, which includes the penalty's "
                                                 "pull back towards the old tasks; W credits the task loss's own "
                                                 "gradient: gradients - penalty_gradients"),
@@ -106,6 +141,8 @@ BLANKS = {b.name: b for b in (
               (mistakes.si_step_overwrites, "replaces W instead of adding this step to it"))),
     Blank("si_importance", ("path_integral", "delta", "eps"), importance.si_importance, 1, ("si",), (
         (mistakes.si_absolute_delta, "divides by |Delta| + eps; SI divides by Delta^2 + eps"),
+        (mistakes.si_delta_not_squared, "Delta is not squared: SI divides by Delta^2 + eps"),
+        (mistakes.si_eps_inside_square, "eps is inside the square, (Delta + eps)^2; SI divides by Delta^2 + eps"),
         (mistakes.si_eps_outside, "adds eps after dividing; it belongs in the denominator"),
         (mistakes.si_no_eps, "the damping eps is missing from the denominator"),
         (mistakes.si_times_delta, "multiplies by Delta^2 + eps instead of dividing"),
@@ -121,67 +158,137 @@ BLANKS = {b.name: b for b in (
         (mistakes.rwalk_eps_times_fisher, "eps is inside the Fisher's bracket, (1/2) F (Delta^2 + eps); it is "
                                           "added to the whole (1/2) F Delta^2"),
         (mistakes.rwalk_eps_halved, "eps is halved with F Delta^2, (1/2) (F Delta^2 + eps); only F Delta^2 "
-                                    "takes the 1/2: (1/2) F Delta^2 + eps"))),
+                                    "takes the 1/2: (1/2) F Delta^2 + eps"),
+        (mistakes.rwalk_fisher_squared, "squares F with Delta, (1/2) (F Delta)^2; only Delta is squared: "
+                                        "(1/2) F Delta^2 + eps"),
+        (mistakes.rwalk_no_eps, "the damping eps is missing from the denominator (1/2) F Delta^2 + eps"))),
     # lesson 2: checked on exercises.replay_fixture, through what each hands to training
     Blank("distillation_loss", ("logits", "teacher_logits", "temperature"), strategies.distillation_loss, 2,
           ("lwf",), (
               (rm.distillation_no_t_squared, "the factor T^2 is missing: without it the gradients shrink by 1/T^2 "
                                              "and the old tasks' term loses weight as T grows"),
+              (rm.distillation_times_t, "the loss is multiplied by T, not by T^2 (its gradient is T times too small)"),
               (rm.distillation_teacher_not_softened, "the teacher's logits are not divided by T: both sides are "
                                                      "softened, softmax(teacher / T) and log_softmax(logits / T)"),
+              (rm.distillation_student_not_softened, "the student's logits are not divided by T (only the "
+                                                     "teacher's are): both sides are softened, "
+                                                     "log_softmax(logits / T) too"),
+              (rm.distillation_no_temperature, "the temperature is not used: divide both logits by T and multiply "
+                                               "the loss by T^2"),
               (rm.distillation_summed, "sums over the samples; take the mean over the batch"),
+              (rm.distillation_kl_mean, "F.kl_div's default reduction='mean' averages over all N x C entries, which "
+                                        "divides the loss by the number of classes C as well; use "
+                                        "reduction='batchmean' (the mean over samples)"),
               (rm.distillation_hard_targets, "uses the teacher's argmax as a hard label; distillation matches the "
                                              "whole softened distribution softmax(teacher / T)"),
+              (rm.distillation_probabilities_not_log, "multiplies the targets by the student's probabilities; the "
+                                                      "cross-entropy takes their logarithm, log_softmax(logits / T)"),
               (rm.distillation_roles_swapped, "the roles are swapped: the targets are softmax(teacher_logits / T) "
                                               "and the log-probabilities are the student's, log_softmax(logits / T)")),
-          exercises.replay_fixture, "lesson2", exercises.distillation_gradient),
+          exercises.replay_fixture, "lesson2", exercises.distillation_gradient,
+          factors=exercises.distillation_factors),
     Blank("LwF", ("model", "tasks", "x", "step", "temperature"), strategies.LwF, 3, ("lwf",), (
-        (rm.LwFNoCopy, "keeps the model itself, not a frozen copy: it goes on training, so the \"old\" outputs are "
-                       "today's; store frozen_copy(model) in after_task"),
+        (rm.LwFNoCopy, exercises.TARGETS_ARE_TODAYS),
+        (rm.LwFTeacherIsModel, exercises.TARGETS_ARE_TODAYS),
+        (rm.LwFFirstTeacherKept, "the targets are the first task's model's outputs: after_task must keep a new frozen "
+                                 "copy at the end of every task, not only the first"),
         (rm.LwFLatestHead, "replays through the latest earlier head only; in task-IL every earlier task's head keeps "
                            "its outputs (outputs_of_old_heads gives every one)"),
+        (rm.LwFCurrentHeadOnly, "replays through the current task's head, whose outputs are being learned now; the "
+                                "old model's outputs to keep are those of every EARLIER task's head "
+                                "(outputs_of_old_heads)"),
+        (rm.LwFCurrentHeadToo, "also replays through the current task's head; only the earlier tasks' heads have "
+                               "outputs to keep"),
+        (rm.LwFNoHead, "the Replay has no head, so every replayed row goes through head 0; pass the heads that "
+                       "outputs_of_old_heads returns: Replay(xs, logits, head, ...)"),
         (rm.LwFNoTemperature, "the Replay has no temperature (it defaults to 1); pass self.temperature"),
+        (rm.LwFTemperatureTwo, "the Replay's temperature is 2 whatever the strategy was built with; pass "
+                               "self.temperature"),
         (rm.LwFProbabilities, "the targets are probabilities; Replay takes the previous model's logits (the "
                               "distillation softens them itself)"),
         (rm.LwFHardLabels, "the targets are the previous model's argmax labels; LwF distils its soft outputs, the "
-                           "logits"),
-        (rm.LwFCurrentHeadToo, "also replays through the current task's head; only the earlier tasks' heads have "
-                               "outputs to keep")),
+                           "logits")),
         exercises.replay_fixture, "lesson2", exercises.lwf_targets),
-    Blank("ExperienceReplay", ("model", "tasks", "x"), replay.ExperienceReplay, 3, ("er",), (
-        (rm.BufferLatestOnly, "the buffer keeps the latest task only: add each finished task's samples to what is "
-                              "stored, do not replace it"),
-        (rm.BufferFirstOfStream, "keeps the first samples of the task's stream, not per_class of each label: the "
-                                 "stream is not balanced (here 3 of label 0 and 1 of label 1)"),
-        (rm.BufferWithReplacement, "samples with replacement (a draw repeats samples and can be larger than the "
-                                   "memory); draw min(n, M) distinct samples, e.g. torch.randperm(M)[:n]"),
-        (rm.BufferWholeMemory, "returns the whole memory, not min(n, M) samples: the replayed batch must be as large "
-                               "as the current one"),
-        (rm.BufferCurrentHead, "replays every sample through the current task's head; each stored sample keeps its "
-                               "own task's head"),
-        (rm.BufferAtTaskStart, "stores the task when it starts (before_task), so the current task is replayed while "
-                               "it is learned and task 1 is trained twice; store it in after_task")),
-        exercises.replay_fixture, "lesson2", exercises.buffer_contents),
+    Blank("ExperienceReplay", ("model", "tasks", "x", "budget"), replay.ExperienceReplay, 3, ("er",), (
+        (rm.BufferLatestOnly, exercises.BUFFER["latest only"]),
+        (rm.BufferFirstTaskAgain, exercises.BUFFER["not stored"]),
+        (rm.BufferAtTaskStart, exercises.BUFFER["first task"]),
+        (rm.BufferFirstOfStream, exercises.BUFFER["not balanced"]),
+        (rm.BufferPerTask, exercises.BUFFER["not balanced"]),
+        (rm.BufferNotShrunk, exercises.BUFFER["not shrunk"]),
+        (rm.BufferWithReplacement, exercises.BUFFER["repeats"]),
+        (rm.BufferWholeMemory, exercises.BUFFER["draw size"]),
+        (rm.BufferFirstDrawn, exercises.BUFFER["not random"]),
+        (rm.BufferSameDraw, exercises.BUFFER["not random"]),
+        (rm.BufferCurrentHead, exercises.BUFFER["another head"])),
+        exercises.replay_fixture, "lesson2", exercises.buffer_contents, diagnose=exercises.diagnose_buffer),
     Blank("AGEM", ("model", "tasks", "x", "gradients"), replay.AGEM, 3, ("agem",), (
         (rm.AGEMAlwaysProjects, "projects every gradient; A-GEM projects only when g . g_ref < 0 (when the step "
                                 "would raise the memory's loss)"),
+        (rm.AGEMInvertedCondition, "the condition is inverted: it projects when g . g_ref > 0 and keeps g when it is "
+                                   "negative; project only when g . g_ref < 0"),
         (rm.AGEMWrongSign, "the projection has the wrong sign: g - (g . g_ref / g_ref . g_ref) g_ref"),
         (rm.AGEMNormNotSquared, "divides by |g_ref|, not by g_ref . g_ref = |g_ref|^2"),
         (rm.AGEMUsesReference, "replaces g by g_ref; project g: g - (g . g_ref / g_ref . g_ref) g_ref"),
+        (rm.AGEMAlongReference, "keeps the part of g along g_ref and drops the rest; the projection removes that "
+                                "part: g - (g . g_ref / g_ref . g_ref) g_ref"),
         (rm.AGEMRolesSwapped, "the roles are swapped: it is the batch's gradient g that is projected, along g_ref"),
+        (rm.AGEMNotWrittenBack, "the gradient in p.grad is unchanged when g . g_ref < 0: the projection is computed "
+                                "but not written back; set_flat_gradient(model, projected)"),
+        (rm.AGEMPerParameter, "projects each parameter's gradient on its own piece of g_ref; A-GEM projects the whole "
+                              "gradient, all parameters flattened into one vector (flat_gradient), with one dot "
+                              "product"),
+        (rm.AGEMCurrentHead, "the reference gradient sends the stored samples through the current task's head; "
+                             "each stored sample goes through its own task's head: memory_gradient(model, x, y, "
+                             "head) with the stored heads"),
         (rm.AGEMAlsoReplays, "also trains on the memory (replay returns samples); A-GEM only projects: replay "
                              "returns None")),
         exercises.replay_fixture, "lesson2", exercises.projected_gradients),
     Blank("herding_selection", ("features", "m"), icarl.herding_selection, 2, ("icarl",), (
         (rm.herding_nearest, "picks the m samples nearest to the mean in one go; herding picks one at a time, "
                              "each so that the mean of those chosen so far comes closest to the class mean"),
+        (rm.herding_farthest, "picks the samples farthest from the mean"),
+        (rm.herding_argmax, "each step takes the candidate that moves the chosen mean FARTHEST from the class "
+                            "mean (argmax); herding takes the nearest (argmin)"),
         (rm.herding_not_normalised, "the features are not L2-normalised (F.normalize(features, dim=1)) before "
                                     "the means are compared"),
+        (rm.herding_raw_target, "the class mean is taken of the raw features; it is the mean of the L2-normalised "
+                                "ones, like every candidate's"),
+        (rm.herding_raw_running_sum, "the running sum adds the raw features of the chosen samples; add their "
+                                     "L2-normalised features, which the candidates and the mean are made of"),
         (rm.herding_repeats, "a sample can be chosen twice: exclude the ones already chosen"),
         (rm.herding_sum_not_mean, "compares the sum of the chosen features with the mean; divide by k, the number "
                                   "chosen so far including the candidate"),
-        (rm.herding_farthest, "picks the samples farthest from the mean")),
-        exercises.replay_fixture, "lesson2", exercises.herding_indices),
+        (rm.herding_divided_by_m, "divides the chosen features' sum by m at every step; the mean of those chosen "
+                                  "so far divides by k, their number including the candidate")),
+        exercises.replay_fixture, "lesson2", exercises.herding_indices,
+        variants=((rm.herding_renormalised_mean, "the class mean L2-normalised again (as Rebuffi et al.'s code)"),)),
+    Blank("reservoir_slots", ("reservoir_budget", "stream_seed"), replay.reservoir_slots, 2, ("er",), (
+        (rm.reservoir_off_by_one, "item s is kept with probability budget / s, not budget / (s + 1): j is drawn "
+                                  "from 0..s-1; draw it from 0..s, s + 1 values (Chaudhry et al.'s code has this "
+                                  "off-by-one)"),
+        (rm.reservoir_one_chance_per_call, "every item of a call is kept with probability budget / (seen + 1); item "
+                                           "i of the call is the stream's item s = seen + i, kept with "
+                                           "probability budget / (s + 1)"),
+        (rm.reservoir_chance_after_the_call, "every item of a call is kept with probability budget / (seen + n); "
+                                             "item i of the call is the stream's item s = seen + i, kept with "
+                                             "probability budget / (s + 1)"),
+        (rm.reservoir_always_replaces, "once the memory is full every item replaces a stored one: keep item s only "
+                                       "with probability budget / (s + 1)"),
+        (rm.reservoir_never_replaces, "once the memory is full nothing is ever replaced: the memory keeps the "
+                                      "stream's first items; keep item s with probability budget / (s + 1)"),
+        (rm.reservoir_ring_buffer, "every item goes to slot s % budget: a ring buffer keeps the newest items, not a "
+                                   "uniform sample of the stream"),
+        (rm.reservoir_dropped_to_slot_zero, "dropped items are written to slot 0: mark them -1"),
+        (rm.reservoir_slot_out_of_range, "a slot equal to the budget is returned (j <= budget kept): keep j only "
+                                         "when j < budget"),
+        (rm.reservoir_fixed_slot, "a kept item always goes to slot s % budget; it replaces a uniformly random slot "
+                                  "(j itself, drawn uniformly from 0..s)"),
+        (rm.reservoir_fills_one_slot, "while the memory fills, item i of a call must go to slot seen + i (the "
+                                      "stream's position), not every item to slot `seen`")),
+        exercises.replay_fixture, "lesson2", exercises.reservoir_record,
+        variants=((rm.reservoir_uniform_slot, "kept with probability budget / (s + 1), then a uniformly random "
+                                              "slot"),)),
 )}
 
 

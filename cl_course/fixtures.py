@@ -8,10 +8,14 @@ from .model import MLP
 
 FIXTURE_SEED = 2021
 IN_FEATURES, HIDDEN, CLASSES = 6, (5, 4), 3  # the fixture's MLP: 6 -> 5 -> 4 -> 3 (not HW14's 784 -> ... -> 10)
-BATCH_SIZES = (4, 3)  # two batches of unequal size, so that a mean over batches is not a mean over samples
+# Three batches of unequal size, so that a mean over batches is not a mean over samples, and so that the factors
+# a wrong normalisation leaves (N = 10, 1/N, N/3, 3, 1/3; N over 3 x the first or last batch's size, 2/3 and 5/3)
+# differ from one another and from 2, 1/2, 4 and 1/4, which mean something else (MAS's (1/2)||f||^2, the
+# penalty's lambda/2)
+BATCH_SIZES = (5, 3, 2)
 SLICES = 5  # SCP's random directions
 SIZES = (f"x is [B, {IN_FEATURES}] (a {IN_FEATURES}-{'-'.join(map(str, HIDDEN))}-{CLASSES} MLP), {CLASSES} classes, "
-         f"batches of {' and '.join(map(str, BATCH_SIZES))}")
+         f"batches of {', '.join(map(str, BATCH_SIZES[:-1]))} and {BATCH_SIZES[-1]} (N = {sum(BATCH_SIZES)})")
 
 
 def fixture(seed=FIXTURE_SEED):
@@ -19,7 +23,7 @@ def fixture(seed=FIXTURE_SEED):
     uses FIXTURE_SEED). The sizes are the same for every seed, and are not HW14's:
 
     model: MLP 6 -> 5 -> 4 -> 3 (in_features 6, 3 classes), float64;
-    batches: two batches of 4 and 3 samples (N = 7), each (x [B, 6] float64, y [B] int64 in 0..2);
+    batches: three batches of 5, 3 and 2 samples (N = 10), each (x [B, 6] float64, y [B] int64 in 0..2);
         the self-checks pass them as training does, as a one-shot iterable;
     directions: [5, 3] unit vectors (SCP's L = 5 slices of the 3 outputs);
     path_integral, gradients, penalty_gradients, before, after, delta, fisher: {parameter name: float64

@@ -122,9 +122,9 @@ def fisher_mean_of_batch_means(model, batches):
     ### END SOLUTION
 
 
-def _fisher_accumulating_grad(model, batches, zero_each_batch):
+def _accumulating_grad(model, batches, objective, transform, zero_each_batch):
     """A per-sample loop with backward() that never zeroes p.grad between samples (or only at each
-    batch's start): each square is of the running sum of the gradients so far."""
+    batch's start): each transform is of the running sum of the gradients so far."""
     ### BEGIN SOLUTION
     params = dict(model.named_parameters())
     total = {k: torch.zeros_like(p) for k, p in params.items()}
@@ -134,8 +134,8 @@ def _fisher_accumulating_grad(model, batches, zero_each_batch):
         if zero_each_batch:
             model.zero_grad(set_to_none=True)
         for i in range(len(x)):
-            F.cross_entropy(model(x[i:i + 1]), y[i:i + 1]).backward()
-            total = {k: total[k] + params[k].grad.detach() ** 2 for k in total}
+            objective(model, x[i:i + 1], y[i:i + 1]).backward()
+            total = {k: total[k] + transform(params[k].grad.detach()) for k in total}
             n += 1
     return {k: t / n for k, t in total.items()}
     ### END SOLUTION
@@ -143,13 +143,13 @@ def _fisher_accumulating_grad(model, batches, zero_each_batch):
 
 def fisher_grad_not_zeroed(model, batches):
     ### BEGIN SOLUTION
-    return _fisher_accumulating_grad(model, batches, zero_each_batch=False)
+    return _accumulating_grad(model, batches, nll, square, zero_each_batch=False)
     ### END SOLUTION
 
 
 def fisher_grad_zeroed_per_batch(model, batches):
     ### BEGIN SOLUTION
-    return _fisher_accumulating_grad(model, batches, zero_each_batch=True)
+    return _accumulating_grad(model, batches, nll, square, zero_each_batch=True)
     ### END SOLUTION
 
 
@@ -173,6 +173,24 @@ def fisher_squared_batch_sum(model, batches):
         total = g if total is None else {k: total[k] + g[k] for k in g}
         n += len(x)
     return {k: v / n for k, v in total.items()}
+    ### END SOLUTION
+
+
+def fisher_of_probability(model, batches):
+    ### BEGIN SOLUTION
+    return _per_sample_mean(model, batches, lambda m, x, y: F.softmax(m(x), 1).gather(1, y[:, None]).mean(), square)
+    ### END SOLUTION
+
+
+def fisher_softmax_into_cross_entropy(model, batches):
+    ### BEGIN SOLUTION
+    return _per_sample_mean(model, batches, lambda m, x, y: F.cross_entropy(F.softmax(m(x), 1), y), square)
+    ### END SOLUTION
+
+
+def fisher_halved(model, batches):
+    ### BEGIN SOLUTION
+    return _per_sample_mean(model, batches, nll, lambda g: 0.5 * g.pow(2))
     ### END SOLUTION
 
 
@@ -211,6 +229,41 @@ def mas_softmax(model, batches):
 def mas_mean_of_batch_means(model, batches):
     ### BEGIN SOLUTION
     return _mean_of_batch_means(model, batches, squared_norm, torch.abs)
+    ### END SOLUTION
+
+
+def mas_half_squared_norm(model, batches):
+    ### BEGIN SOLUTION
+    return _per_sample_mean(model, batches, lambda m, x, y: 0.5 * m(x).pow(2).sum(1).mean(), torch.abs)
+    ### END SOLUTION
+
+
+def mas_mean_over_outputs(model, batches):
+    ### BEGIN SOLUTION
+    return _per_sample_mean(model, batches, lambda m, x, y: m(x).pow(2).mean(), torch.abs)
+    ### END SOLUTION
+
+
+def mas_grad_not_zeroed(model, batches):
+    ### BEGIN SOLUTION
+    return _accumulating_grad(model, batches, squared_norm, torch.abs, zero_each_batch=False)
+    ### END SOLUTION
+
+
+def mas_abs_of_batch_sums(model, batches):
+    ### BEGIN SOLUTION
+    total, n = None, 0
+    for x, _ in batches:
+        g = {k: v.abs() for k, v in _grads(model, model(x).pow(2).sum()).items()}
+        total = g if total is None else {k: total[k] + g[k] for k in g}
+        n += len(x)
+    return {k: v / n for k, v in total.items()}
+    ### END SOLUTION
+
+
+def mas_l1_norm(model, batches):
+    ### BEGIN SOLUTION
+    return _per_sample_mean(model, batches, lambda m, x, y: m(x).abs().sum(1).mean(), torch.abs)
     ### END SOLUTION
 
 
@@ -278,6 +331,33 @@ def scp_grad_not_zeroed(model, batches, directions):
     ### END SOLUTION
 
 
+def scp_phi_summed(model, batches, directions):
+    ### BEGIN SOLUTION
+    phi = model(torch.cat([x for x, _ in batches])).sum(0)
+    return _mean_over_slices(model, phi, directions, square)
+    ### END SOLUTION
+
+
+def scp_phi_mean_of_batch_means(model, batches, directions):
+    ### BEGIN SOLUTION
+    means = [model(x).mean(0) for x, _ in batches]
+    return _mean_over_slices(model, sum(means) / len(means), directions, square)
+    ### END SOLUTION
+
+
+def scp_slices_averaged_twice(model, batches, directions):
+    ### BEGIN SOLUTION
+    averaged = _mean_over_slices(model, _mean_output(model, batches), directions, square)
+    return {k: v / len(directions) for k, v in averaged.items()}
+    ### END SOLUTION
+
+
+def scp_not_squared(model, batches, directions):
+    ### BEGIN SOLUTION
+    return _mean_over_slices(model, _mean_output(model, batches), directions, lambda g: g)
+    ### END SOLUTION
+
+
 # ---- SI and RWalk ----------------------------------------------------------------------------
 
 def si_step_total_gradient(path_integral, gradients, penalty_gradients, before, after):
@@ -341,6 +421,18 @@ def si_absolute_delta(path_integral, delta, eps):
     ### END SOLUTION
 
 
+def si_delta_not_squared(path_integral, delta, eps):
+    ### BEGIN SOLUTION
+    return {n: w / (delta[n] + eps) for n, w in path_integral.items()}
+    ### END SOLUTION
+
+
+def si_eps_inside_square(path_integral, delta, eps):
+    ### BEGIN SOLUTION
+    return {n: w / (delta[n] + eps).pow(2) for n, w in path_integral.items()}
+    ### END SOLUTION
+
+
 def si_eps_outside(path_integral, delta, eps):
     ### BEGIN SOLUTION
     return {n: w / delta[n].pow(2) + eps for n, w in path_integral.items()}
@@ -386,6 +478,18 @@ def rwalk_plus_fisher(path_integral, fisher, delta, eps):
 def rwalk_eps_times_fisher(path_integral, fisher, delta, eps):
     ### BEGIN SOLUTION
     return {n: w / (0.5 * fisher[n] * (delta[n].pow(2) + eps)) for n, w in path_integral.items()}
+    ### END SOLUTION
+
+
+def rwalk_fisher_squared(path_integral, fisher, delta, eps):
+    ### BEGIN SOLUTION
+    return {n: w / (0.5 * (fisher[n] * delta[n]).pow(2) + eps) for n, w in path_integral.items()}
+    ### END SOLUTION
+
+
+def rwalk_no_eps(path_integral, fisher, delta, eps):
+    ### BEGIN SOLUTION
+    return {n: w / (0.5 * fisher[n] * delta[n].pow(2)) for n, w in path_integral.items()}
     ### END SOLUTION
 
 

@@ -24,11 +24,39 @@ GRADING_SEED_VARIABLE = "CL_COURSE_GRADING_SEED"  # the autograder's secret fixt
 RTOL, ATOL = 1e-5, 1e-9  # float64 fixture: float32 arithmetic in a student's code still passes
 
 
-class SelfCheckError(AssertionError):
+class ShownInOneLine:
+    """A check's own error: IPython (Jupyter, Colab) shows its message alone, which says what to do, and not
+    the check's frames in the course package."""
+
+    def _render_traceback_(self):
+        return [f"{type(self).__name__}: {self}"]
+
+
+class SelfCheckError(ShownInOneLine, AssertionError):
     """A self-check failed; the message says where and, when it can tell, why."""
 
-    def _render_traceback_(self):  # IPython shows the message alone, not selfcheck.py's source
-        return [f"SelfCheckError: {self}"]
+
+class NotWrittenError(ShownInOneLine, NotImplementedError):
+    """What a check or training needs is not written yet (a function, a class, a quiz answer); the message
+    says which, and where."""
+
+
+PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def shown_from_your_code(error):
+    """Make IPython show `error`, raised under a check, from the student's first frame on: the check's frames
+    above it (selfcheck.py, blanks.py, exercises.py) say nothing about the mistake. Raised in the package
+    itself (a call of the student's class or function that does not fit it, say), it shows from its last
+    frame, that call."""
+    frame = error.__traceback__
+    while frame is not None and frame.tb_next is not None and frame.tb_frame.f_code.co_filename.startswith(PACKAGE):
+        frame = frame.tb_next
+    if frame is not None:
+        def render():
+            from IPython import get_ipython
+            return get_ipython().InteractiveTB.structured_traceback(type(error), error, frame, tb_offset=0)
+        error._render_traceback_ = render
 
 
 class OneShotBatches:
@@ -37,11 +65,11 @@ class OneShotBatches:
     call() can name it rather than let it show up as zeros or a division by zero."""
 
     def __init__(self, batches):
-        self._batches, self.passes = list(batches), 0
+        self.batches, self.passes = list(batches), 0
 
     def __iter__(self):
         self.passes += 1
-        return iter(self._batches if self.passes == 1 else ())
+        return iter(self.batches if self.passes == 1 else ())
 
     def __repr__(self):
         return "<batches: a one-shot iterable of (x, y), as in training>"
@@ -62,21 +90,53 @@ def sizes_hint(name):
             "MLP; do not hard-code 784 or 10: use each tensor's own shape")
 
 
+IN_PLACE = {  # why an argument changed in place breaks training, and how to leave it alone
+    "model": "training goes on from these parameters; compute gradients with torch.autograd.grad (or backward()) "
+             "and leave the parameters as they are",
+    "batches": "training uses the same x and y again; compute new tensors instead of changing them",
+    "before": "the training code keeps these tensors (its snapshot of the parameters); compute new tensors: "
+              "after[n] - before[n], not before[n] -= ... or .sub_()",
+    "after": "the training code keeps these tensors: this step's `after` is the next step's `before`, so every later "
+             "step would be wrong; compute new tensors: after[n] - before[n], not after[n] -= before[n] or .sub_()",
+    "gradients": "these are the model's own p.grad; compute new tensors: gradients[n] - penalty_gradients[n], not "
+                 "gradients[n] -= ... or .sub_()",
+}
+
+
+def changed_in_place(before, after):
+    """Whether `after` (a tensor, a model, or dicts, lists and tuples of them) no longer equals `before`, beyond
+    the rounding of a cast to float32 (model.float() on the float64 fixture is a no-op in training)."""
+    if isinstance(before, torch.nn.Module):
+        return changed_in_place(dict(before.named_parameters()), dict(after.named_parameters()))
+    if isinstance(before, torch.Tensor):
+        if before.device.type == "meta":  # no values to compare
+            return False
+        return before.shape != after.shape or not torch.allclose(
+            after.detach().to(before.device, before.dtype), before.detach(), RTOL, ATOL)
+    if isinstance(before, dict):
+        return before.keys() != after.keys() or any(changed_in_place(before[k], after[k]) for k in before)
+    if isinstance(before, (list, tuple)):
+        return len(before) != len(after) or any(changed_in_place(b, a) for b, a in zip(before, after, strict=True))
+    return before != after
+
+
 def call(name, function, inputs):
-    """function(*its arguments) on a deep copy of `inputs`, so a function that changes them in place
-    cannot change what the next call sees. `batches` is passed as training passes it, a one-shot
-    iterable (OneShotBatches). Raises SelfCheckError, naming the cause, when the function goes over
-    `batches` twice, asks for its len() or an index, or fails on a shape (HW14's sizes assumed)."""
-    inputs = copy.deepcopy(inputs)
+    """function(*its arguments) on a deep copy of `inputs`, so that what it does to them cannot change what
+    the next call sees. `batches` is passed as training passes it, a one-shot iterable (OneShotBatches).
+    Raises SelfCheckError, naming the cause, when the function goes over `batches` twice, asks for its len()
+    or an index, fails on a shape (HW14's sizes assumed), or changes an argument in place that training goes
+    on using (only the blank's `updates`, such as si_path_step's path_integral, may be changed in place)."""
+    blank = BLANKS[name]
+    given = copy.deepcopy(inputs)
     batches = None
-    if "batches" in inputs:
-        batches = inputs["batches"] = OneShotBatches(inputs["batches"])
+    if "batches" in given:
+        batches = given["batches"] = OneShotBatches(given["batches"])
 
     def twice():
         return batches is not None and batches.passes > 1
 
     try:
-        result = BLANKS[name].run(function, inputs)
+        result = blank.run(function, given)
     except NotImplementedError:
         raise
     except exercises.AnswerFormError as e:
@@ -93,9 +153,19 @@ def call(name, function, inputs):
         if isinstance(e, (RuntimeError, IndexError, ValueError)) and SHAPE_ERROR.search(str(e)):
             raise SelfCheckError(f"{name} fails on the fixture's sizes: {sizes_hint(name)} ({type(e).__name__}: "
                                  f"{first})") from None
+        shown_from_your_code(e)
         raise
     if twice():
         raise SelfCheckError(f"{name} {ITERATES_TWICE}")
+    if blank.exercise is None:  # an exercise drives a class through training's hooks: changing its inputs is its job
+        if batches is not None:
+            given["batches"] = batches.batches
+        for argument in blank.arguments:
+            if argument not in blank.updates and changed_in_place(inputs[argument], given[argument]):
+                may = f" (only {', '.join(blank.updates)} may be updated in place)" if blank.updates else ""
+                why = IN_PLACE.get(argument, f"training goes on using these tensors; compute new ones ({argument}[n] "
+                                             f"* 2, not {argument}[n] *= 2 or .mul_())")
+                raise SelfCheckError(f"{name} changes `{argument}` in place{may}: {why}")
     return result
 
 
@@ -136,7 +206,7 @@ def as_tensors(values):
 def problem_with_result(name, got, shapes, device=None):
     """A one-line description of what is wrong with the result's form (or, given the model's `device`,
     its place), or None."""
-    whose = f"{name}'s result" if BLANKS[name].exercise is None else f"what {name} gave, recorded as"
+    whose = f"{name}'s result" if BLANKS[name].exercise is None else f"{name}'s record"
     if not isinstance(got, dict):
         return f"{name} must return a dict {{parameter name: tensor}}, got {type(got).__name__}"
     for n, shape in shapes.items():
@@ -175,12 +245,12 @@ def constant_factor(got, expected):
 
 
 def counts(name, inputs):
-    """{"samples": N, "batches": number of batches} of a fixture's `batches`, for likely_mistake to name
-    a factor of N or of the batch count; None for a blank that takes no batches."""
+    """{"samples": N, "batches": number of batches, "sizes": each batch's size} of a fixture's `batches`, for
+    likely_mistake to name a factor of N or of the batch count; None for a blank that takes no batches."""
     if "batches" not in BLANKS[name].arguments:
         return None
-    batches = list(inputs["batches"])
-    return {"samples": sum(len(x) for x, _ in batches), "batches": len(batches)}
+    sizes = [len(x) for x, _ in inputs["batches"]]
+    return {"samples": sum(sizes), "batches": len(sizes), "sizes": sizes}
 
 
 def count_factor(c, counts):
@@ -188,7 +258,13 @@ def count_factor(c, counts):
     if not counts:
         return None
     n, b = counts["samples"], counts["batches"]
-    named = [
+    sizes = counts.get("sizes") or []
+    ends = ((sizes[0], "first"), (sizes[-1], "last")) if sizes else ()
+    guessed = [(n / (b * size), f"got = {n}/{b * size} x expected: divided by {b} batches x {size} samples (the "
+                                f"{which} batch's size) = {b * size}, but the batches differ in size "
+                                f"({', '.join(map(str, sizes))} here): count the samples as you go (N = {n})")
+               for size, which in ends]
+    named = guessed + [
         (n, f"got = {n} x expected, N = {n} the number of samples: divide by the number of samples (N); "
             "the result is a mean over samples, not a sum"),
         (1 / n, f"got = expected / {n}, 1/N with N = {n} the number of samples: the result is divided by N "
@@ -206,11 +282,12 @@ def count_factor(c, counts):
     return None
 
 
-def likely_mistake(got, expected, mistakes, counts=None):
+def likely_mistake(got, expected, mistakes, counts=None, factors=()):
     """What a wrong result most likely got wrong: the message of the first typical mistake whose values
     (`mistakes`: [(message, {name: tensor})]) it matches, or a sign or constant factor; else None.
     counts (from counts(name, inputs), None for blanks without batches) lets a factor equal to the number
-    of samples or batches, or its inverse, be named as such."""
+    of samples or batches, or its inverse, be named as such; `factors` ([(factor, meaning)], a blank's own)
+    likewise."""
     for message, values in mistakes:
         if matches(got, values):
             return message
@@ -219,8 +296,36 @@ def likely_mistake(got, expected, mistakes, counts=None):
         return None
     if abs(c + 1) < 1e-3:
         return "off by the sign: check the sign of each term"
-    return count_factor(c, counts) or (f"off by a constant factor (got = {c:.4g} x expected): check the "
-                                       "normalisation (mean over samples or slices, 1/2, eps)")
+    named = next((meaning for factor, meaning in factors if abs(c / factor - 1) < 1e-3), None)
+    return count_factor(c, counts) or named or f"off by a constant factor (got = {c:.4g} x expected)"
+
+
+def what_differs(name, got, expected, inputs, mistakes):
+    """The hint after "... differ": what the blank's own diagnosis, a typical mistake or a constant factor
+    says, else what the first differing entry means (an exercise's), else where the formula is."""
+    blank = BLANKS[name]
+    said = blank.diagnose(got, expected, inputs) if blank.diagnose else None
+    said = said or likely_mistake(got, expected, mistakes, counts(name, inputs),
+                                  blank.factors(inputs) if blank.factors else ())
+    if said:
+        return f"Likely mistake: {said}."
+    meanings = exercises.ENTRIES.get(name)
+    if not meanings:
+        return "Compare with the formula in the markdown above."
+    n = next(n for n, e in expected.items() if not matches({n: got[n]}, {n: e}))
+    return (f"{n} is {meanings.get(n, 'an entry of the record')}: expected {fmt(expected[n], 8)}, got "
+            f"{fmt(got[n].detach().double().cpu(), 8)}.")
+
+
+def verdict(name, got, expected, variants, inputs, mistakes, rtol=RTOL, atol=ATOL):
+    """([entries that differ], the hint): no entry when `got` matches the reference's `expected` or one of
+    the blank's legitimate `variants` (their values, in the blank's order)."""
+    def close(values):
+        return {n for n, e in values.items() if not torch.allclose(got[n].detach().double().cpu(), e, rtol, atol)}
+    wrong = [n for n in expected if n in close(expected)]
+    if not wrong or any(not close(v) for v in variants):
+        return [], None
+    return wrong, what_differs(name, got, expected, inputs, mistakes)
 
 
 def fmt(t, k=3):
@@ -246,15 +351,16 @@ def check(name, function, verbose=True, seed=None, device="cpu"):
     inputs = blank.fixture(FIXTURE_SEED if seed is None else seed)
     if seed is None:
         record = stored_values()[name]
-        expected = as_tensors(record["expected"])
-    else:  # mistakes are named from the published fixture only
-        record = {"mistakes": []}
+        expected, variants = as_tensors(record["expected"]), [as_tensors(v) for v in record["variants"]]
+        mistakes = [(m["message"], as_tensors(m["values"])) for m in record["mistakes"]]
+    else:  # mistakes are named by their values on the published fixture only
         expected = result_values(name, blank.reference, inputs)
+        variants, mistakes = [result_values(name, v, inputs) for v, _ in blank.variants], []
     try:
         got = call(name, function, moved(inputs, device))
     except NotImplementedError:
-        raise NotImplementedError(f"{name} is not written yet: fill in its cell above, run it, then run this "
-                                  "check again") from None
+        raise NotWrittenError(f"{name} is not written yet: fill in its cell above, run it, then run this "
+                              "check again") from None
     except RuntimeError as e:
         if device.type == "cpu" or "device" not in str(e):
             raise
@@ -267,23 +373,21 @@ def check(name, function, verbose=True, seed=None, device="cpu"):
         raise SelfCheckError(problem)
     # float32 fixtures (MPS) round at about 1e-7 of the largest terms
     rtol, atol = (RTOL, ATOL) if fixture_dtype(device) == torch.float64 else (1e-4, 1e-6)
-    wrong = []
+    wrong, hint = verdict(name, got, expected, variants, inputs, mistakes, rtol, atol)
     if verbose:
         print(f"{name} on the {'published' if seed is None else 'hidden'} fixture:")
         print(f"  {what[:-1].replace('entrie', 'entry'):18s} {'expected':34s} {'got':34s}")
-    for n, e in expected.items():
-        ok = torch.allclose(got[n].detach().double().cpu(), e, rtol, atol)
-        wrong += [] if ok else [n]
-        if verbose:
+        for n, e in expected.items():
+            ok = torch.allclose(got[n].detach().double().cpu(), e, rtol, atol)
             print(f"  {n:18s} {fmt(e):34s} {fmt(got[n].detach().double().cpu()):34s} {'ok' if ok else 'DIFFERS'}")
     if wrong:
-        why = likely_mistake(got, expected, [(m["message"], as_tensors(m["values"])) for m in record["mistakes"]],
-                             counts(name, inputs))
-        hint = f"Likely mistake: {why}." if why else "Compare with the formula in the markdown above."
-        raise SelfCheckError(f"{name}: {', '.join(wrong)} differ from the expected values. {hint}")
+        verb = "differs" if len(wrong) == 1 else "differ"
+        raise SelfCheckError(f"{name}: {', '.join(wrong)} {verb} from the expected values. {hint}")
     if verbose:
-        print(f"{name}: all {len(expected)} {what} match." if len(expected) > 1 else
-              f"{name}: its {what[:-3]}y matches.")
+        variant = "" if matches(got, expected) else " (a legitimate variant of the reference: " + next(
+            text for (_, text), v in zip(blank.variants, variants, strict=True) if matches(got, v)) + ")"
+        print((f"{name}: all {len(expected)} {what} match" if len(expected) > 1 else
+               f"{name}: its {what[:-3]}y matches") + variant + ".")
     return True
 
 
@@ -291,8 +395,8 @@ def check_answer(namespace, question, options):
     """Visible quiz check: `question` (e.g. "q01") is defined in `namespace` as a set of letters
     from `options`. Whether the set is right is the autograder's business."""
     if question not in namespace:
-        raise NotImplementedError(f"{question} is not answered yet: set it in the quiz cell above, "
-                                  f'e.g. {question} = {{"a"}}')
+        raise NotWrittenError(f"{question} is not answered yet: set it in the quiz cell above, "
+                              f'e.g. {question} = {{"a"}}')
     answer = namespace[question]
     if isinstance(answer, str):
         answer = {answer}

@@ -9,6 +9,7 @@ import torch
 
 from cl_course import mistakes, replay_mistakes, selfcheck
 from cl_course.blanks import BLANKS
+from cl_course.importance import si_path_step
 from grader.release import student_source
 from grader.selfcheck_values import compute
 from helpers import notebook_solutions
@@ -174,7 +175,7 @@ def test_the_notebooks_importances_do_not_loop_over_samples_or_slices(name, most
     monkeypatch.setattr(torch.autograd, "grad", lambda *a, **k: calls.append(1) or grad(*a, **k))
     monkeypatch.setattr(torch.Tensor, "backward", lambda *a, **k: pytest.fail("backward() instead of autograd.grad"))
     assert selfcheck.check(name, notebook_solutions()[name], verbose=False)
-    assert len(calls) <= most * 2  # the fixture has 2 batches
+    assert len(calls) <= most * 3  # the fixture has 3 batches
 
 
 # ---- batches arrive once, as in training ---------------------------------------------------
@@ -194,7 +195,7 @@ def brute_fisher(model, batches):
 
 def test_batches_are_a_one_shot_iterable():
     batches = selfcheck.OneShotBatches(selfcheck.fixture()["batches"])
-    assert [len(x) for x, _ in batches] == [4, 3]
+    assert [len(x) for x, _ in batches] == [5, 3, 2]
     assert list(batches) == [] and batches.passes == 2  # a spent generator yields nothing
 
 
@@ -243,7 +244,7 @@ def test_the_fixture_has_the_sizes_its_docstring_states():
     inputs = selfcheck.fixture(123)
     shapes = [tuple(p.shape) for p in inputs["model"].parameters()]
     assert shapes == [(5, 6), (5,), (4, 5), (4,), (3, 4), (3,)]  # a 6-5-4-3 MLP
-    assert [tuple(x.shape) for x, _ in inputs["batches"]] == [(4, 6), (3, 6)]
+    assert [tuple(x.shape) for x, _ in inputs["batches"]] == [(5, 6), (3, 6), (2, 6)]
     assert all(y.dtype == torch.int64 and y.min() >= 0 and y.max() <= 2 for _, y in inputs["batches"])
     assert tuple(inputs["directions"].shape) == (5, 3)
     for key in ("path_integral", "gradients", "penalty_gradients", "before", "after", "delta", "fisher"):
@@ -251,7 +252,8 @@ def test_the_fixture_has_the_sizes_its_docstring_states():
             (n, tuple(p.shape)) for n, p in inputs["model"].named_parameters()), key
     assert all(t.abs().max() > 0 for t in inputs["penalty_gradients"].values())
     doc = " ".join(selfcheck.fixture.__doc__.split())
-    assert "6 -> 5 -> 4 -> 3" in doc and "4 and 3 samples" in doc and "x [B, 6]" in doc and "3 classes" in doc
+    assert "6 -> 5 -> 4 -> 3" in doc and "5, 3 and 2 samples (N = 10)" in doc and "x [B, 6]" in doc
+    assert "3 classes" in doc
 
 
 @pytest.mark.parametrize("name,function", [
@@ -267,7 +269,7 @@ def test_hard_coded_hw14_sizes_are_named(name, function):
     message = str(info.value)
     assert "\n" not in message and len(message) < 300  # the grader keeps 300 characters of an error
     if name != "si_importance":
-        assert "x is [B, 6]" in message and "3 classes" in message and "batches of 4 and 3" in message
+        assert "x is [B, 6]" in message and "3 classes" in message and "batches of 5, 3 and 2 (N = 10)" in message
         assert "use x as given and the model's outputs" in message
 
 
@@ -280,19 +282,47 @@ def test_other_errors_are_the_students_own():
 
 # ---- factors of N and of the number of batches ----------------------------------------------
 
-@pytest.mark.parametrize("factor,message", [
-    (7, "divide by the number of samples (N)"),
-    (1 / 7, "divided by N once too often"),
-    (7 / 2, "average over samples, not batches (divide by N = 7)"),
-    (2, "the number of batches: average over samples, not batches"),
-    (1 / 2, "1 / the number of batches: average over samples, not batches"),
-    (3, "off by a constant factor (got = 3 x expected)"),
+@pytest.mark.parametrize("name,factor,message", [  # blanks whose tables name no such factor, so the counts do
+    ("fisher_diagonal", 10, "divide by the number of samples (N)"),
+    ("fisher_diagonal", 1 / 10, "divided by N once too often"),
+    ("mas_importance", 10 / 3, "average over samples, not batches (divide by N = 10)"),
+    ("fisher_diagonal", 3, "the number of batches: average over samples, not batches"),
+    ("fisher_diagonal", 1 / 3, "1 / the number of batches: average over samples, not batches"),
+    ("fisher_diagonal", 7, "off by a constant factor (got = 7 x expected)"),
+    ("mas_importance", 10 / 15, "divided by 3 batches x 5 samples (the first batch's size) = 15, but the batches "
+                                "differ in size (5, 3, 2 here): count the samples as you go (N = 10)"),
+    ("fisher_diagonal", 10 / 6, "divided by 3 batches x 2 samples (the last batch's size) = 6"),
 ])
-def test_a_factor_of_the_sample_or_batch_count_is_named(factor, message):
-    def scaled(model, batches):  # MAS: its table names no factor, so the counts do
-        return {k: factor * v for k, v in BLANKS["mas_importance"].reference(model, batches).items()}
+def test_a_factor_of_the_sample_or_batch_count_is_named(name, factor, message):
+    def scaled(model, batches):
+        return {k: factor * v for k, v in BLANKS[name].reference(model, batches).items()}
     with pytest.raises(selfcheck.SelfCheckError, match=re.escape(message)):
-        selfcheck.check("mas_importance", scaled, verbose=False)
+        selfcheck.check(name, scaled, verbose=False)
+
+
+def test_the_fixtures_count_factors_are_told_apart_from_each_other_and_from_halves_and_quarters():
+    """A factor of 2 or 1/2 (MAS's (1/2)||f||^2, the penalty's lambda/2 in the Fisher) or 4 must not be blamed
+    on the batches: with N = 10 samples in 3 batches, N, 1/N, N/3, 3 and 1/3 are five other numbers."""
+    counts = selfcheck.counts("fisher_diagonal", selfcheck.fixture())
+    n, b = counts["samples"], counts["batches"]
+    factors = [n, 1 / n, n / b, b, 1 / b, n / (b * counts["sizes"][0]), n / (b * counts["sizes"][-1])]
+    assert len({round(f, 9) for f in factors + [2, 1 / 2, 4, 1 / 4]}) == len(factors) + 4
+    for f in (2, 1 / 2, 4, 1 / 4):
+        assert selfcheck.count_factor(f, counts) is None
+    assert len({len(x) for x, _ in selfcheck.fixture()["batches"]}) == b  # unequal sizes
+
+
+@pytest.mark.parametrize("name,factor,message", [
+    ("mas_importance", 1 / 2, "differentiates (1/2)||f(x)||^2"),
+    ("mas_importance", 1 / 3, "averages the squared outputs over the C outputs"),
+    ("fisher_diagonal", 1 / 2, "the 1/2 belongs to the penalty"),
+])
+def test_a_half_or_a_third_that_means_something_is_named_as_such(name, factor, message):
+    def scaled(*args):
+        return {k: factor * v for k, v in BLANKS[name].reference(*args).items()}
+    with pytest.raises(selfcheck.SelfCheckError, match=re.escape(message)) as info:
+        selfcheck.check(name, scaled, verbose=False)
+    assert "batches" not in str(info.value).split("Likely mistake")[1]
 
 
 def test_likely_mistake_takes_the_counts_as_data():
@@ -301,5 +331,115 @@ def test_likely_mistake_takes_the_counts_as_data():
     assert "divide by the number of samples (N)" in selfcheck.likely_mistake(got, expected, [], {"samples": 5,
                                                                                                  "batches": 3})
     assert "constant factor (got = 5 x expected)" in selfcheck.likely_mistake(got, expected, [])  # no counts
-    assert selfcheck.counts("fisher_diagonal", selfcheck.fixture()) == {"samples": 7, "batches": 2}
+    assert selfcheck.counts("fisher_diagonal", selfcheck.fixture()) == {"samples": 10, "batches": 3,
+                                                                        "sizes": [5, 3, 2]}
     assert selfcheck.counts("si_importance", selfcheck.fixture()) is None
+
+
+# ---- arguments changed in place ------------------------------------------------------------
+
+def si_step_changing(argument):
+    """A right si_path_step that computes its differences in place in `argument`'s tensors."""
+    def step(path_integral, gradients, penalty_gradients, before, after):
+        for n in path_integral:
+            if argument == "after":
+                change = after[n].sub_(before[n])  # after[n] is now the change
+            elif argument == "before":
+                change = -before[n].sub_(after[n])
+            else:
+                change = after[n] - before[n]
+            if argument == "gradients":
+                g = gradients[n].sub_(penalty_gradients[n])
+            elif argument == "penalty_gradients":
+                g = -penalty_gradients[n].sub_(gradients[n])
+            else:
+                g = gradients[n] - penalty_gradients[n]
+            path_integral[n] = path_integral[n] - g * change
+        return path_integral
+    return step
+
+
+@pytest.mark.parametrize("argument", ["after", "before", "gradients", "penalty_gradients"])
+def test_si_path_step_that_changes_an_argument_in_place_is_refused_and_the_argument_named(argument):
+    step = si_step_changing(argument)
+    inputs = selfcheck.fixture()
+    got = step(*(selfcheck.copy.deepcopy(inputs)[k] for k in BLANKS["si_path_step"].arguments))
+    expected = BLANKS["si_path_step"].reference(*(selfcheck.copy.deepcopy(inputs)[k]
+                                                   for k in BLANKS["si_path_step"].arguments))
+    assert all(torch.allclose(got[n], expected[n]) for n in expected)  # its result alone is right
+    message = f"si_path_step changes `{argument}` in place (only path_integral may be updated in place)"
+    for seed in (None, 5):
+        with pytest.raises(selfcheck.SelfCheckError, match=re.escape(message)) as info:
+            selfcheck.check("si_path_step", step, verbose=False, seed=seed)
+        assert "\n" not in str(info.value)
+    with pytest.raises(selfcheck.SelfCheckError, match=re.escape(message)):  # the grader's probe calls this
+        selfcheck.call("si_path_step", step, selfcheck.fixture(9))
+
+
+def test_why_an_in_place_after_matters_two_chained_steps_go_wrong():
+    """Training's next step starts where this one ended (after is the next before): an answer that turns
+    `after` into the change corrupts W from the second step on, although its first step is right."""
+    inputs = selfcheck.fixture()
+
+    def two_steps(step):
+        path = {n: torch.zeros_like(t) for n, t in inputs["before"].items()}
+        start = {n: t.clone() for n, t in inputs["before"].items()}
+        middle = {n: t.clone() for n, t in inputs["after"].items()}
+        end = {n: 2 * middle[n] - start[n] for n in middle}  # a second step of the same size
+        grads, zeros = inputs["gradients"], {n: torch.zeros_like(t) for n, t in start.items()}
+        path = step(path, grads, zeros, start, middle)
+        return step(path, grads, zeros, middle, end)  # training passes the same `middle` tensors on
+
+    right, wrong = two_steps(si_path_step), two_steps(si_step_changing("after"))
+    by_hand = {n: -2 * inputs["gradients"][n] * (inputs["after"][n] - inputs["before"][n]) for n in right}
+    assert all(torch.allclose(right[n], by_hand[n]) for n in right)
+    assert max((wrong[n] - right[n]).abs().max() for n in right) > 0.1
+
+
+def test_path_integral_may_be_updated_in_place():
+    def step(path_integral, gradients, penalty_gradients, before, after):
+        for n, w in path_integral.items():
+            w -= (gradients[n] - penalty_gradients[n]) * (after[n] - before[n])
+        return path_integral
+    assert selfcheck.check("si_path_step", step, verbose=False)
+    assert "Only path_integral is updated in place" in " ".join(si_path_step.__doc__.split())
+
+
+@pytest.mark.parametrize("name,change,argument", [
+    ("fisher_diagonal", lambda model, batches: [p.data.mul_(2) for p in model.parameters()], "model"),
+    ("mas_importance", lambda model, batches: [x.mul_(0.5) for x, _ in batches], "batches"),
+    ("si_importance", lambda path_integral, delta, eps: [d.pow_(2) for d in delta.values()], "delta"),
+    ("rwalk_score", lambda path_integral, fisher, delta, eps: [f.mul_(0.5) for f in fisher.values()], "fisher"),
+])
+def test_other_arguments_changed_in_place_are_named(name, change, argument):
+    def answer(*args):
+        expected = BLANKS[name].reference(*selfcheck.copy.deepcopy(args))
+        change(*args)
+        return expected
+    with pytest.raises(selfcheck.SelfCheckError, match=re.escape(f"{name} changes `{argument}` in place: ")):
+        selfcheck.check(name, answer, verbose=False)
+
+
+# ---- the typical mistakes on hidden fixtures ------------------------------------------------
+
+@pytest.mark.parametrize("name", [n for n, b in BLANKS.items() if b.lesson == "hw14"])
+def test_lesson_1s_typical_mistakes_differ_from_the_answer_on_every_hidden_seed_tried(name):
+    blank = BLANKS[name]
+    for seed in range(1, 21):
+        inputs = blank.fixture(seed)
+        expected = selfcheck.result_values(name, blank.reference, inputs)
+        for wrong, _ in blank.mistakes:
+            got = selfcheck.result_values(name, wrong, inputs)
+            assert not selfcheck.matches(got, expected), (wrong.__name__, seed)
+
+
+@pytest.mark.parametrize("name", [n for n, b in BLANKS.items() if b.lesson == "hw14"])
+def test_the_benchmarks_plain_loop_answers_pass_their_checks(name):
+    """benchmarks/quick_profile.py --answers loop times the notebook with them: they must be right answers."""
+    import importlib.util
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "loop_answers.py"
+    spec = importlib.util.spec_from_file_location("loop_answers", path)
+    loops = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loops)
+    assert selfcheck.check(name, getattr(loops, name), verbose=False)
+    assert selfcheck.check(name, getattr(loops, name), verbose=False, seed=8)
