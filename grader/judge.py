@@ -23,6 +23,13 @@ def reference(name, seed):
 
 
 @lru_cache(maxsize=256)
+def variant_values(name, seed):
+    """The values of the blank's legitimate variants on the fixture drawn from `seed`: right answers too."""
+    blank = BLANKS[name]
+    return [selfcheck.result_values(name, variant, blank.fixture(seed)) for variant, _ in blank.variants]
+
+
+@lru_cache(maxsize=256)
 def mistake_values(name, seed):
     """[(message, values)] of the blank's typical mistakes on the fixture drawn from `seed`."""
     blank = BLANKS[name]
@@ -59,11 +66,11 @@ def check_one(name, result, seed):
     problem = selfcheck.problem_with_result(name, got, {n: tuple(e.shape) for n, e in expected.items()})
     if problem:
         return False, problem
-    if selfcheck.matches(got, expected):
+    wrong, hint = selfcheck.verdict(name, got, expected, variant_values(name, seed), BLANKS[name].fixture(seed),
+                                    mistake_values(name, seed))
+    if not wrong:
         return True, None
-    why = selfcheck.likely_mistake(got, expected, mistake_values(name, seed),
-                                   selfcheck.counts(name, BLANKS[name].fixture(seed)))
-    return False, "values differ from the reference" + (f"; likely mistake: {why}" if why else "")
+    return False, f"{', '.join(wrong)} {'differs' if len(wrong) == 1 else 'differ'} from the reference. {hint}"
 
 
 def judge_function(part, probe, seeds):

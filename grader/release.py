@@ -4,8 +4,10 @@
     README.md, .gitignore               what to do, how to open each notebook in Colab, how to submit
     <each assignment's notebook>.ipynb  nbgrader's generate_assignment, for every assignment in
                                         assignments.py whose notebook is written: solutions and
-                                        hidden tests stripped, outputs cleared, test cells locked
-    demo_forgetting_curves.ipynb        the demo; with the student wheel it shows the shipped runs
+                                        hidden tests stripped (each solution's stub says what to
+                                        write there), outputs cleared, test cells locked
+    demo_forgetting_curves.ipynb        the demo; with the student wheel it shows the shipped runs (its
+                                        cells tagged instructor-only, on training live, left out)
     cl_course-<version>-py3-none-any.whl   the student edition: every ### BEGIN SOLUTION region of
                                         the package raises NotImplementedError
   release-instructor/                   beside it, never published: the full package as a wheel, and
@@ -32,6 +34,7 @@ from .assignments import notebook_of, source_of, written
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_NOTEBOOKS = ("demo_forgetting_curves.ipynb",)  # released as they are, outputs cleared
+INSTRUCTOR_ONLY = "instructor-only"  # the tag of a demo cell about what the student edition cannot do
 REPO = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
 WHEEL_LINE = re.compile(r'^COURSE_WHEEL = ".*"$', re.M)
 BADGE = re.compile(r"https://colab\.research\.google\.com/github/[^/\s)]+/[^/\s)]+/blob/[^/\s)]+/")
@@ -104,7 +107,10 @@ def generate_assignment(root, name, db_url=None):
     source/<name>/ -> release/<name>/. With a gradebook (`db_url`) the assignment, its cells and their
     checksums are recorded in it."""
     from nbgrader.converters import GenerateAssignment
+    from nbgrader.preprocessors import ClearSolutions
     from traitlets.config import Config
+
+    from .stubs import ClearSolutionsNamingWhatToWrite
 
     source = Path(root) / "source" / name
     source.mkdir(parents=True, exist_ok=True)
@@ -118,6 +124,9 @@ def generate_assignment(root, name, db_url=None):
         config.GenerateAssignment.no_database = True
         config.SaveCells.enabled = False
     config.GenerateAssignment.force = True
+    # every stub says what to write in its place (nbgrader's all say `raise NotImplementedError()`)
+    config.GenerateAssignment.preprocessors = [ClearSolutionsNamingWhatToWrite if p is ClearSolutions else p
+                                               for p in GenerateAssignment.class_traits()["preprocessors"].default()]
     run_converter(GenerateAssignment, config)
     return Path(root) / "release" / name
 
@@ -146,6 +155,8 @@ def generate_notebooks(workdir, out, links=None, names=None):
     paths += [assignments.NOTEBOOKS / name for name in DEMO_NOTEBOOKS]
     for path in paths:
         nb = nbformat.read(path, as_version=4)
+        if path.name in DEMO_NOTEBOOKS:
+            nb.cells = [c for c in nb.cells if INSTRUCTOR_ONLY not in c.metadata.get("tags", [])]
         for cell in nb.cells:
             if cell.cell_type == "code":
                 cell.outputs, cell.execution_count = [], None

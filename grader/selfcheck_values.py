@@ -1,6 +1,7 @@
 """Writes cl_course/selfcheck_values.json: the reference answers on the self-checks' published
 fixture and the values of every typical mistake there. Run it after changing the fixture, the
-reference code or the typical mistakes (cl_course/blanks.py):  python -m grader.selfcheck_values
+reference code, the legitimate variants or the typical mistakes (cl_course/blanks.py):
+  python -m grader.selfcheck_values
 """
 import json
 import sys
@@ -21,6 +22,7 @@ def compute(seed=selfcheck.FIXTURE_SEED):
     for name, blank in BLANKS.items():
         inputs = blank.fixture(seed)
         values[name] = {"expected": as_lists(name, blank.reference, inputs),
+                        "variants": [as_lists(name, variant, inputs) for variant, _ in blank.variants],
                         "mistakes": [{"message": message, "values": as_lists(name, wrong, inputs)}
                                      for wrong, message in blank.mistakes]}
     return values

@@ -88,6 +88,18 @@ def classic(tmp_path_factory, data_root):
             stop_lab(server, base, token, tmp / "runtime")
 
 
+def assert_shown_whole(page, images):
+    """The demo is not in the classic notebook's scroll box (which an output taller than 100 lines gets unless
+    its cell says "scrolled": false): its output area holds every figure."""
+    for image in images.all():  # loaded, so the output area has its full height
+        expect(image).to_have_js_property("complete", True)
+        assert image.evaluate("img => img.naturalHeight") > 0
+    expect(page.locator(".output_scroll")).to_have_count(0)
+    area = page.locator("div.output:has(.widget-vbox)").bounding_box()
+    last = images.last.bounding_box()
+    assert last["y"] + last["height"] <= area["y"] + area["height"] + 1, (last, area)
+
+
 def test_the_demo_renders_and_trains_in_the_classic_notebook_with_colabs_widgets(classic):
     base, token, cache = classic
     console = []
@@ -110,6 +122,7 @@ def test_the_demo_renders_and_trains_in_the_classic_notebook_with_colabs_widgets
             shipped = images.first.get_attribute("src")
             demo.scroll_into_view_if_needed()
             page.screenshot(path=ARTIFACTS / "classic-2-shipped-curves.png")
+            assert_shown_whole(page, images)
 
             demo.get_by_label("methods").select_option(["baseline", "ewc"])
             for slider in demo.locator(".widget-hslider .ui-slider-handle").all():  # tasks and epochs to 2 and 1
@@ -121,6 +134,7 @@ def test_the_demo_renders_and_trains_in_the_classic_notebook_with_colabs_widgets
             assert images.first.get_attribute("src") != shipped, "the plot was not redrawn"
             assert len(list(cache.glob("*.json"))) == 2, "Run did not train both methods"
             page.screenshot(path=ARTIFACTS / "classic-3-trained.png")
+            assert_shown_whole(page, images)
 
             for text in ("Traceback", "Loading widget", "Error displaying widget", "Could not create"):
                 expect(page.locator("#notebook")).not_to_contain_text(text)

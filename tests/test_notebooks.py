@@ -1,6 +1,7 @@
 """The notebooks end to end: the source notebooks run in the grading profile with every self-check
 passing; `python -m grader release` writes a student repository that points only into itself and
 holds no solution. (The released notebooks in a Colab-like environment: test_colab.py.)"""
+import ast
 import os
 import re
 import subprocess
@@ -17,6 +18,7 @@ from cl_course import lesson2
 from cl_course.blanks import lesson_blanks
 from cl_course.config import HW14_METHODS as METHODS
 from grader import release as rel
+from grader import stubs
 from grader.assignments import notebook_of, written
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +86,7 @@ def hw14_table(nb):
 
 def test_lesson2_runs_with_every_check_passing(tmp_path, grading_env):
     nb = execute(NOTEBOOKS / "lesson2_scenarios_and_replay.ipynb", tmp_path, env=grading_env)
-    assert_every_check_passes(nb, "lesson2", 16)
+    assert_every_check_passes(nb, "lesson2", 18)
     starts = text(nb.cells[3])
     assert all(f"{s}-IL, profile grading: 2 tasks" in starts for s in ("task", "domain", "class"))
     assert all(lesson2_table(nb)[m][6] != "not trained" for m in lesson2.METHODS)  # class-IL: this notebook
@@ -169,6 +171,73 @@ def test_student_source_stubs_each_region_with_its_function_name():
     assert stubbed.endswith("\n\ndef g():\n    pass\n")
 
 
+def test_named_stubs_say_what_each_solution_region_stands_for():
+    source = ('class A(Base):\n    size = 1\n\n    def f(self, y):\n        """doc"""\n        ### BEGIN SOLUTION\n'
+              "        return y + self.size\n        ### END SOLUTION\n\n    def g(self):\n        ### BEGIN SOLUTION\n"
+              "        return 2\n        ### END SOLUTION\n\n\ndef h():\n    ### BEGIN SOLUTION\n    return 3\n"
+              "    ### END SOLUTION")
+    stubbed = stubs.named_stubs(source)
+    assert "return y + self.size" not in stubbed and stubbed.count("# YOUR CODE HERE") == 3
+    namespace = {"Base": object}
+    exec(stubbed, namespace)
+    for call, name in ((lambda: namespace["A"]().f(1), "A.f"), (lambda: namespace["A"]().g(), "A.g"),
+                       (namespace["h"], "h")):
+        with pytest.raises(NotImplementedError) as raised:
+            call()
+        assert str(raised.value) == f"{name} is not written yet: write its body here, in place of this line"
+    quiz = "# Answer q01, q02: each a set\n### BEGIN SOLUTION\nq01 = {'a'}\nq02 = {'b', 'c'}\n### END SOLUTION\n"
+    with pytest.raises(NotImplementedError) as raised:
+        exec(stubs.named_stubs(quiz), {})
+    assert str(raised.value) == 'answer q01, q02 here, in place of this line: each a set of option letters, e.g. ' \
+                                'q01 = {"a", "c"}'
+    with pytest.raises(NotImplementedError, match="^write your answer here, in place of this line$"):
+        exec(stubs.named_stubs("### BEGIN SOLUTION\nanswer = 42\n### END SOLUTION\n"), {})
+    hidden = "x = 1\n### BEGIN HIDDEN TESTS\nassert x\n### END HIDDEN TESTS\n"
+    assert stubs.named_stubs(hidden) == hidden  # ClearHiddenTests' business, later
+
+
+def stub_messages(cell):
+    """The messages of the `raise NotImplementedError(...)` statements in a cell."""
+    return [node.exc.args[0].value if node.exc.args else None for node in ast.walk(ast.parse(cell.source))
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)
+            and getattr(node.exc.func, "id", None) == "NotImplementedError"]
+
+
+def test_every_released_stub_says_in_one_line_what_to_write(release_dir):
+    for name in STUDENT_NOTEBOOKS:
+        source = {grade_id(c): c.source for c in nbformat.read(NOTEBOOKS / name, as_version=4).cells}
+        solutions = [c for c in nbformat.read(release_dir / name, as_version=4).cells
+                     if c.metadata.get("nbgrader", {}).get("solution")]
+        assert solutions
+        for cell in solutions:
+            messages = stub_messages(cell)
+            regions = source[grade_id(cell)].count("### BEGIN SOLUTION")
+            assert len(messages) == regions and all(m and "\n" not in m for m in messages), (grade_id(cell), messages)
+            questions = re.findall(r"^(q\d\d) =", source[grade_id(cell)], re.M)
+            if questions:  # a quiz cell: its stub names every question it answers
+                assert messages == [f"answer {', '.join(questions)} here, in place of this line: each a set of "
+                                    f'option letters, e.g. {questions[0]} = {{"a", "c"}}']
+            else:  # a function or class: its name, and the method's
+                assert all(m.startswith(grade_id(cell)) and "is not written yet" in m for m in messages), messages
+
+
+def test_the_released_demo_leaves_out_what_needs_the_instructors_edition(release_dir):
+    source = nbformat.read(NOTEBOOKS / "demo_forgetting_curves.ipynb", as_version=4)
+    released = nbformat.read(release_dir / "demo_forgetting_curves.ipynb", as_version=4)
+    live = [c.id for c in source.cells if rel.INSTRUCTOR_ONLY in c.metadata.get("tags", [])]
+    assert live and all("instructor's edition" in c.source for c in source.cells if c.id in live)
+    assert [c.id for c in released.cells] == [c.id for c in source.cells if c.id not in live]
+    assert any(c.source.startswith("**Suggested path through the lecture.**") for c in released.cells)
+
+
+def test_the_demo_is_shown_unscrolled_in_the_classic_notebook(release_dir):
+    # notebook 6.5's OutputArea.fromJSON: metadata.scrolled false turns its auto-scroll (a box past 100 lines) off
+    for folder in (NOTEBOOKS, release_dir):
+        nb = nbformat.read(folder / "demo_forgetting_curves.ipynb", as_version=4)
+        (widget,) = [c for c in nb.cells if c.cell_type == "code" and "ForgettingDemo()" in c.source]
+        assert widget.metadata.get("scrolled") is False
+
+
 @pytest.mark.parametrize("args,message", [
     (["relase"], "invalid choice"),
     (["release"], "--repo OWNER/NAME"),
@@ -202,6 +271,9 @@ def test_the_student_repository_is_complete_and_points_only_into_itself(release_
         assert f"blob/spring/{name}" in texts[name]
         assert f"https://colab.research.google.com/github/myuni/cl-2026/blob/spring/{name})" in texts["README.md"]
     assert "File > Download > Download .ipynb" in texts["README.md"]
+    readme = " ".join(texts["README.md"].split())  # nothing is saved in the notebook Colab opens: say so first
+    assert readme.index("nothing you do in it is saved") < readme.index("File > Save a copy in Drive") < \
+        readme.index("Run the first cell")
 
 
 def test_the_instructors_wheel_is_beside_the_student_repository_never_in_it(release_dir):

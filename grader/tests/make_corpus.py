@@ -427,11 +427,15 @@ def lesson2_cases():
         ("dave", f"dave/{name}",  # no frozen copy: the "old" outputs are today's
          lambda nb: edit(nb, "LwF", "self.previous = frozen_copy(model)", "self.previous = model"), {"check_LwF": 0.0}),
         ("erin", f"erin/{name}",  # the buffer keeps the latest task only
-         lambda nb: edit(nb, "ExperienceReplay", "if self.head is None:  # the first finished task", "if True:"),
+         lambda nb: edit(nb, "ExperienceReplay", "        finished = tasks[-1]\n",
+                         "        finished = tasks[-1]\n"
+                         "        self.classes = []  # each task replaces the one before\n"),
          {"check_ExperienceReplay": 0.0}),
         ("frank", f"frank/{name}", lambda nb: edit(nb, "AGEM", "if dot < 0:", "if True:"), {"check_AGEM": 0.0}),
         ("grace", f"grace/{name}", lambda nb: edit(nb, "herding_selection", "distance[i] = float(\"inf\")", "pass"),
          {"check_herding_selection": 0.0}),
+        ("heidi", f"heidi/{name}",  # Chaudhry et al.'s off-by-one: j drawn from 0..s-1
+         lambda nb: edit(nb, "reservoir_slots", "* (s + 1)).long()", "* s).long()"), {"check_reservoir_slots": 0.0}),
         ("ivan", f"ivan/{name}", lambda nb: [edit(nb, "quiz_1", "q03 = {'a', 'b', 'd'}", "q03 = {'a', 'b', 'c', 'd'}"),
                                             edit(nb, "quiz_4", "q15 = {'b'}", "q15 = 'd'")],
          {"q03": 0.0, "q15": 0.0}),

@@ -168,7 +168,7 @@ def test_feedback_is_inert_and_holds_no_hidden_test(graded, tmp_path):
     amir = (course / "feedback" / "amir" / "hw14" / "hw14_lifelong_learning.html").read_text()
     assert "xss-1" in amir  # the student's markdown is shown, as text
     carol = (course / "feedback" / "carol" / "hw14" / "hw14_lifelong_learning.html").read_text()
-    assert "likely mistake" in carol
+    assert "Likely mistake" in carol
 
 
 def test_export_and_report(graded):

@@ -117,26 +117,30 @@ class LoopLwF(Strategy):
 
 
 class ListReplay(Strategy):
-    """Experience replay with Python lists: per_class random samples of each label, random.sample to draw."""
+    """Experience replay with Python lists: per class, its samples in a random.shuffle order; every class cut to
+    budget // classes after each task; random.sample to draw."""
 
-    def __init__(self, per_class=100):
+    def __init__(self, budget=1000):
         super().__init__()
-        self.per_class, self.stored, self.rng = per_class, [], random.Random(0)
+        self.budget, self.classes, self.rng = budget, [], random.Random(0)
 
     def after_task(self, model, tasks):
         task = tasks[-1]
         for label in sorted(set(task.y_train.tolist())):
             where = [i for i in range(len(task.y_train)) if task.y_train[i] == label]
-            for i in self.rng.sample(where, min(self.per_class, len(where))):
-                self.stored.append((task.x_train[i], task.y_train[i], task.head))
+            self.rng.shuffle(where)
+            self.classes.append([(task.x_train[i], task.y_train[i], task.head) for i in where])
+        share = self.budget // len(self.classes)
+        self.classes = [kept[:share] for kept in self.classes]
 
     def sample(self, n):
-        drawn = self.rng.sample(self.stored, min(n, len(self.stored)))
+        stored = [s for kept in self.classes for s in kept]
+        drawn = self.rng.sample(stored, min(n, len(stored)))
         return (torch.stack([x for x, _, _ in drawn]), torch.stack([y for _, y, _ in drawn]),
                 torch.tensor([h for _, _, h in drawn]))
 
     def replay(self, model, x, tasks):
-        return Replay(*self.sample(len(x))) if self.stored else None
+        return Replay(*self.sample(len(x))) if self.classes else None
 
 
 class LoopAGEM(ListReplay):
@@ -146,7 +150,7 @@ class LoopAGEM(ListReplay):
         return None
 
     def adjust_gradients(self, model, tasks):
-        if not self.stored:
+        if not self.classes:
             return
         xs, ys, heads = self.sample(256)
         params = list(model.parameters())
@@ -177,10 +181,21 @@ def brute_herding(features, m):
     return torch.tensor(chosen)
 
 
+def loop_reservoir(seen, n, budget, generator=None):
+    """Algorithm R item by item with Python's random module: keep item s with probability budget / (s + 1)."""
+    rng = random.Random(int(torch.randint(2 ** 31, (1,), generator=generator)))  # a new stream from the generator
+    slots = []
+    for s in range(seen, seen + n):
+        j = s if s < budget else rng.randint(0, s)  # randint includes s: s + 1 values
+        slots.append(j if j < budget else -1)
+    return torch.tensor(slots)
+
+
 INDEPENDENT = {"fisher_diagonal": brute_fisher, "mas_importance": brute_mas, "scp_importance": brute_scp,
                "si_path_step": brute_si_step, "si_importance": brute_si, "rwalk_score": brute_rwalk,
                "distillation_loss": brute_distillation, "LwF": LoopLwF, "ExperienceReplay": ListReplay,
-               "AGEM": LoopAGEM, "herding_selection": brute_herding}
+               "AGEM": LoopAGEM, "herding_selection": brute_herding,
+               "reservoir_slots": loop_reservoir}
 
 
 @pytest.mark.parametrize("name", list(INDEPENDENT))
@@ -262,11 +277,25 @@ def test_nan_results_are_named():
     (lambda model, batches: {n: t / sum(len(x) for x, _ in batches) for n, t in brute_fisher(model, batches).items()},
      "fisher_diagonal iterates over `batches` twice; training passes them once, as a generator"),
     (lambda model, batches: [model(x.reshape(-1, 784)) for x, _ in batches],
-     "fisher_diagonal fails on the fixture's sizes: x is [B, 6] (a 6-5-4-3 MLP), 3 classes, batches of 4 and 3; "
-     "do not hard-code 784 or 10"),
+     "fisher_diagonal fails on the fixture's sizes: x is [B, 6] (a 6-5-4-3 MLP), 3 classes, batches of 5, 3 and 2 "
+     "(N = 10); do not hard-code 784 or 10"),
 ])
 def test_the_probe_names_a_second_pass_over_batches_and_hard_coded_sizes(function, message):
     """The harness probes through selfcheck.call, which passes `batches` once, as training does."""
     record = probe_function({"fisher_diagonal": function}, "fisher_diagonal", SEEDS)
     verdict = judge(part("fisher_diagonal"), record, SEEDS)
     assert verdict.score == 0 and f"raised SelfCheckError: {message}" in verdict.message
+
+
+def test_an_si_path_step_that_changes_after_in_place_scores_zero_and_is_told_so():
+    """Its result alone is right on every fixture; training's next `before` would be wrong."""
+    def in_place(path_integral, gradients, penalty_gradients, before, after):
+        for n in path_integral:
+            change = after[n].sub_(before[n])
+            path_integral[n] = path_integral[n] - (gradients[n] - penalty_gradients[n]) * change
+        return path_integral
+    record = probe_function({"si_path_step": in_place}, "si_path_step", SEEDS)
+    verdict = judge(part("si_path_step"), record, SEEDS)
+    assert verdict.score == 0 and verdict.cause == "wrong"
+    assert "raised SelfCheckError: si_path_step changes `after` in place (only path_integral may be updated in " \
+           "place): the training code keeps these tensors" in verdict.message

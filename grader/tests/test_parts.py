@@ -9,7 +9,7 @@ from grader.release import ROOT
 
 @pytest.mark.parametrize("lesson, notebook, questions, first_key", [
     ("hw14", "hw14_lifelong_learning.ipynb", 25, {"a", "d"}),
-    ("lesson2", "lesson2_scenarios_and_replay.ipynb", 16, {"a"})])
+    ("lesson2", "lesson2_scenarios_and_replay.ipynb", 18, {"a"})])
 def test_each_course_notebook_grades_each_blank_of_its_lesson_and_its_answers(lesson, notebook, questions, first_key):
     parts = parts_of(json.loads((ROOT / "notebooks" / notebook).read_text()))
     functions = {p.name: p.points for p in parts if p.kind == "function"}
