@@ -40,7 +40,7 @@ def summary_markdown():
              "every output: the current task's cross-entropy over all 10 outputs and the distillation through all "
              "of them (the library's default). seen classes (`--lwf-seen-classes`): the softmax of the current "
              "task over the classes seen so far, the distillation over the old classes only. Final average "
-             "accuracy after task 5 (%, mean +- SEM over seeds 1-3, then each seed) and the final accuracy on "
+             "accuracy after task 5 (%, mean +- SEM over seeds 1-3, then seeds 1, 2 and 3) and the final accuracy on "
              "each task's test set (mean over the seeds).", ""]
     for profile in ("quick", "full"):
         found = {v: json.loads(runs_path(profile, v).read_text()) for v in VARIANTS if runs_path(profile, v).exists()}
@@ -49,8 +49,9 @@ def summary_markdown():
         tasks = " | ".join(f"task {k}" for k in range(1, 6))
         lines += [f"## {profile}", "", f"| variant | final average | seeds | {tasks} |", "|---|---|---|" + "---|" * 5]
         for variant, runs in found.items():
-            finals = [final_average(r) for r in runs.values()]
-            last = [r["accuracy_matrix"][-1] for r in runs.values()]
+            runs = sorted(runs.values(), key=lambda r: r["cell"]["seed"])  # runs.json keeps them as they finished
+            finals = [final_average(r) for r in runs]
+            last = [r["accuracy_matrix"][-1] for r in runs]
             per_task = [sum(row[j] for row in last) / len(last) for j in range(len(last[0]))]
             mean, sem = mean_sem(finals)
             lines.append(f"| {variant} | **{mean:.2f}** +-{sem:.2f} | {', '.join(f'{v:.1f}' for v in finals)} | "

@@ -4,11 +4,14 @@ random, reservoir or herding selection, for several total budgets K, over seeds 
 The notebook runs it at lesson 2's quick profile, in its own process; benchmarks/memory_budget.py runs it in
 van de Ven & Tolias's full protocol, with worker processes and every finished run kept in a runs.json.
 """
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from importlib.resources import files
 
 from tqdm.auto import tqdm
 
+from . import EDITION
 from .table import Cell, final_average, mean_sem, run_cell
 
 BUDGETS = (100, 200, 500, 1000, 2000)
@@ -74,6 +77,23 @@ def sweep(base, profile, budgets=BUDGETS, selections=SELECTIONS, seeds=SEEDS, ic
     icarl = {k: tuple(accuracy[Cell("icarl", "class", seed, 0.0, False, budget=k)] for seed in seeds)
              for k in icarl_budgets}
     return BudgetSweep(profile, tuple(budgets), tuple(seeds), er, icarl, time.perf_counter() - start)
+
+
+def shipped(budgets):
+    """The shipped quick-profile sweep (benchmarks/memory_budget.py --profile quick, seeds 1-3) at `budgets`."""
+    data = json.loads(files("cl_course").joinpath("precomputed", "memory_budget_quick.json").read_text())
+    every = BudgetSweep.from_json(data["sweep"])
+    return replace(every, budgets=tuple(budgets), er={s: {k: v[k] for k in budgets} for s, v in every.er.items()})
+
+
+def lesson_sweep(base, profile, budgets):
+    """The notebook's sweep: run here, or in the student edition, whose memories are the notebook's to write
+    (the library's herding and reservoir memories are not in it), the shipped quick-profile sweep, said so."""
+    if EDITION == "instructor":
+        return sweep(base, profile, budgets)
+    print("The student edition does not run this sweep (its memories are the library's, whose pieces you write "
+          "above): the figure and the lines below are the shipped quick-profile sweep, seeds 1-3.")
+    return shipped(budgets)
 
 
 def summary(sweep):

@@ -71,3 +71,17 @@ def test_the_summary_ranks_the_rules_from_the_sweeps_numbers():
     assert lines[1] == "K = 1,000: random 82.0 +- 2.0, herding 82.0 +- 1.0, reservoir 79.0 +- 0.0"
     assert "from 61.0 (herding) to 82.0 (random)" in lines[2]
     assert "from 21.0 to 3.0 points (narrower" in lines[2]
+
+
+def test_the_student_edition_shows_the_shipped_quick_sweep_and_says_so(monkeypatch, capsys):
+    from pathlib import Path
+    monkeypatch.setattr(budget, "EDITION", "student")
+    monkeypatch.setattr(budget, "sweep", lambda *a, **k: pytest.fail("the student edition ran the library's memories"))
+    shown = budget.lesson_sweep(profiles.split_config("class", "quick"), "quick", (100, 500, 2000))
+    assert "shipped quick-profile sweep" in capsys.readouterr().out
+    benchmark = json.loads((Path(__file__).parent.parent / "benchmarks" / "results" / "memory_budget" / "quick" /
+                            "results.json").read_text())["sweep"]  # the shipped copy is the benchmark's result
+    assert shown.budgets == (100, 500, 2000) and shown.seeds == (1, 2, 3)
+    for s in ("random", "reservoir", "herding"):
+        assert shown.er[s] == {k: tuple(benchmark["er"][s][str(k)]) for k in (100, 500, 2000)}
+    assert budget.summary(shown).startswith("K = 100: herding 81.1 +- 0.4, random 79.0 +- 1.4, reservoir 71.2")

@@ -182,3 +182,16 @@ def test_the_claims_say_the_runs_numbers_and_whether_each_holds():
     assert broken("class", "lwf", 26.0, [79.0, 41, 10, 0, 0]) == ["LwF ends at 26.0%:"]  # task 1 kept at 79 < 80
     assert broken("class", "icarl", 59.5, [59.5] * 5) == ["Every method that trains", "A-GEM (60.0%) ends between"]
     assert "**does not hold in your run**" in lesson2.conclusions({"class": {"baseline": history(26.0, [26.0] * 5)}})
+
+
+def test_the_student_edition_shows_the_shipped_lwf_variant_and_says_so(monkeypatch, capsys):
+    import json
+    from pathlib import Path
+    monkeypatch.setattr(lesson2, "EDITION", "student")
+    monkeypatch.setattr(lesson2, "train", lambda *a, **k: pytest.fail("the student edition trained the library's LwF"))
+    shown = lesson2.lwf_old_classes_only(profiles.split_config("class", "quick"), [])
+    assert "shipped quick-profile run of seed 1" in capsys.readouterr().out
+    runs = json.loads((Path(__file__).parent.parent / "benchmarks" / "results" / "lwf_variant" /
+                       "quick-seen-classes.json").read_text())
+    seed1 = next(r["accuracy_matrix"] for r in runs.values() if r["cell"]["seed"] == 1)
+    assert shown.accuracy_matrix == seed1 and round(lesson2.final_average(shown), 1) == 18.7
