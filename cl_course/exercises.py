@@ -27,7 +27,7 @@ TEMPERATURES = (1.5, 2.5, 3.5)  # never 2, the training default: an answer with 
 BIG_DRAW = 200          # far more than the memory: a draw without replacement of more than it holds is all of it
 SMALL_DRAWS = 200       # draws of 4 from at most 24 stored samples: a uniform sampler draws each (p > 1 - 1e-14)
 RESERVOIR_CALLS = 1000  # calls per reservoir check: each position's keep rate to about +-0.016, rules 14 errors apart
-SIZES = (f"a {IN}-{'-'.join(map(str, HIDDEN))}-{OUT} MLP with {TASKS} heads, {TASKS} tasks of 10-21 samples x "
+SIZES = (f"a {IN}-{'-'.join(map(str, HIDDEN))}-{OUT} MLP with {TASKS} heads, {TASKS} tasks of 9-26 samples x "
          f"[n, {IN}] (labels 0 and 1, head k for task k)")
 
 
@@ -36,8 +36,9 @@ def replay_fixture(seed=FIXTURE_SEED):
 
     model: MLP 6 -> 5 -> 4 -> 2 with 3 heads; budget: 12 or 24, the memory's size (after tasks 1, 2 and 3
     there are 2, 4 and 6 classes, so each class's share is a whole number); tasks: 3 data.Task, task k with
-    x_train [n, 6] and y_train of budget/2 + 1..3 zeros and budget/4 + 1..2 ones in a shuffled order (label 0
-    outnumbers label 1), head k; x: [4, 6] a training batch; step: {parameter name: tensor}, a change of the
+    x_train [n, 6] and y_train of budget/2 + 1..3 zeros and 2..budget/2 - 1 ones in a shuffled order (label 0
+    outnumbers label 1; the ones, above or below each later quota, make the memory's counts differ from seed to
+    seed), head k; x: [4, 6] a training batch; step: {parameter name: tensor}, a change of the
     parameters (what training between two tasks did); gradients: {parameter name: tensor}, a batch's
     gradient; logits, teacher_logits: [4, 5]; temperature: 1.5, 2.5 or 3.5; features: [20, 4]; m: 20 (all of
     them: the order is what herding decides; with 20, no two typical mistakes give the same order);
@@ -60,8 +61,11 @@ def replay_fixture(seed=FIXTURE_SEED):
             p.copy_(randn(*p.shape))
     tasks = []
     for k in range(TASKS):
-        zeros, ones = budget // 2 + pick((1, 2, 3)), budget // 4 + pick((1, 2))
+        zeros, ones = budget // 2 + pick((1, 2, 3)), pick(range(2, budget // 2))
         y = torch.tensor([0] * zeros + [1] * ones)[torch.randperm(zeros + ones, generator=g)]
+        if not y[:len(y) // 2].any():  # few ones can all land late: one comes first, so the stream is never sorted
+            first = int(y.nonzero()[0])
+            y[0], y[first] = 1, 0
         tasks.append(Task(f"task {k + 1}", randn(len(y), IN), y, randn(4, IN), torch.tensor([0, 1, 0, 1]),
                           head=k, classes=(2 * k, 2 * k + 1)))
     return dict(model=model, tasks=tasks, x=randn(4, IN), budget=budget,
