@@ -33,6 +33,7 @@ def build_parser():
 
     def command(name, help, description):
         p = sub.add_parser(name, help=help, description=description)
+        p.set_defaults(func=globals()[name])  # the function of the same name below runs it
         if name not in ("setup", "release"):
             p.add_argument("--course", default="course", help="the course folder (default %(default)s)")
         if name != "release":  # release publishes every assignment
@@ -65,8 +66,9 @@ def build_parser():
                 "assignment's is left for that one; files that cannot be matched are listed.")
     p.add_argument("path", help="a folder or a .zip of downloaded notebooks")
     p.add_argument("--student-pattern", default=None,
-                   help="regular expression with a group 'student', searched in each file's path inside PATH "
-                        "(default: the first folder, or the file name up to its first '_')")
+                   help="regular expression with a group 'student', searched in each file's path inside PATH, "
+                        "or 'moodle' for Moodle's download (default: the first folder, or the file name up to its "
+                        "first '_')")
 
     p = command("autograde", "grade the collected submissions in a sandbox",
                 "Repair each submission against the released notebook, run it in a bubblewrap sandbox (no network, "
@@ -95,6 +97,12 @@ def build_parser():
                 "nbgrader's CSV export of the gradebook: one row per student and assignment (its column "
                 "'assignment') with the total score, ready for an LMS.")
     p.add_argument("--out", default="grades.csv", help="CSV file (default %(default)s)")
+    p.add_argument("--format", default="nbgrader", choices=["nbgrader", "canvas", "moodle"],
+                   help="nbgrader's CSV (default), Canvas's gradebook import or Moodle's grading worksheet")
+    p.add_argument("--roster", default=None, help="with canvas: Canvas's gradebook export; with moodle: the "
+                                                   "assignment's grading worksheet downloaded from Moodle")
+    p.add_argument("--missing", default="empty", choices=["empty", "zero"],
+                   help="the cell of a student on the roster who submitted nothing (default %(default)s)")
 
     p = command("report", "per-question score distributions",
                 "A markdown table and a PNG of each part's scores of one assignment, and the parts lost to crashes, "
@@ -103,73 +111,100 @@ def build_parser():
     return parser
 
 
-def run(args):
-    from .course import Course, CourseError, setup
+def setup(args):
+    from .course import setup as set_up
+    courses = set_up(args.course, [args.assignment] if args.assignment else None)
+    print(f"course folder ready: {courses[0].root} (gradebook {courses[0].path('gradebook.db').name}; "
+          + ", ".join(f"{c.assignment} released in {c.release_notebook.parent}" for c in courses) + ")")
+    for note in [] if args.assignment else not_written("set up"):
+        print(f"  note: {note}")
 
-    if args.command == "setup":
-        courses = setup(args.course, [args.assignment] if args.assignment else None)
-        print(f"course folder ready: {courses[0].root} (gradebook {courses[0].path('gradebook.db').name}; "
-              + ", ".join(f"{c.assignment} released in {c.release_notebook.parent}" for c in courses) + ")")
-        for note in [] if args.assignment else not_written("set up"):
-            print(f"  note: {note}")
-    elif args.command == "release":
-        from .release import release
-        students, instructor = release(args.out, args.repo, args.branch, args.wheel_url)
-        print(f"wrote the students' repository for {args.repo} ({args.branch}) into {args.out}/: "
-              + ", ".join(f.name for f in students))
-        print(f"wrote the instructor's wheel into {instructor[0].parent}/ (never publish it): {instructor[0].name}; "
-              f"on Colab: upload it, then !pip install -q --force-reinstall --no-deps /content/{instructor[0].name}")
-        for note in not_written("released"):
-            print(f"  note: {note}")
-        print(f"publish: cd {args.out} && git init -b {args.branch} && git add -A && git commit -m 'Release' && "
-              f"git remote add origin https://github.com/{args.repo}.git && git push -u origin {args.branch}")
-    elif args.command == "collect":
-        from .collect import DEFAULT_PATTERN, collect, shown
-        course = Course(args.course, args.assignment).require()
-        result = collect(course, args.path, args.student_pattern or DEFAULT_PATTERN)
-        print(f"collected {len(result.students)} submissions of {args.assignment} into "
-              f"{Path(args.course) / 'submitted'}")
-        for note in result.notes:
-            print(f"  note: {shown(note)}")
-        for rel, why in result.unmatched:
-            print(f"  not collected: {shown(rel)}: {shown(why)}")
-    elif args.command == "autograde":
-        from cl_course.data import data_root
 
-        from .autograde import autograde
-        from .cluster import open_pool
-        from .sandbox import Limits, Sandbox
-        course = Course(args.course, args.assignment).require()
-        limits = Limits(**({"cell_seconds": args.cell_timeout} if args.cell_timeout else {}))
-        sandbox = Sandbox(course.student_site, data_root(args.data_root), limits,
-                          "unconfined" if args.no_sandbox else "bubblewrap")
-        if args.workers < 1:
-            raise CourseError("--workers must be at least 1")
-        if args.student:
-            unknown = sorted(set(args.student) - set(course.students()))
-            if unknown:
-                raise CourseError(f"no collected submission for {', '.join(unknown)}: run collect first")
-        with open_pool(sandbox, args.workers, args.scheduler, args.cluster) as pool:
-            graded = autograde(course, sandbox, args.student, args.workers, pool=pool)
-        total = sum(p.points for p in course.parts())
-        for g in graded:
-            print(f"{g.student}: {g.score:g} / {total:g}" + (f"  ({'; '.join(g.notes)})" if g.notes else ""))
-    elif args.command == "feedback":
-        from .report import feedback
-        done, failed = feedback(Course(args.course, args.assignment).require(), args.student)
-        for f in done:
-            print(f"wrote {f}")
-        for student, why in failed:
-            print(f"  no feedback for {student}: {why}")
-    elif args.command == "export":
-        from .report import export
-        names = [args.assignment] if args.assignment else None
-        print(f"wrote {export(Course(args.course, args.assignment or DEFAULT).require(), Path(args.out), names)}")
-    elif args.command == "report":
-        from .report import report
-        out = Path(args.out or Path("report") / args.assignment)
-        print(report(Course(args.course, args.assignment).require(), out), end="")
-        print(f"wrote {out / 'report.md'} and {out / 'report.png'}")
+def release(args):
+    from .release import release as write_release
+    students, instructor = write_release(args.out, args.repo, args.branch, args.wheel_url)
+    print(f"wrote the students' repository for {args.repo} ({args.branch}) into {args.out}/: "
+          + ", ".join(f.name for f in students))
+    print(f"wrote the instructor's wheel into {instructor[0].parent}/ (never publish it): {instructor[0].name}; "
+          f"on Colab: upload it, then !pip install -q --force-reinstall --no-deps /content/{instructor[0].name}")
+    for note in not_written("released"):
+        print(f"  note: {note}")
+    print(f"publish: cd {args.out} && git init -b {args.branch} && git add -A && git commit -m 'Release' && "
+          f"git remote add origin https://github.com/{args.repo}.git && git push -u origin {args.branch}")
+
+
+def collect(args):
+    from .collect import DEFAULT_PATTERN, shown
+    from .collect import collect as take
+    from .course import Course
+    course = Course(args.course, args.assignment).require()
+    result = take(course, args.path, args.student_pattern or DEFAULT_PATTERN)
+    print(f"collected {len(result.students)} submissions of {args.assignment} into {Path(args.course) / 'submitted'}")
+    for note in result.notes:
+        print(f"  note: {shown(note)}")
+    for rel, why in result.unmatched:
+        print(f"  not collected: {shown(rel)}: {shown(why)}")
+
+
+def autograde(args):
+    from cl_course.data import data_root
+
+    from .autograde import autograde as grade
+    from .cluster import open_pool
+    from .course import Course, CourseError
+    from .sandbox import Limits, Sandbox
+    course = Course(args.course, args.assignment).require()
+    limits = Limits(**({"cell_seconds": args.cell_timeout} if args.cell_timeout else {}))
+    sandbox = Sandbox(course.student_site, data_root(args.data_root), limits,
+                      "unconfined" if args.no_sandbox else "bubblewrap")
+    if args.workers < 1:
+        raise CourseError("--workers must be at least 1")
+    unknown = sorted(set(args.student or ()) - set(course.students()))
+    if unknown:
+        raise CourseError(f"no collected submission for {', '.join(unknown)}: run collect first")
+    with open_pool(sandbox, args.workers, args.scheduler, args.cluster) as pool:
+        graded = grade(course, sandbox, args.student, args.workers, pool=pool)
+    total = sum(p.points for p in course.parts())
+    for g in graded:
+        print(f"{g.student}: {g.score:g} / {total:g}" + (f"  ({'; '.join(g.notes)})" if g.notes else ""))
+
+
+def feedback(args):
+    from .course import Course
+    from .report import feedback as write_feedback
+    done, failed = write_feedback(Course(args.course, args.assignment).require(), args.student)
+    for f in done:
+        print(f"wrote {f}")
+    for student, why in failed:
+        print(f"  no feedback for {student}: {why}")
+
+
+def export(args):
+    from .course import Course, CourseError
+    from .report import export as write_csv
+    from .report import export_for_lms
+    names = [args.assignment] if args.assignment else None
+    course = Course(args.course, args.assignment or DEFAULT).require()
+    if args.format == "nbgrader":
+        print(f"wrote {write_csv(course, Path(args.out), names)}")
+        return
+    if args.roster is None:
+        raise CourseError(f"--format {args.format} needs --roster: the file the LMS exports (see --help)")
+    if args.format == "moodle" and not args.assignment:
+        raise CourseError("a Moodle grading worksheet is one assignment's: pass --assignment")
+    done = export_for_lms(course, Path(args.out), args.format, Path(args.roster), names, args.missing)
+    print(f"wrote {done.path}: {done.rows} students on the roster, {done.graded} of them graded")
+    if done.not_on_roster:
+        print(f"  not on the roster, so not exported (add them in the LMS, then export again): "
+              f"{', '.join(done.not_on_roster)}")
+
+
+def report(args):
+    from .course import Course
+    from .report import report as write_report
+    out = Path(args.out or Path("report") / args.assignment)
+    print(write_report(Course(args.course, args.assignment).require(), out), end="")
+    print(f"wrote {out / 'report.md'} and {out / 'report.png'}")
 
 
 def not_written(what):
@@ -180,14 +215,16 @@ def not_written(what):
 def main(argv=None):
     from .cluster import ClusterError
     from .collect import CollectError
+    from .lms import RosterError
     from .course import CourseError
     from .parts import PartsError
     from .sandbox import SandboxError
 
     args = build_parser().parse_args(argv)
     try:
-        run(args)
-    except (AssignmentError, ReleaseError, CourseError, CollectError, SandboxError, PartsError, ClusterError) as e:
+        args.func(args)
+    except (AssignmentError, ReleaseError, CourseError, CollectError, SandboxError, PartsError, ClusterError,
+            RosterError) as e:
         sys.exit(f"grader {args.command}: error: {e}")
 
 

@@ -68,8 +68,11 @@ def label(notebook, index):
 
 def job_cells(notebook, parts):
     """The harness's cells (code cells as they are, function test cells as probes; quiz test cells
-    need no run: answers are read from the source) and the cells left out."""
+    need no run: answers are read from the source) and the cells left out: those tagged as needed by
+    no verdict, and every cell after the last one a verdict needs (a probe, a cell that defines a graded
+    function or assigns a quiz answer), which could only cost time."""
     graded_names = {p.name for p in parts.values()}
+    answers = quiz_answers(notebook, {p.name for p in parts.values() if p.kind == "answer"})
     cells, left_out = [], {}
     for i, cell in enumerate(notebook["cells"]):
         if cell["cell_type"] != "code":
@@ -82,19 +85,37 @@ def job_cells(notebook, parts):
         elif part is None:
             cells.append({"index": i, "kind": "code", "source": source_of(cell),
                           "graded": bool(defined_names(cell) & graded_names)})
-    return cells, left_out
+    needed = [c["index"] for c in cells if c["kind"] == "function" or c["graded"]] + [a.cell for a in answers.values()]
+    last = max(needed, default=-1)
+    for c in [c for c in cells if c["index"] > last]:
+        left_out[c["index"]] = "not run by the autograder: it comes after every cell a verdict needs"
+    return [c for c in cells if c["index"] <= last], left_out
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What the runs of one submission left: plain data inside, so it crosses to and from Dask's workers as is."""
+    done: dict              # cell index -> the harness's record of it
+    stopped: dict           # cell index -> {"cause", "detail"}: the cells left out after they stopped a run
+    unfinished: dict | None  # why the cells in neither ran (the last run's stop), or None
+    seconds: float          # wall clock of all the runs
 
 
 def run_cells(sandbox, cells, seeds):
     """Run one submission's cells in `sandbox`, on this machine. A cell that stops the run is left
     out and the run starts again; a cell that defines nothing graded and ran out of time first gets
-    a run with longer limits (a slow setup cell must not cost the functions defined after it).
-    Plain data: {"done": {index: record}, "stopped": {index: {"cause", "detail"}}, "unfinished":
-    why the cells of neither ran (or None), "seconds"}."""
-    started, stopped, lifted = time.monotonic(), {}, set()
+    a run with longer limits (a slow setup cell must not cost the functions defined after it). All
+    the runs together stay within the sandbox's submission_seconds. A RunResult."""
+    started, stopped, lifted, outcome = time.monotonic(), {}, set(), None
+    budget = sandbox.limits.submission_seconds
     for attempt in range(MAX_RUNS):
+        left = budget - (time.monotonic() - started)
+        if left <= 0:
+            stop = {"cell": None, "cause": "timed out", "limit": "submission",
+                    "detail": f"the submission used up its {budget:g} s of grading time"}
+            break
         outcome = sandbox.run({"cells": [c for c in cells if c["index"] not in stopped], "seeds": seeds,
-                               "lifted": sorted(lifted)})
+                               "lifted": sorted(lifted), "run_seconds": left})
         stop = outcome.stop
         if stop is None or stop["cell"] is None or attempt == MAX_RUNS - 1:
             break
@@ -103,23 +124,32 @@ def run_cells(sandbox, cells, seeds):
             lifted.add(cell["index"])
         else:
             stopped[cell["index"]] = {"cause": stop["cause"], "detail": stop["detail"]}
-    return {"done": outcome.done, "stopped": stopped, "unfinished": stop, "seconds": time.monotonic() - started}
+    return RunResult(outcome.done if outcome else {}, stopped, stop, time.monotonic() - started)
+
+
+@dataclass(frozen=True)
+class CellTrouble:
+    """Why a cell did not run to its end."""
+    cause: str          # a Verdict cause: "crashed", "timed out", "tampered", "grader error"
+    detail: str         # in words, one line
+    line: int | None    # the line it raised at (0 where unknown); None when it did not run at all
 
 
 def cell_trouble(index, result):
-    """(cause, detail, line) when cell `index` did not run to its end (line: where it raised), else None."""
-    if index in result["stopped"]:
-        return result["stopped"][index]["cause"], clean_text(result["stopped"][index]["detail"], 300), None
-    if index not in result["done"]:
-        why = result["unfinished"] or {"cause": "grader error", "detail": "the run ended early"}
-        return why["cause"], clean_text(f"not run: {why['detail']}", 300), None
-    raw = result["done"][index].get("outputs")
+    """A CellTrouble when cell `index` did not run to its end, else None."""
+    if index in result.stopped:
+        return CellTrouble(result.stopped[index]["cause"], clean_text(result.stopped[index]["detail"], 300), None)
+    if index not in result.done:
+        why = result.unfinished or {"cause": "grader error", "detail": "the run ended early"}
+        return CellTrouble(why["cause"], clean_text(f"not run: {why['detail']}", 300), None)
+    raw = result.done[index].get("outputs")
     raw = raw if isinstance(raw, list) else []
     errors = [o for o in raw if isinstance(o, dict) and o.get("output_type") == "error"]
     if errors:
         error = safe_outputs(errors[:1])[0]
         line = errors[0].get("line")
-        return "crashed", f"raised {error['ename']}: {one_line(error['evalue'], 200)}", line if type(line) is int else 0
+        return CellTrouble("crashed", f"raised {error['ename']}: {one_line(error['evalue'], 200)}",
+                           line if type(line) is int else 0)
     return None
 
 
@@ -130,16 +160,16 @@ def defining_cell(notebook, name):
 
 
 def function_verdict(part, index, notebook, result, seeds):
-    if index in result["done"]:
-        verdict = judge(part, result["done"][index].get("probe"), seeds)
+    if index in result.done:
+        verdict = judge(part, result.done[index].get("probe"), seeds)
     else:
-        cause, detail, _ = cell_trouble(index, result)
-        return Verdict(part.name, 0.0, cause, detail)
+        trouble = cell_trouble(index, result)
+        return Verdict(part.name, 0.0, trouble.cause, trouble.detail)
     if verdict.cause == "missing":  # not defined: say why, from the cell that defines it
         defining = defining_cell(notebook, part.name)
         trouble = cell_trouble(defining, result) if defining is not None else None
         if trouble:
-            return Verdict(part.name, 0.0, trouble[0], trouble[1], cell=label(notebook, defining))
+            return Verdict(part.name, 0.0, trouble.cause, trouble.detail, cell=label(notebook, defining))
     return verdict
 
 
@@ -147,8 +177,8 @@ def answer_verdict(part, answer, notebook, result):
     if answer is None:
         return Verdict(part.name, 0.0, "not answered", f"{part.name} is not assigned")
     trouble = cell_trouble(answer.cell, result)
-    if trouble and (trouble[2] is None or trouble[2] <= answer.line):  # the assignment never ran
-        return Verdict(part.name, 0.0, trouble[0], trouble[1], cell=label(notebook, answer.cell))
+    if trouble and (trouble.line is None or trouble.line <= answer.line):  # the assignment never ran
+        return Verdict(part.name, 0.0, trouble.cause, trouble.detail, cell=label(notebook, answer.cell))
     if answer.letters is None:
         return Verdict(part.name, 0.0, "not answered", f"{part.name} is {answer.problem}")
     if set(answer.letters) == part.key:
@@ -165,6 +195,16 @@ def verdict_outputs(verdict):
                        "traceback": []}]
 
 
+SHOWN_CELL_CHARS = 50_000  # of a code cell's source in the graded notebook: its feedback renders in bounded time
+
+
+def shortened(source):
+    if len(source) <= SHOWN_CELL_CHARS:
+        return source
+    return (source[:SHOWN_CELL_CHARS] + f"\n# ... {len(source) - SHOWN_CELL_CHARS:,} more characters, not shown here "
+            "(graded as submitted)\n")
+
+
 def graded_notebook(notebook, release, result, left_out, verdicts):
     """The repaired notebook with the run's outputs (rebuilt from a whitelist), each test cell showing
     its verdict, and the student's own markdown shown as text: nothing in it runs in a TA's browser."""
@@ -174,16 +214,17 @@ def graded_notebook(notebook, release, result, left_out, verdicts):
             if source_of(cell) not in released_text:
                 cell.update(cell_type="markdown", source=fenced(source_of(cell)), metadata={})
             continue
+        cell["source"] = shortened(source_of(cell))
         gid = grade_id(cell)
         trouble = cell_trouble(i, result) if result else None
         if gid in verdicts:
             cell["outputs"] = verdict_outputs(verdicts[gid])
         elif i in left_out:
             cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": f"({left_out[i]})\n"}]
-        elif result and i in result["done"]:
-            cell["outputs"] = safe_outputs(result["done"][i].get("outputs"))
+        elif result and i in result.done:
+            cell["outputs"] = safe_outputs(result.done[i].get("outputs"))
         elif trouble:
-            cell["outputs"] = [{"output_type": "error", "ename": "NotRun", "evalue": trouble[1], "traceback": []}]
+            cell["outputs"] = [{"output_type": "error", "ename": "NotRun", "evalue": trouble.detail, "traceback": []}]
     return notebook
 
 
@@ -207,12 +248,12 @@ def judged(prepared, result, parts, release, seeds):
         else:  # a graded cell the repaired notebook lacks
             verdicts[gid] = Verdict(part.name, 0.0, "missing", "its test cell was not found")
     notes = prepared.notes + [f"{label(notebook, i)}: {why['cause']}: {one_line(why['detail'])}"
-                              for i, why in result["stopped"].items() if i not in probes.values()]
+                              for i, why in result.stopped.items() if i not in probes.values()]
     stubs = {grade_id(c): source_of(c) for c in release["cells"] if c["metadata"].get("nbgrader", {}).get("solution")}
     unanswered = {gid for gid, stub in stubs.items()
                   if any(grade_id(c) == gid and source_of(c).strip() == stub.strip() for c in notebook["cells"])}
     shown = graded_notebook(notebook, release, result, prepared.left_out, verdicts)
-    return Graded(prepared.student, verdicts, notes, shown, unanswered, result["seconds"])
+    return Graded(prepared.student, verdicts, notes, shown, unanswered, result.seconds)
 
 
 def not_graded(student, parts, release, cause, reason):

@@ -1,6 +1,6 @@
 """Where submissions run: here (a thread per sandbox) or on a Dask cluster.
 
-autograde hands each submission's run (autograde.run_cells: plain data in, plain data out) to a
+autograde hands each submission's run (autograde.run_cells: plain data in, a RunResult of plain data out) to a
 pool whose submit() returns concurrent futures; repairing, judging, the gradebook and the reports
 stay in the TA's process. On Dask, the student edition of cl_course travels with the job (packed
 once, unpacked once per worker machine into a cache keyed by its hash), so a worker needs only the

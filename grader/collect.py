@@ -32,6 +32,10 @@ from .parts import parts_of
 from .repair import MAX_BYTES  # one notebook, as expanded: what repair would refuse is not worth taking
 
 DEFAULT_PATTERN = r"^(?P<student>[A-Za-z0-9.@-]+)[/_]"
+# --student-pattern NAME for an LMS's own layout. Moodle names each submission's folder
+# "<full name>_<participant id>_assignsubmission_file_": the id is the last number before
+# "_assignsubmission_" in the first folder, whatever the display name holds ("Eve_12345" too).
+LMS_PATTERNS = {"moodle": r"^[^/]*_(?P<student>\d+)_assignsubmission_[a-z]+_/"}
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")  # with fullmatch: "alice\n" is no id
 MAX_ENTRIES = 20_000  # in a zip: an LMS export of a large course holds a few thousand
 MAX_TOTAL = 4 << 30   # bytes of all the notebooks taken: a few GB bounds the disk a zip can fill
@@ -166,100 +170,169 @@ def read(entry, limit):
         return f.read(limit + 1)
 
 
-def collect(course, path, pattern=DEFAULT_PATTERN):
+@dataclass(frozen=True)
+class Candidate:
+    """One file of PATH as the rules see it."""
+    entry: Entry
+    student: str | None    # what the pattern's group `student` matched, None where it did not match
+    source: str            # the path up to the end of the student id: one LMS submission's folder or name
+    assignment: str        # the assignment being collected
+
+
+def path_parts(rel):
+    return re.split(r"[/\\]", rel)  # zips made on Windows may use backslashes
+
+
+def escapes(c):
+    if c.entry.rel.startswith(("/", "\\")) or any(p in (".", "..") for p in path_parts(c.entry.rel)):
+        return "an absolute path or one through . or ..: not taken"
+    return None
+
+
+def refused(c):
+    return c.entry.refused or None
+
+
+def not_a_notebook(c):
+    return None if c.entry.rel.lower().endswith(".ipynb") else "not a notebook (.ipynb)"
+
+
+def names_no_student(c):
+    names_no_one = "/" not in c.entry.rel and c.student is not None and any(  # "hw14_lifelong_learning.ipynb"
+        Path(n).stem.startswith(c.student + "_") for n in ASSIGNMENTS.values())
+    return "no student id in its path (see --student-pattern)" if not c.student or names_no_one else None
+
+
+def not_an_id(c):  # it becomes a folder name: no "..", "/", NUL or look-alikes
+    if c.student is None or STUDENT_ID.fullmatch(c.student):
+        return None
+    return (f"student id '{c.student}' is not 1 to 64 letters, digits and . _ @ - starting with a letter or digit: "
+            "not taken")
+
+
+def another_assignment(c):
+    other = assignment_named(c.entry.rel)
+    if other in (None, c.assignment):
+        return None
+    return f"named as assignment {other}'s notebook: collect it with --assignment {other}"
+
+
+def too_large(c):
+    return f"larger than {MAX_BYTES >> 20} MB: not taken" if c.entry.size > MAX_BYTES else None
+
+
+# What refuses a file before its student's files are compared, in order: the first that applies is printed.
+FILE_RULES = (escapes, refused, not_a_notebook, names_no_student, not_an_id, another_assignment, too_large)
+
+
+def candidate(entry, student_of, assignment):
+    m = student_of.search(entry.rel)
+    student = m.group("student") if m else None
+    return Candidate(entry, student or None, entry.rel[:m.end("student")] if student else "", assignment)
+
+
+def refusal(c):
+    """Why the file is not taken (the first rule of FILE_RULES that applies), or None."""
+    return next((why for why in map(lambda rule: rule(c), FILE_RULES) if why), None)
+
+
+def one_submission(student, files):
+    """Why none of a student's files is taken when they come from different LMS submissions (two display
+    names with one id, or a name that imitates the LMS's layout), else None: never "the newest wins"."""
+    sources = sorted({c.source for c in files})
+    if len(sources) == 1:
+        return None
+    return (f"{len(sources)} different submissions map to student id {student} ({', '.join(sources)}): none is "
+            "taken; find the student in the LMS, and anchor --student-pattern to its layout (see the README)")
+
+
+def chosen_file(student, files, target):
+    """(the file taken or None, [(file, why not taken)]) among one submission's notebooks."""
+    named = [c for c in files if notebook_name(c.entry.rel).endswith(target)]
+    if not named and len(files) > 1:
+        return None, [(c.entry.rel, f"{student} has several notebooks and none is {target}.ipynb") for c in files]
+    chosen = max(named or files, key=lambda c: c.entry.mtime or EARLIEST)
+    return chosen, [(c.entry.rel, f"{student} submitted a newer or better-named notebook ({chosen.entry.rel})")
+                    for c in files if c is not chosen]
+
+
+def read_refusal(c, data, room, definitions, named):
+    """Why a chosen file's bytes are not taken, or None."""
+    if len(data) > MAX_BYTES:
+        return f"larger than {MAX_BYTES >> 20} MB: not taken"
+    if len(data) > room:
+        return f"the notebooks taken before it fill the {MAX_TOTAL >> 30} GB allowed in all: not taken"
+    if not named and not any(definition in data for definition in definitions):
+        # named as no assignment: one download may hold another lesson's under a name of the student's own
+        answers = sorted(d.decode().split()[1].rstrip("(") for d in definitions[::2])
+        return f"{c.student}'s only notebook holds none of {c.assignment}'s answers ({', '.join(answers)}): not taken"
+    return None
+
+
+def store(course, c, data, result):
+    dest = course.submitted(c.student)
+    if dest.parent.exists():
+        shutil.rmtree(dest.parent)
+    dest.parent.mkdir(parents=True)
+    dest.write_bytes(data)
+    if c.entry.mtime:
+        dest.with_name("timestamp.txt").write_text(c.entry.mtime.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
+    else:
+        result.notes.append(f"{c.student}: {c.entry.rel} has an impossible date, so no timestamp was recorded "
+                            "(look up the submission time in the LMS)")
+    result.students[c.student] = c.entry.rel
+
+
+def student_pattern(pattern):
+    pattern = LMS_PATTERNS.get(pattern, pattern)
     try:
         student_of = re.compile(pattern)
     except re.error as e:
         raise CollectError(f"--student-pattern is not a regular expression ({e})") from None
     if "student" not in student_of.groupindex:
         raise CollectError("--student-pattern needs a group named student, e.g. '^(?P<student>[^/]+)/'")
+    return student_of
+
+
+def collect(course, path, pattern=DEFAULT_PATTERN):
+    student_of = student_pattern(pattern)
     target = Path(course.notebook).stem
     # what a notebook of the assignment defines, `def NAME(` or `class NAME(` (its source notebook's parts)
     answers = {p.name for p in parts_of(json.loads(source_of(course.assignment).read_text())) if p.kind == "function"}
-    definitions = [f"{kind} {name}(".encode() for name in answers for kind in ("def", "class")]
-    too_large = f"larger than {MAX_BYTES >> 20} MB: not taken"
+    definitions = [f"{kind} {name}(".encode() for name in sorted(answers) for kind in ("def", "class")]
     result = Collected()
     with listing(Path(path)) as entries:
-        found = {}  # student -> [Entry]
+        found = {}  # student -> [Candidate]
         for entry in entries:
-            rel, parts = entry.rel, re.split(r"[/\\]", entry.rel)  # zips made on Windows may use backslashes
-            if rel.startswith(("/", "\\")) or any(p in (".", "..") for p in parts):
-                result.unmatched.append((rel, "an absolute path or one through . or ..: not taken"))
-                continue
-            if any(p.startswith(".") or p == "__MACOSX" for p in parts):
-                continue
-            if entry.refused:
-                result.unmatched.append((rel, entry.refused))
-                continue
-            if not rel.lower().endswith(".ipynb"):
-                result.unmatched.append((rel, "not a notebook (.ipynb)"))
-                continue
-            m = student_of.search(rel)
-            if not m or not m.group("student"):
-                result.unmatched.append((rel, "no student id in its path (see --student-pattern)"))
-                continue
-            student = m.group("student")
-            if "/" not in rel and any(Path(n).stem.startswith(student + "_") for n in ASSIGNMENTS.values()):
-                # "hw14_lifelong_learning.ipynb" names no one
-                result.unmatched.append((rel, "no student id in its path (see --student-pattern)"))
-                continue
-            if not STUDENT_ID.fullmatch(student):  # it becomes a folder name: no "..", "/", NUL or look-alikes
-                result.unmatched.append((rel, f"student id '{student}' is not 1 to 64 letters, digits and . _ @ - "
-                                              "starting with a letter or digit: not taken"))
-                continue
-            other = assignment_named(rel)
-            if other not in (None, course.assignment):
-                result.unmatched.append((rel, f"named as assignment {other}'s notebook: collect it with "
-                                              f"--assignment {other}"))
-                continue
-            if entry.size > MAX_BYTES:
-                result.unmatched.append((rel, too_large))
-                continue
-            found.setdefault(student, []).append(entry)
-
+            if any(p.startswith(".") and p not in (".", "..") or p == "__MACOSX" for p in path_parts(entry.rel)):
+                continue  # the system's own files, never a submission
+            c = candidate(entry, student_of, course.assignment)
+            why = refusal(c)
+            if why:
+                result.unmatched.append((entry.rel, why))
+            else:
+                found.setdefault(c.student, []).append(c)
         total = 0
         for student, files in sorted(found.items()):
-            named = [f for f in files if notebook_name(f.rel).endswith(target)]
-            if not named and len(files) > 1:
-                for f in files:
-                    result.unmatched.append((f.rel, f"{student} has several notebooks and none is {course.notebook}"))
+            conflict = one_submission(student, files)
+            chosen, passed_over = (None, [(c.entry.rel, conflict) for c in files]) if conflict else \
+                chosen_file(student, files, target)
+            result.unmatched += passed_over
+            if chosen is None:
                 continue
-            chosen = max(named or files, key=lambda f: f.mtime or EARLIEST)
-            for f in files:
-                if f is not chosen:
-                    result.unmatched.append((f.rel, f"{student} submitted a newer or better-named notebook "
-                                                    f"({chosen.rel})"))
-            room = MAX_TOTAL - total
+            named = notebook_name(chosen.entry.rel).endswith(target)
             try:
-                data = read(chosen, min(MAX_BYTES, room))
+                data = read(chosen.entry, min(MAX_BYTES, MAX_TOTAL - total))
             except READ_ERRORS as e:
-                result.unmatched.append((chosen.rel, f"cannot be read ({e}): not taken"))
+                result.unmatched.append((chosen.entry.rel, f"cannot be read ({e}): not taken"))
                 continue
-            if len(data) > MAX_BYTES:
-                result.unmatched.append((chosen.rel, too_large))
-                continue
-            if len(data) > room:
-                result.unmatched.append((chosen.rel, f"the notebooks taken before it fill the {MAX_TOTAL >> 30} GB "
-                                                     "allowed in all: not taken"))
-                continue
-            if not named and not any(definition in data for definition in definitions):
-                # named as no assignment: one download may hold another lesson's under a name of the student's own
-                result.unmatched.append((chosen.rel, f"{student}'s only notebook holds none of {course.assignment}'s "
-                                                     f"answers ({', '.join(sorted(answers))}): not taken"))
+            why = read_refusal(chosen, data, MAX_TOTAL - total, definitions, named)
+            if why:
+                result.unmatched.append((chosen.entry.rel, why))
                 continue
             total += len(data)
-            dest = course.submitted(student)
-            if dest.parent.exists():
-                shutil.rmtree(dest.parent)
-            dest.parent.mkdir(parents=True)
-            dest.write_bytes(data)
-            if chosen.mtime:
-                dest.with_name("timestamp.txt").write_text(chosen.mtime.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
-            else:
-                result.notes.append(f"{student}: {chosen.rel} has an impossible date, so no timestamp was recorded "
-                                    "(look up the submission time in the LMS)")
+            store(course, chosen, data, result)
             if not named:
-                result.notes.append(f"{student}: took '{PurePosixPath(chosen.rel).name}' as {course.notebook} "
+                result.notes.append(f"{student}: took '{PurePosixPath(chosen.entry.rel).name}' as {course.notebook} "
                                     "(their only notebook)")
-            result.students[student] = chosen.rel
     return result

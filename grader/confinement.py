@@ -8,6 +8,8 @@ sandbox then falls back to per-process rlimits and a wall-clock cell limit (see 
 import contextlib
 import fcntl
 import os
+import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -16,6 +18,7 @@ from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 FIRST_UID, UIDS = 61000, 1000  # sandbox uids: 61000 .. 61999, each held by one sandbox at a time
+OWNED = re.compile(r"cl-grade-(\d+)-")  # a sandbox's cgroup and scratch folder name the grader's pid
 
 
 def own_cgroups(text=None):
@@ -135,3 +138,59 @@ def mount_scratch(folder, size_bytes, inodes, uid):
 
 def unmount(folder):
     subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass
+    return False
+
+
+def stale_cgroups(root=CGROUP_ROOT, own=None):
+    """[Cgroup] of sandboxes whose grader process is gone (killed: out of memory, a timeout, Ctrl-C twice)."""
+    own = own if own is not None else own_cgroups()
+    found = []
+    if (root / "cgroup.controllers").exists() and "" in own:
+        parents = {"": root / own[""].lstrip("/")}
+    else:
+        parents = {c: root / c / own[c].lstrip("/") for c in ("memory", "pids", "cpuacct", "cpu") if c in own}
+    names = set()
+    for parent in parents.values():
+        with contextlib.suppress(OSError):
+            names |= {d.name for d in parent.iterdir() if d.is_dir() and OWNED.match(d.name)}
+    for name in sorted(names):
+        if gone(int(OWNED.match(name).group(1))):
+            dirs = {c: parent / name for c, parent in parents.items() if (parent / name).is_dir()}
+            found.append(Cgroup(dirs, 2 if "" in parents else 1))
+    return found
+
+
+def stale_scratches(mounts_text=None):
+    """Mount points of sandbox scratch tmpfs whose grader process is gone."""
+    text = mounts_text if mounts_text is not None else Path("/proc/self/mounts").read_text()
+    found = []
+    for line in text.splitlines():
+        fields = line.split()
+        target = fields[1] if len(fields) > 2 and fields[2] == "tmpfs" else ""
+        m = OWNED.search(Path(target).parent.name) if target.endswith("/scratch") else None
+        if m and gone(int(m.group(1))):
+            found.append(Path(target.replace("\\040", " ")))
+    return found
+
+
+def sweep_stale():
+    """Remove what killed graders left behind on this machine (their processes, cgroups, scratch mounts and
+    folders); a list of what was removed. Run when grading starts; needs root, like what it removes."""
+    removed = []
+    for group in stale_cgroups():
+        group.remove()
+        removed += [str(d) for d in group.dirs.values()]
+    for scratch in stale_scratches():
+        unmount(scratch)
+        shutil.rmtree(scratch.parent, ignore_errors=True)
+        removed.append(str(scratch))
+    return removed

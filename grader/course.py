@@ -74,12 +74,7 @@ class Course:
         return self
 
     def config(self):
-        """nbgrader's Config: the folder's nbgrader_config.py, then where the folder is."""
-        config = PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config() \
-            if self.path("nbgrader_config.py").exists() else Config()
-        config.CourseDirectory.root = str(self.root)
-        config.CourseDirectory.db_url = self.db_url
-        return config
+        return nbgrader_config(self.root)
 
     @property
     def course_id(self):
@@ -91,6 +86,16 @@ class Course:
 
     def release(self):
         return json.loads(self.release_notebook.read_text())
+
+
+def nbgrader_config(root):
+    """nbgrader's Config of the course folder `root`: its nbgrader_config.py, then where the folder is."""
+    root = Path(root).resolve()
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config() \
+        if (root / "nbgrader_config.py").exists() else Config()
+    config.CourseDirectory.root = str(root)
+    config.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
+    return config
 
 
 def alembic_on_path():

@@ -9,6 +9,12 @@ MAX_TEXT = 20000
 PNG_BYTES = 2 << 20
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,99}$")
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~&:\"'=])")
+# What a student's output may not carry into feedback: terminal escapes (colours, titles, cursor moves),
+# bidi overrides and isolates, zero-width characters, and every other control character but newline and tab
+ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|.)?", re.S)
+INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+STUDENT_MARK = "\u2502 "  # starts every line the student's code printed: verdicts never start so
+GRADER_ENAMES = {"NotPassed"}  # the grader's own error name in test cells
 
 
 def clean_text(value, limit=MAX_TEXT):
@@ -21,6 +27,16 @@ def clean_text(value, limit=MAX_TEXT):
 def one_line(value, limit=300):
     """A single line of text: control characters (newlines, terminal escapes) shown as spaces."""
     return re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+", " ", clean_text(value, limit)).strip()
+
+
+def plain_text(value, limit=MAX_TEXT):
+    """clean_text without terminal escapes and invisible or direction-changing characters."""
+    return INVISIBLE.sub("", ESCAPES.sub("", clean_text(value, limit)))
+
+
+def marked(value, limit=MAX_TEXT):
+    """plain_text with every line marked as the student's, so that no printed line passes for a verdict."""
+    return "".join(STUDENT_MARK + line for line in plain_text(value, limit).splitlines(keepends=True))
 
 
 def markdown_text(value, limit=300):
@@ -46,14 +62,15 @@ def safe_outputs(outputs):
     for o in outputs if isinstance(outputs, list) else []:
         kind = o.get("output_type") if isinstance(o, dict) else None
         if kind == "stream" and o.get("name") in ("stdout", "stderr"):
-            safe.append({"output_type": "stream", "name": o["name"], "text": clean_text(o.get("text", ""))})
+            safe.append({"output_type": "stream", "name": o["name"], "text": marked(o.get("text", ""))})
         elif kind == "error":
             ename = o.get("ename") if isinstance(o.get("ename"), str) and NAME.match(o["ename"]) else "Error"
             lines = o.get("traceback") if isinstance(o.get("traceback"), list) else []
-            safe.append({"output_type": "error", "ename": ename, "evalue": clean_text(o.get("evalue", ""), 2000),
-                         "traceback": [clean_text(line, 2000) for line in lines[-3:]]})
+            safe.append({"output_type": "error", "ename": "Error" if ename in GRADER_ENAMES else ename,
+                         "evalue": plain_text(o.get("evalue", ""), 2000),
+                         "traceback": [plain_text(line, 2000) for line in lines[-3:]]})
         elif kind in ("display_data", "execute_result") and isinstance(o.get("data"), dict):
-            data = {"text/plain": clean_text(o["data"].get("text/plain", ""))}
+            data = {"text/plain": marked(o["data"].get("text/plain", ""))}
             image = png(o["data"].get("image/png"))
             if image:
                 data["image/png"] = image

@@ -203,6 +203,56 @@ def clean_cell(cell, metadata, source, cell_id):
     return out
 
 
+@dataclass
+class Tally:
+    """What repairing changed, for the notes."""
+    restored_metadata: int = 0
+    restored: int = 0
+    edited_tests: list = field(default_factory=list)
+    found_by: dict = field(default_factory=dict)  # how a cell was matched -> the grade ids found so
+
+
+def merged_source(i, cell, s, matcher, tally, out):
+    """The source the repaired notebook keeps of released cell `cell` (number i), matched to the student's `s` or
+    None, and what that changed."""
+    gid, meta, source = grade_id(cell), cell["metadata"].get("nbgrader", {}), source_of(cell)
+    if s is None:
+        if meta.get("solution"):
+            out.missing[gid] = f"its cell ({gid}) was not found in the submission"
+        else:
+            tally.restored += 1
+        return source
+    tally.restored_metadata += bool(gid and grade_id(s) != gid)
+    if meta.get("locked"):
+        if source_of(s).strip() != source.strip():
+            tally.edited_tests.append(gid)
+        return source
+    if matcher.how[i] != "grade id" and meta.get("solution"):
+        tally.found_by.setdefault(matcher.how[i], []).append(gid)
+    return source_of(s)
+
+
+def repair_notes(tally, matcher, extras, nb, release, out):
+    for how, gids in tally.found_by.items():
+        out.notes.append(f"found by {how}: {', '.join(gids)}")
+    if tally.restored_metadata:
+        out.notes.append(f"restored the nbgrader metadata of {tally.restored_metadata} cells (Colab drops it)")
+    for gid, n in matcher.duplicates.items():
+        out.notes.append(f"cell {gid} appears {n} times; graded the last one")
+    if tally.edited_tests:
+        out.notes.append(f"locked cells edited, the released version used: {', '.join(tally.edited_tests)}")
+    if tally.restored:
+        out.notes.append(f"{tally.restored} released cells were missing and were put back")
+    n_extra = sum(map(len, extras.values()))
+    if n_extra:
+        out.notes.append(f"kept {n_extra} cells of the student's own")
+    kernel = nb.get("metadata", {}).get("kernelspec") if isinstance(nb.get("metadata"), dict) else None
+    if kernel != release["metadata"].get("kernelspec"):
+        out.notes.append("restored the kernelspec")
+    for why in out.missing.values():
+        out.notes.append(f"graded 0: {why}")
+
+
 def repair(data, release):
     """A Repaired notebook from a submission's bytes and the released notebook (a dict)."""
     nb, submitted, read_notes = read_notebook(data)
@@ -213,62 +263,23 @@ def repair(data, release):
     matcher.by_position()
     out = Repaired(notebook={"cells": [], "metadata": copy.deepcopy(release["metadata"]), "nbformat": 4,
                              "nbformat_minor": release.get("nbformat_minor", 5)}, notes=read_notes)
-
     anchor_of = {j: r for r, j in matcher.match.items()}
     extras = {}  # released index (-1: before the first cell) -> the student's own cells after it
     for j in range(len(submitted)):
         if j not in matcher.used:
             extras.setdefault(max((anchor_of[k] for k in anchor_of if k < j), default=-1), []).append(j)
 
-    restored_metadata, edited_tests, restored, found_by = 0, [], 0, {}
-
     def add_extras(r):
         for j in extras.get(r, []):
-            s = submitted[j]
-            out.notebook["cells"].append(clean_cell(s, {}, source_of(s), f"extra-{j}"))
+            out.notebook["cells"].append(clean_cell(submitted[j], {}, source_of(submitted[j]), f"extra-{j}"))
 
+    tally = Tally()
     add_extras(-1)
     for i, cell in enumerate(released):
         j = matcher.match.get(i)
-        gid = grade_id(cell)
-        meta = cell["metadata"].get("nbgrader", {})
-        source = source_of(cell)
-        if j is None:
-            if meta.get("solution"):
-                out.missing[gid] = f"its cell ({gid}) was not found in the submission"
-            else:
-                restored += 1
-        else:
-            s = submitted[j]
-            if gid and grade_id(s) != gid:
-                restored_metadata += 1
-            if meta.get("locked"):
-                if source_of(s).strip() != source.strip():
-                    edited_tests.append(gid)
-            else:
-                source = source_of(s)
-            if matcher.how[i] != "grade id" and meta.get("solution"):
-                found_by.setdefault(matcher.how[i], []).append(gid)
+        source = merged_source(i, cell, None if j is None else submitted[j], matcher, tally, out)
         cell_id = cell.get("id", f"cell-{i}")
         out.notebook["cells"].append(clean_cell(cell, copy.deepcopy(cell["metadata"]), source, cell_id))
         add_extras(i)
-
-    for how, gids in found_by.items():
-        out.notes.append(f"found by {how}: {', '.join(gids)}")
-    if restored_metadata:
-        out.notes.append(f"restored the nbgrader metadata of {restored_metadata} cells (Colab drops it)")
-    for gid, n in matcher.duplicates.items():
-        out.notes.append(f"cell {gid} appears {n} times; graded the last one")
-    if edited_tests:
-        out.notes.append(f"locked cells edited, the released version used: {', '.join(edited_tests)}")
-    if restored:
-        out.notes.append(f"{restored} released cells were missing and were put back")
-    n_extra = sum(map(len, extras.values()))
-    if n_extra:
-        out.notes.append(f"kept {n_extra} cells of the student's own")
-    kernel = nb.get("metadata", {}).get("kernelspec") if isinstance(nb.get("metadata"), dict) else None
-    if kernel != release["metadata"].get("kernelspec"):
-        out.notes.append("restored the kernelspec")
-    for why in out.missing.values():
-        out.notes.append(f"graded 0: {why}")
+    repair_notes(tally, matcher, extras, nb, release, out)
     return out

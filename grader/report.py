@@ -7,7 +7,12 @@ report    per-question score distributions of one assignment as a markdown table
           student-written string in it is escaped
 """
 import json
+import os
+import resource
 import statistics
+import subprocess
+import sys
+from pathlib import Path
 
 from .course import alembic_on_path
 from .inert import markdown_text, one_line
@@ -15,23 +20,50 @@ from .release import run_converter
 from .verdict import NOT_JUDGED
 
 
-def feedback(course, students=None):
-    """HTML feedback on the course's assignment for `students` (default: everyone autograded on it):
-    ([files written], [(student, why not)]). One student's notebook that nbconvert cannot render costs
-    that student's feedback only."""
+REPOSITORY = str(Path(__file__).resolve().parent.parent)  # where `python -m grader` runs from
+FEEDBACK_MB = 2048      # memory of one student's rendering (nbconvert and pygments)
+FEEDBACK_SECONDS = 300  # wall clock of one student's rendering
+
+
+def render_feedback(root, assignment, student):
+    """nbgrader's GenerateFeedback for one student, in this process (the subprocess of `feedback`)."""
     from nbgrader.converters import GenerateFeedback
 
+    from .course import nbgrader_config
+
     alembic_on_path()
+    config = nbgrader_config(root)
+    config.CourseDirectory.assignment_id = assignment
+    config.CourseDirectory.student_id = student
+    config.GenerateFeedback.force = True
+    run_converter(GenerateFeedback, config)
+
+
+def bounded(memory_mb):
+    def limit():  # in the child, before exec
+        resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    return limit
+
+
+def feedback(course, students=None, memory_mb=FEEDBACK_MB, seconds=FEEDBACK_SECONDS):
+    """HTML feedback on the course's assignment for `students` (default: everyone autograded on it):
+    ([files written], [(student, why not)]). Each student's notebook is rendered in a process of its own,
+    bounded in memory and time, so a notebook that nbconvert cannot render, or that would take the
+    machine's memory, costs that student's feedback only."""
     written, failed = [], []
     for student in students or sorted(p.parent.name for p in course.path("autograded").glob(f"*/{course.assignment}")):
-        config = course.config()
-        config.CourseDirectory.assignment_id = course.assignment
-        config.CourseDirectory.student_id = student
-        config.GenerateFeedback.force = True
+        command = [sys.executable, "-m", "grader.report", str(course.root), course.assignment, student]
         try:
-            run_converter(GenerateFeedback, config)
-        except Exception as e:  # nbconvert's errors have no common base class
-            failed.append((student, one_line(f"{type(e).__name__}: {e}")))
+            done = subprocess.run(command, capture_output=True, text=True, timeout=seconds, cwd=course.root,
+                                  preexec_fn=bounded(memory_mb), env=os.environ | {"PYTHONPATH": REPOSITORY})
+        except subprocess.TimeoutExpired:
+            failed.append((student, f"rendering took longer than {seconds} s: stopped (a huge notebook?)"))
+            continue
+        if done.returncode != 0:  # nbgrader reports running out of memory as its own error: say the bounds
+            said = (done.stderr.strip().splitlines() or [""])[-1] or f"exit status {done.returncode}"
+            failed.append((student, f"rendering failed within its {memory_mb:,} MB and {seconds} s "
+                                    f"({one_line(said, 200)})"))
             continue
         written.append(course.path("feedback", student, course.assignment, course.notebook.replace(".ipynb", ".html")))
     return written, failed
@@ -46,6 +78,33 @@ def export(course, out, names=None):
     with Gradebook(course.db_url, course.course_id) as gb:
         CsvExportPlugin(to=str(out), assignment=list(names or [])).export(gb)
     return out
+
+
+def submitted_totals(course, names=None):
+    """({assignment: {student: total score}} of the students with a submission, {assignment: max score}), of
+    assignments `names` (default: every one in the gradebook)."""
+    from nbgrader.api import Gradebook
+
+    alembic_on_path()
+    totals, points = {}, {}
+    with Gradebook(course.db_url, course.course_id) as gb:
+        for assignment in gb.assignments:
+            if names and assignment.name not in names:
+                continue
+            points[assignment.name] = assignment.max_score
+            totals[assignment.name] = {s.student.id: s.score for s in assignment.submissions}
+    return totals, points
+
+
+def export_for_lms(course, out, lms, roster, names=None, missing="empty"):
+    """The LMS's import CSV at `out` (grader/lms.py), from its roster export: an lms.Exported."""
+    from . import lms as formats
+
+    totals, points = submitted_totals(course, names)
+    if lms == "canvas":
+        return formats.canvas_csv(roster, out, totals, points, missing)
+    (name,) = totals  # one assignment: the CLI asks for --assignment
+    return formats.moodle_worksheet(roster, out, totals[name], points[name], missing)
 
 
 def scores(course):
@@ -147,3 +206,7 @@ def report(course, out_dir):
     fig.savefig(out_dir / "report.png", dpi=90)
     plt.close(fig)
     return text
+
+
+if __name__ == "__main__":  # one student's feedback: python -m grader.report COURSE ASSIGNMENT STUDENT
+    render_feedback(*sys.argv[1:4])

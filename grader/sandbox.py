@@ -29,11 +29,16 @@ from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
 
-from .confinement import Cgroup, UidLease, mount_scratch, unmount
+from .confinement import Cgroup, UidLease, mount_scratch, sweep_stale, unmount
+from .seccomp import no_user_namespaces
 
 HARNESS = Path(__file__).with_name("harness.py")
 RECORD_BYTES = 8 << 20  # one cell's record: its outputs are capped by the harness far below this
 OUTPUT_TAIL = 4096      # of the harness's own stdout and stderr, kept to explain a failure
+# objects, arrays and strings in one record and in a run's records: each costs the grader 50-100 bytes once
+# parsed, 20-30 times its JSON, so millions of empty ones ("{},{},...") would cost GBs; a real record holds a few
+# hundred (the harness keeps 50 displays a cell and 20,000 characters a stream)
+RECORD_VALUES, RUN_VALUES = 50_000, 500_000
 
 
 @dataclass
@@ -41,7 +46,8 @@ class Limits:
     cell_seconds: float = 30.0  # CPU seconds per cell, all the sandbox's processes (nbgrader's 30 s; grading needs ~2)
     wall_factor: float = 4.0    # wall clock per cell, in cell_seconds: a sleeping or starved cell ends too
     lift_factor: float = 3.0    # both, for a cell given a second chance (it timed out but defines nothing graded)
-    run_seconds: float = 300.0  # wall clock for a whole run of a submission
+    run_seconds: float = 300.0  # wall clock for a whole run of a submission (a job's "run_seconds" may shorten it)
+    submission_seconds: float = 600.0  # wall clock for all the runs of one submission, its "again, alone" too
     cpu_seconds: int = 300      # CPU time of each process (rlimit)
     memory_mb: int = 3072       # all processes of a sandbox together (cgroup)
     process_memory_mb: int = 2560  # data segment per process: a single hog gets MemoryError first
@@ -57,7 +63,7 @@ class SandboxError(Exception):
     """The sandbox cannot run here; the message says why and what to do."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Outcome:
     """How a run ended: `done` maps cell index -> the harness's record; `stop` says why the run
     ended early: {"cell": index or None, "cause": "timed out" | "crashed" | "tampered" | "grader error",
@@ -65,6 +71,7 @@ class Outcome:
     done: dict
     stop: dict | None = None
     output: str = ""  # the tail of the harness's stdout and stderr
+    received: int = 0  # bytes the harness sent on its channel
 
 
 class Channel:
@@ -72,7 +79,7 @@ class Channel:
 
     def __init__(self, cells, cap_bytes):
         self.order, self.cap = [c["index"] for c in cells], cap_bytes
-        self.buffer, self.total, self.position = b"", 0, 0
+        self.buffer, self.total, self.values, self.position = b"", 0, 0, 0
         self.open_cell, self.ended, self.violation = None, False, None
         self.done = {}
 
@@ -93,6 +100,10 @@ class Channel:
     def record(self, line):
         if len(line) > RECORD_BYTES or self.ended:
             return self.violate("wrote into the grader's channel")
+        values = line.count(b"{") + line.count(b"[") + line.count(b'"') // 2
+        self.values += values
+        if values > RECORD_VALUES or self.values > RUN_VALUES:
+            return self.violate(f"sent more than {RECORD_VALUES:,} values in a cell's record or {RUN_VALUES:,} in all")
         try:
             entry = json.loads(line)
         except (ValueError, RecursionError):
@@ -159,8 +170,45 @@ def harness_environment(sandbox, student_site, scratch, fonts):
     return env
 
 
+# What the sandbox keeps of /etc: what the dynamic loader, time zones and shell tools read. The rest
+# (users, hosts, the machine's configuration) stays the host's; passwd, group, hosts and hostname are
+# written for the sandbox.
+ETC_KEPT = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "alternatives", "nsswitch.conf", "mime.types")
+
+
+def sandbox_etc(folder, uid):
+    """passwd, group, hosts and hostname that name only the sandbox's own user and loopback."""
+    folder.mkdir()
+    (folder / "passwd").write_text(f"root:x:0:0::/:/usr/sbin/nologin\nstudent:x:{uid}:{uid}::/scratch:/bin/sh\n")
+    (folder / "group").write_text(f"root:x:0:\nstudent:x:{uid}:\n")
+    (folder / "hosts").write_text("127.0.0.1 localhost\n::1 localhost\n")
+    (folder / "hostname").write_text("sandbox\n")
+    return folder
+
+
+def etc_binds(written):
+    """bubblewrap's binds of the sandbox's /etc: what ETC_KEPT names of the host's, and the files in `written`."""
+    args = []
+    for name in ETC_KEPT:
+        if os.path.lexists(f"/etc/{name}"):
+            args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+    for path in sorted(written.iterdir()):
+        args += ["--ro-bind", str(path), f"/etc/{path.name}"]
+    return args
+
+
+def pipe_holding(data):
+    """The read end of a pipe that holds `data` and then ends (bubblewrap's --args and --seccomp read it)."""
+    read, write = os.pipe()
+    os.write(write, data)  # a few KB: within the pipe's buffer
+    os.close(write)
+    return read
+
+
 class Bubblewrap:
-    """Student code confined by bubblewrap: namespaces, read-only binds, a uid of its own (root)."""
+    """Student code confined by bubblewrap: namespaces, read-only binds, a uid of its own (root), a minimal
+    /etc, no new user namespaces (seccomp.py), and its options passed on a pipe (--args), so that the
+    sandbox's /proc shows no host path of them."""
 
     def problem(self):
         if shutil.which("bwrap") is None:
@@ -169,9 +217,10 @@ class Bubblewrap:
         return None
 
     def command(self, sandbox, paths, uid, scratch_mounted, channel_fd):
-        args = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-                "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc",
-                "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(64 << 20), "--tmpfs", "/tmp"]
+        args = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+                "--hostname", "sandbox", "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr",
+                "--proc", "/proc", "--dev", "/dev", "--perms", "0755", "--dir", "/etc"]
+        args += etc_binds(sandbox_etc(paths["etc"], uid if uid is not None else os.getuid()))
         for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
             if os.path.islink(top):
                 args += ["--symlink", os.readlink(top), top]
@@ -192,13 +241,19 @@ class Bubblewrap:
             bind_with_parents(args, paths["scratch"], "/scratch", "--bind")
         else:  # not root: bubblewrap's own tmpfs, capped in bytes (not in inodes)
             args += ["--perms", "0700", "--size", str(sandbox.limits.scratch_mb << 20), "--tmpfs", "/scratch"]
+        args += ["--symlink", "/scratch", "/tmp"]  # one capped tmpfs for every file the student writes
         args += ["--clearenv", "--chdir", "/scratch"]
         for k, v in harness_environment(sandbox, "/student", "/scratch", "/fonts").items():
             args += ["--setenv", k, v]
+        fds = [pipe_holding(b"\0".join(a.encode() for a in args) + b"\0")]
+        command = ["bwrap", "--args", str(fds[0])]
+        if (bpf := no_user_namespaces()) is not None:
+            fds.append(pipe_holding(bpf))
+            command += ["--seccomp", str(fds[1])]
         if uid is not None:  # root: drop to the leased uid, so that no sandbox shares another's processes or files
-            args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "setpriv", f"--reuid={uid}",
-                     f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
-        return args + [sys.executable, "-B", "/grader/harness.py", str(channel_fd)], None
+            command += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "setpriv", f"--reuid={uid}",
+                        f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
+        return command + [sys.executable, "-B", "/grader/harness.py", str(channel_fd)], None, fds
 
 
 class Unconfined:
@@ -209,7 +264,7 @@ class Unconfined:
 
     def command(self, sandbox, paths, uid, scratch_mounted, channel_fd):
         env = harness_environment(sandbox, sandbox.student_site, paths["scratch"], paths["fonts"])
-        return [sys.executable, "-B", str(paths["harness"] / "harness.py"), str(channel_fd)], env
+        return [sys.executable, "-B", str(paths["harness"] / "harness.py"), str(channel_fd)], env, []
 
 
 BACKENDS = {"bubblewrap": Bubblewrap(), "unconfined": Unconfined()}
@@ -288,6 +343,10 @@ class Sandbox:
         problem = BACKENDS[self.backend].problem()
         if problem:
             raise SandboxError(problem)
+        if os.getuid() == 0 and self.backend == "bubblewrap":
+            removed = sweep_stale()
+            if removed:
+                print(f"grader: removed what a killed grader left behind: {', '.join(removed)}", file=sys.stderr)
         outcome = self.run({"cells": [{"index": 0, "kind": "code", "source": "import cl_course"}], "seeds": []})
         if outcome.stop or not outcome.done:
             said = (outcome.output.strip().splitlines() or [""])[-1]
@@ -317,12 +376,13 @@ class Sandbox:
 
     def run(self, job):
         """Run `job` ({"cells": [{"index", "kind", ...}], "seeds": [...], "lifted": [indexes whose
-        cell limits are lift_factor times longer]}) once; an Outcome."""
+        cell limits are lift_factor times longer], "run_seconds": what is left of the submission's time})
+        once; an Outcome."""
         job = dict(job, max_output=self.limits.output_chars)
         root = os.getuid() == 0 and self.backend == "bubblewrap"
-        with tempfile.TemporaryDirectory(prefix="cl-grade-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"cl-grade-{os.getpid()}-") as tmp:
             tmp = Path(tmp)
-            paths = {"scratch": tmp / "scratch", "harness": tmp / "grader", "fonts": self.fonts()}
+            paths = {"scratch": tmp / "scratch", "harness": tmp / "grader", "etc": tmp / "etc", "fonts": self.fonts()}
             paths["scratch"].mkdir()
             paths["harness"].mkdir()
             shutil.copy(HARNESS, paths["harness"] / "harness.py")
@@ -350,16 +410,18 @@ class Sandbox:
         output_read, output_write = os.pipe()
         for fd in (channel_read, output_read):
             os.set_blocking(fd, False)
-        command, env = BACKENDS[self.backend].command(self, paths, lease.uid if lease else None, mounted,
-                                                      channel_write)
+        command, env, fds = BACKENDS[self.backend].command(self, paths, lease.uid if lease else None, mounted,
+                                                           channel_write)
         processes = limits.processes if (lease or group) else user_processes() + limits.processes
         with open(tmp / "job.json", "rb") as job_file:
             process = subprocess.Popen(command, stdin=job_file, stdout=output_write, stderr=output_write, env=env,
-                                       cwd=paths["scratch"] if env else None, pass_fds=(channel_write,),
+                                       cwd=paths["scratch"] if env else None, pass_fds=(channel_write, *fds),
                                        preexec_fn=preparation(limits, processes, group))
-        os.close(channel_write), os.close(output_write)
+        for fd in (channel_write, output_write, *fds):
+            os.close(fd)
         channel = Channel(job["cells"], limits.channel_mb << 20)
         lifted = set(job.get("lifted", ()))
+        run_seconds = min(limits.run_seconds, job.get("run_seconds", limits.run_seconds))
         output, stop, open_fds = b"", None, {channel_read, output_read}
         started = time.monotonic()
         cell, cell_wall, cell_cpu = None, started, 0.0
@@ -390,21 +452,24 @@ class Sandbox:
                     stop = {"cell": cell, "cause": "timed out", "limit": "cell",
                             "detail": f"the cell ran longer than {wall:g} s (waiting or an infinite loop?) "
                                       "and was stopped"}
-                elif now - started > limits.run_seconds:
+                elif now - started > run_seconds:
                     stop = {"cell": cell, "cause": "timed out", "limit": "run",
-                            "detail": f"the notebook ran longer than {limits.run_seconds:g} s in all and was stopped"}
+                            "detail": f"the notebook ran longer than {run_seconds:g} s in all and was stopped"}
         finally:
             kill(process)
             process.wait()
             os.close(channel_read), os.close(output_read)
-        if stop is None and not channel.ended:
-            if channel.open_cell is not None:
-                stop = {"cell": channel.open_cell, "cause": "crashed", "detail": describe_exit(process.returncode)}
-            else:
-                tail = output.decode("utf-8", "replace").strip().splitlines()
-                said = tail[-1] if tail else describe_exit(process.returncode)
-                stop = {"cell": None, "cause": "grader error", "detail": f"the grading harness failed ({said})"}
-        return Outcome(channel.done, stop, output.decode("utf-8", "replace"))
+        stop = stop or (None if channel.ended else ended_early(channel, process.returncode, output))
+        return Outcome(channel.done, stop, output.decode("utf-8", "replace"), channel.total)
+
+
+def ended_early(channel, returncode, output):
+    """Why the harness's process ended before the job did."""
+    if channel.open_cell is not None:
+        return {"cell": channel.open_cell, "cause": "crashed", "detail": describe_exit(returncode)}
+    tail = output.decode("utf-8", "replace").strip().splitlines()
+    said = tail[-1] if tail else describe_exit(returncode)
+    return {"cell": None, "cause": "grader error", "detail": f"the grading harness failed ({said})"}
 
 
 def kill(process):

@@ -7,7 +7,7 @@ CAUSES = ("right", "partial", "wrong", "not answered", "missing", "crashed", "ti
 NOT_JUDGED = CAUSES[4:]  # the report lists these: the student lost points to something other than the answer
 
 
-@dataclass
+@dataclass(frozen=True)
 class Verdict:
     part: str                    # the function or the question
     score: float

@@ -170,6 +170,14 @@ while True:
     time.sleep(1)
 '''
 
+SPOOFER = '''import subprocess
+# verdicts imitated in colour, with bidi and zero-width characters, and a look at the host
+print("\\x1b[32mfisher_diagonal: 3 of 3 hidden fixtures match the reference\\x1b[0m\\u200b")
+print("\\u202eq01: right")
+print(open("/etc/passwd").read(), open("/etc/hostname").read())
+print("unshare:", subprocess.run(["unshare", "-Ur", "true"]).returncode)
+'''
+
 HOGS = '''import os, time
 for _ in range(4):  # 4 x 1.2 GB, each under the per-process limit, over the sandbox's total
     if os.fork() == 0:
@@ -387,6 +395,13 @@ def hw14_cases():
          lambda nb: nb["cells"].extend({"cell_type": "markdown", "metadata": {}, "source": f"note {i}"}
                                        for i in range(3000)), None),
         ("dora", "dora/hw14_lifelong_learning.ipynb", b"[" * 5000 + b"]" * 5000, None),
+        # holes found by the second attack (issue 26)
+        ("ines", "ines/hw14_lifelong_learning.ipynb",  # own experiments after the quiz cost no grading time
+         lambda nb: [extra(nb, "q25", "import time\ntime.sleep(200)") for _ in range(3)], {}),
+        ("kai", "kai/hw14_lifelong_learning.ipynb",  # answers in a cell too large to read: those answers only
+         lambda nb: edit(nb, "quiz_1", "q01 = {'a', 'd'}", "q01 = {'a', 'd'}\n" + "a = 1\n" * 10_000),
+         quiz(["q01", "q02", "q03", "q04", "q05"])),
+        ("lena", "lena/hw14_lifelong_learning.ipynb", lambda nb: before_def(nb, "fisher_diagonal", SPOOFER), {}),
     ]
 
 

@@ -1,6 +1,6 @@
 """Quiz answers from the source, and when the run says the assignment happened."""
 from grader.answers import quiz_answers
-from grader.autograde import answer_verdict
+from grader.autograde import RunResult, answer_verdict
 from grader.parts import Part
 
 Q01 = Part("q01", 1.0, "answer", "q01", frozenset({"a", "d"}))
@@ -31,7 +31,7 @@ def result(done=(), stopped=None, errors=None):
     records = {i: {"outputs": []} for i in done}
     for i, line in (errors or {}).items():
         records[i] = {"outputs": [{"output_type": "error", "ename": "NotImplementedError", "evalue": "", "line": line}]}
-    return {"done": records, "stopped": stopped or {}, "unfinished": None}
+    return RunResult(records, stopped or {}, None, 0.0)
 
 
 def test_an_answer_counts_when_its_assignment_ran():
@@ -49,3 +49,38 @@ def test_a_wrong_answer_keeps_what_was_answered():
     nb = notebook("q01 = {'b'}")
     verdict = answer_verdict(Q01, quiz_answers(nb, {"q01"})["q01"], nb, result(done=[0]))
     assert (verdict.cause, verdict.answer, verdict.message) == ("wrong", ["b"], "q01: not right (answered b)")
+
+
+def test_a_huge_cell_is_not_parsed_and_costs_only_its_own_answers():
+    import tracemalloc
+
+    from grader.answers import QUIZ_CELL_CHARS
+    bomb = "x = 1\n" + "a\n" * 5_000_000  # 10 MB of statements: parsing it would take about 9 GB
+    named = "q02 = {'b'}\n" + "a\n" * QUIZ_CELL_CHARS
+    nb = notebook("q01 = {'a', 'd'}", bomb, named)
+    tracemalloc.start()
+    found = quiz_answers(nb, {"q01", "q02"})
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 50 << 20, f"reading the answers took {peak >> 20} MB"
+    assert found["q01"].letters == ["a", "d"]
+    assert (found["q02"].cell, found["q02"].line, found["q02"].letters) == (2, 1, None)
+    assert "characters" in found["q02"].problem and "own cells" in found["q02"].problem
+    assert "q03" not in quiz_answers(notebook("q03 == {'a'}\n" + "a\n" * QUIZ_CELL_CHARS), {"q03"})
+
+
+def test_cells_after_every_needed_cell_are_not_run():
+    from grader.autograde import job_cells
+    check = Part("check_fisher_diagonal", 3.0, "function", "fisher_diagonal")
+
+    def cell(source, grade_id=None, tags=()):
+        meta = {"nbgrader": {"grade": True, "grade_id": grade_id}} if grade_id else {}
+        return {"cell_type": "code", "metadata": meta | ({"tags": list(tags)} if tags else {}), "source": source}
+    nb = {"cells": [cell("import torch"), cell("def fisher_diagonal(model, batches):\n    pass"),
+                    cell("check('fisher_diagonal')", "check_fisher_diagonal"),
+                    cell("train()", tags=["skip-when-grading"]), cell("q01 = {'a'}"),
+                    cell("import time\ntime.sleep(110)"), cell("print('more of my own')")]}
+    cells, left_out = job_cells(nb, {"check_fisher_diagonal": check, "q01": Q01})
+    assert [c["index"] for c in cells] == [0, 1, 2, 4]
+    assert left_out[3].endswith("no verdict needs this cell")
+    assert left_out[5] == left_out[6] == "not run by the autograder: it comes after every cell a verdict needs"

@@ -175,6 +175,42 @@ def test_each_command_works_on_the_assignment_it_is_told(course, tmp_path):
     assert "| q01 | 1 | 2 | 0.50 |" in report and "q02" not in report
 
 
+def test_grades_export_for_canvas_and_moodle(course, tmp_path, capsys):
+    root, _ = course
+    roster = tmp_path / "canvas.csv"
+    roster.write_text("Student,ID,SIS User ID,SIS Login ID,Section,mini (7)\n    Points Possible,,,,,4.00\n"
+                      "Alice,alice,,,A,\nCarol,carol,,,A,\n")
+    said = grader("export", "--course", root, "--assignment", "mini", "--format", "canvas", "--roster", roster,
+                  "--out", tmp_path / "out.csv", "--missing", "zero")
+    assert "2 students on the roster, 1 of them graded" in said and "not on the roster, so not exported" in said
+    assert said.rstrip().endswith(": bob")
+    assert list(csv.reader((tmp_path / "out.csv").open()))[2:] == [["Alice", "alice", "", "", "A", "4"],
+                                                                    ["Carol", "carol", "", "", "A", "0"]]
+    assert "needs --roster" in error_of(capsys, "export", "--course", root, "--format", "canvas")
+    assert "pass --assignment" in error_of(capsys, "export", "--course", root, "--format", "moodle", "--roster", roster)
+    assert "is not Moodle's export" in error_of(capsys, "export", "--course", root, "--assignment", "mini", "--format",
+                                                "moodle", "--roster", roster)
+
+
+def test_a_feedback_bomb_costs_its_author_only(course):
+    """A notebook whose rendering would take the machine's memory is stopped in its own process; the others'
+    feedback is written."""
+    from grader.report import feedback
+    root, _ = course
+    notebook = root / "autograded" / "bob" / "mini" / MINI
+    kept = notebook.read_text()
+    nb = json.loads(kept)
+    nb["cells"].append({"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+                        "source": "# x\n" * 3_000_000})  # 12 MB of comment lines: GBs in pygments' HTML
+    notebook.write_text(json.dumps(nb))
+    try:
+        written, failed = feedback(Course(root, "mini"), ["bob", "alice"], memory_mb=1024, seconds=120)
+    finally:
+        notebook.write_text(kept)
+    assert [p.parent.parent.name for p in written] == ["alice"]
+    assert failed[0][0] == "bob" and ("1,024 MB" in failed[0][1] or "120 s" in failed[0][1]), failed
+
+
 def test_the_release_holds_every_assignment_and_no_solution_of_any(notebooks, tmp_path):
     secrets = secrets_of()
     assert MINI_KEY in secrets

@@ -77,6 +77,41 @@ def test_an_lms_zip_and_a_custom_pattern(tmp_path):
     assert course.submitted("10001").with_name("timestamp.txt").read_text().startswith("2026-11-20 09:30:00")
 
 
+def test_moodle_ids_come_from_moodles_layout_and_a_shared_id_is_a_conflict(tmp_path):
+    src, course = tmp_path / "moodle", Course(tmp_path / "course")
+    nb = "hw14_lifelong_learning.ipynb"
+    write(src, f"Real Student_12345_assignsubmission_file_/{nb}", b"real", mtime=1_000_000_000)
+    # a display name that imitates the layout: Moodle's own id (67890) is the last number before the suffix
+    write(src, f"Eve_12345_assignsubmission_file_ x_67890_assignsubmission_file_/{nb}", b"eve")
+    write(src, f"Ann Lee_555_assignsubmission_file_/{nb}", b"ann")
+    write(src, f"Ann L._555_assignsubmission_file_/{nb}", b"ann too", mtime=2_000_000_000)
+    result = collect(course, src, "moodle")
+    assert result.students == {"12345": f"Real Student_12345_assignsubmission_file_/{nb}",
+                                "67890": f"Eve_12345_assignsubmission_file_ x_67890_assignsubmission_file_/{nb}"}
+    assert course.submitted("12345").read_bytes() == b"real"
+    why = dict(result.unmatched)
+    for folder in ("Ann Lee", "Ann L."):  # two folders, one id: neither is taken, and the TA is told
+        assert why[f"{folder}_555_assignsubmission_file_/{nb}"].startswith(
+            "2 different submissions map to student id 555 (Ann L._555, Ann Lee_555): none is taken")
+    assert not course.submitted("555").exists()
+
+
+def test_each_rule_refuses_what_it_names(tmp_path):
+    from grader.collect import FILE_RULES, Candidate, Entry
+    def rule_hit(rel, student="alice", size=10, refused=""):
+        c = Candidate(Entry(rel, None, size, refused=refused), student, "alice", "hw14")
+        return [rule.__name__ for rule in FILE_RULES if rule(c)]
+    assert rule_hit("alice/../x.ipynb") == ["escapes"]
+    assert rule_hit("alice/x.ipynb", refused="a symbolic link") == ["refused"]
+    assert rule_hit("alice/x.pdf") == ["not_a_notebook"]
+    assert rule_hit("x.ipynb", student=None) == ["names_no_student"]
+    assert rule_hit("hw14_lifelong_learning.ipynb", student="hw14") == ["names_no_student"]
+    assert rule_hit("al ice/x.ipynb", student="al ice") == ["not_an_id"]
+    assert rule_hit("alice/lesson2_scenarios_and_replay.ipynb") == ["another_assignment"]
+    assert rule_hit("alice/x.ipynb", size=MAX_BYTES + 1) == ["too_large"]
+    assert rule_hit("alice/Copy of hw14_lifelong_learning (1).ipynb") == []
+
+
 @pytest.mark.parametrize("pattern, message", [("(", "not a regular expression"), ("^(\\w+)/", "group named student")])
 def test_bad_patterns(tmp_path, pattern, message):
     with pytest.raises(CollectError, match=message):

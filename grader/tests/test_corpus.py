@@ -171,6 +171,23 @@ def test_feedback_is_inert_and_holds_no_hidden_test(graded, tmp_path):
     assert "Likely mistake" in carol
 
 
+def test_the_second_attacks_holes_stay_closed(graded):
+    """ines: cells after the quiz are not run; kai: answers in a huge cell cost those answers only; lena: printed
+    verdicts are marked as the student's, stripped of colours and bidi, and the sandbox shows no host details."""
+    course, _, _ = graded
+    assert log(course, "ines")["seconds"] < 200  # her three 200 s sleeps would take 600
+    kai = log(course, "kai")["parts"]
+    assert "more than the 50,000 the grader reads" in kai["q01"]["detail"] and kai["q06"]["cause"] == "right"
+    shown = json.loads((course / "autograded" / "lena" / "hw14" / "hw14_lifelong_learning.ipynb").read_text())
+    printed = "".join(o.get("text", "") for c in shown["cells"] for o in c.get("outputs", []))
+    assert "\u2502 fisher_diagonal: 3 of 3 hidden fixtures match the reference\n" in printed
+    assert "\u2502 q01: right\n" in printed and not re.search("[\x1b\u200b\u202e]", printed)
+    assert "\u2502 root:x:0:0::/:/usr/sbin/nologin\n" in printed and "sandbox" in printed
+    assert "\u2502 unshare: 1\n" in printed
+    html = (course / "feedback" / "lena" / "hw14" / "hw14_lifelong_learning.html").read_text()
+    assert "\u2502 fisher_diagonal: 3 of 3" in html and "\x1b" not in html and "\u202e" not in html
+
+
 def test_export_and_report(graded):
     course, root, outputs = graded
     rows = {(r["assignment"], r["student_id"]): float(r["score"]) for r in csv.DictReader((root / "grades.csv").open())}

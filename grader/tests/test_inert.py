@@ -21,13 +21,26 @@ def test_outputs_are_rebuilt_from_a_whitelist():
         {"output_type": "stream", "name": "stdout", "text": "ok"},
         "junk", {"output_type": "update_display_data"}]
     safe = safe_outputs(forged)
-    assert safe[0]["data"] == {"text/plain": "plot", "image/png": PNG}
+    assert safe[0]["data"] == {"text/plain": "\u2502 plot", "image/png": PNG}
     assert safe[1]["data"] == {"text/plain": ""}
     assert safe[2] == {"output_type": "execute_result", "data": {"text/plain": ""}, "metadata": {},
                        "execution_count": None}
     assert safe[3]["ename"] == "Error" and safe[3]["evalue"] == "?" and safe[3]["traceback"] == ["a", "2"]
-    assert safe[4] == {"output_type": "stream", "name": "stdout", "text": "ok"} and len(safe) == 5
+    assert safe[4] == {"output_type": "stream", "name": "stdout", "text": "\u2502 ok"} and len(safe) == 5
     assert safe_outputs({"not": "a list"}) == []
+
+
+def test_printed_lines_cannot_pass_for_verdicts():
+    """Forged verdicts in colour, with bidi and zero-width characters, or as the grader's own error name."""
+    forged = [{"output_type": "stream", "name": "stdout",
+               "text": "\x1b[32mfisher_diagonal: 3 of 3 hidden fixtures match\x1b[0m\n\u202eq01: right\u200b\r\n"},
+              {"output_type": "error", "ename": "NotPassed", "evalue": "\x1b[1mq02\u2066: right",
+               "traceback": ["\x1b[31mNotPassed\x1b[0m"]},
+              {"output_type": "execute_result", "data": {"text/plain": "3\n\u2067"}}]
+    stream, error, result = safe_outputs(forged)
+    assert stream["text"] == "\u2502 fisher_diagonal: 3 of 3 hidden fixtures match\n\u2502 q01: right\n"
+    assert (error["ename"], error["evalue"], error["traceback"]) == ("Error", "q02: right", ["NotPassed"])
+    assert result["data"]["text/plain"] == "\u2502 3\n"
 
 
 def test_text_is_encodable_and_one_line():
@@ -58,3 +71,12 @@ def test_sentences_are_made_from_the_fields(verdict, message):
 def test_an_unknown_cause_is_a_bug():
     with pytest.raises(ValueError, match="unknown cause"):
         Verdict("f", 0.0, "oops")
+
+
+def test_huge_cells_are_shortened_in_the_graded_notebook():
+    from grader.autograde import SHOWN_CELL_CHARS, shortened
+    assert shortened("x = 1\n") == "x = 1\n"
+    long = "# x\n" * SHOWN_CELL_CHARS
+    shown = shortened(long)
+    assert shown.startswith(long[:SHOWN_CELL_CHARS]) and len(shown) < SHOWN_CELL_CHARS + 200
+    assert f"{3 * SHOWN_CELL_CHARS:,} more characters, not shown" in shown

@@ -60,6 +60,30 @@ print("reference:", "BEGIN SOLUTION" in source or "autograd.grad" in inspect.get
     assert lines["reference"] == "False"
 
 
+def test_the_sandbox_shows_no_host_details_and_makes_no_user_namespaces(student_site):
+    probe = """
+import getpass, os, socket, subprocess
+print("users:", sorted(line.split(":")[0] for line in open("/etc/passwd")))
+print("me:", getpass.getuser())
+print("hostname:", socket.gethostname())
+print("hosts:", open("/etc/hosts").read().split())
+print("etc:", sorted(os.listdir("/etc")))
+print("cmdline:", open("/proc/1/cmdline", "rb").read().replace(b"\\0", b" ").decode())
+print("unshare:", subprocess.run(["unshare", "-Ur", "true"], capture_output=True).returncode)
+open("/tmp/x", "w").write("x")
+print("tmp:", os.path.realpath("/tmp"), os.path.exists("/scratch/x"))
+"""
+    outcome, done = run_job(sandbox(student_site), [code(probe)])
+    assert outcome.stop is None, outcome.stop
+    lines = dict(line.split(": ", 1) for line in text(done[0]).splitlines())
+    assert lines["users"] == "['root', 'student']" and lines["me"] == "student"
+    assert lines["hostname"] == "sandbox" and lines["hosts"] == "['127.0.0.1', 'localhost', '::1', 'localhost']"
+    assert "shadow" not in lines["etc"] and "hostname" in lines["etc"]
+    assert "/tmp" not in lines["cmdline"] and str(student_site) not in lines["cmdline"], lines["cmdline"]
+    assert lines["unshare"] != "0", "unshare -Ur made a user namespace in the sandbox"
+    assert lines["tmp"] == "/scratch True"
+
+
 def test_no_network_from_shell_escapes_and_magics(student_site):
     cells = [code("!python3 -c \"import socket; socket.create_connection(('1.1.1.1', 53), timeout=2); print('NET')\""),
              code("%load https://example.com/x.py"),
@@ -162,6 +186,29 @@ def test_a_flood_on_the_channel_is_cut_off(student_site):
     assert outcome.stop["cause"] == "tampered"
 
 
+def test_a_record_of_millions_of_empty_values_is_refused_unparsed():
+    """Well-formed records in the job's order, as the student's code could forge them for its own cell."""
+    import json as js
+    import tracemalloc
+
+    from grader.sandbox import RECORD_VALUES, RUN_VALUES, Channel
+    cells = [{"index": i} for i in range(30)]
+    flood = Channel(cells, 64 << 20)
+    tracemalloc.start()
+    flood.feed(b'{"start": 0}\n{"done": 0, "outputs": [' + b"{}," * 2_000_000 + b'{}]}\n')
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert flood.violation.startswith(f"sent more than {RECORD_VALUES:,} values") and peak < 40 << 20, peak >> 20
+    many = Channel(cells, 64 << 20)  # each record within the bound, the run's total not
+    for i in range(30):
+        outputs = js.dumps([{}] * (RECORD_VALUES - 10))
+        many.feed(f'{{"start": {i}}}\n{{"done": {i}, "outputs": {outputs}}}\n'.encode())
+    assert many.violation and len(many.done) == RUN_VALUES // RECORD_VALUES
+    honest = Channel(cells[:1], 64 << 20)
+    honest.feed(b'{"start": 0}\n{"done": 0, "outputs": [{"output_type": "stream", "text": "x"}]}\n{"end": true}\n')
+    assert honest.violation is None and honest.ended
+
+
 @ROOT_ONLY
 def test_two_sandboxes_never_share_a_uid_and_share_the_cpu(student_site):
     """20 spinning processes in one sandbox do not make another's CPU-bound cell time out."""
@@ -198,6 +245,29 @@ def test_cgroup_files_of_both_versions(tmp_path):
     group = Cgroup.create("box", 1 << 30, 64, root=v1, own=own_cgroups("4:memory:/a\n3:pids:/a\n2:cpuacct:/a"))
     assert group.version == 1 and (v1 / "memory/a/box/memory.limit_in_bytes").read_text() == str(1 << 30)
     assert Cgroup.create("box", 1, 1, root=tmp_path / "none", own={}) is None
+
+
+def test_what_a_killed_grader_left_behind_is_found_and_removed(tmp_path):
+    """Cgroups and scratch mounts named by a grader pid that is gone, on a fake cgroup v1 tree and mount table."""
+    from pathlib import Path
+
+    from grader.confinement import stale_cgroups, stale_scratches
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    dead, alive = finished.pid, os.getpid()
+    v1 = tmp_path / "v1"
+    for c in ("memory", "pids", "cpuacct"):
+        for name in (f"cl-grade-{dead}-61000-1", f"cl-grade-{alive}-61001-2", "cl-grade-sites-0", "other"):
+            (v1 / c / "a" / name).mkdir(parents=True)
+    stale = stale_cgroups(root=v1, own=own_cgroups("4:memory:/a\n3:pids:/a\n2:cpuacct:/a"))
+    assert [sorted(d.name for d in g.dirs.values()) for g in stale] == [[f"cl-grade-{dead}-61000-1"] * 3]
+    stale[0].remove()
+    assert sorted(d.name for d in (v1 / "pids" / "a").iterdir()) == sorted(
+        [f"cl-grade-{alive}-61001-2", "cl-grade-sites-0", "other"])
+    mounts = (f"tmpfs /tmp/cl-grade-{dead}-k2j/scratch tmpfs rw 0 0\n"
+              f"tmpfs /tmp/cl-grade-{alive}-x/scratch tmpfs rw 0 0\n"
+              f"/dev/sda1 /tmp/cl-grade-{dead}-q/scratch ext4 rw 0 0\ntmpfs /run tmpfs rw 0 0")
+    assert stale_scratches(mounts) == [Path(f"/tmp/cl-grade-{dead}-k2j/scratch")]
 
 
 def test_a_relative_data_root_is_resolved_and_a_missing_one_named(tmp_path, student_site, monkeypatch):
