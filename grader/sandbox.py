@@ -162,7 +162,8 @@ def harness_environment(sandbox, student_site, scratch, fonts):
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(scratch),
            "PYTHONPATH": str(student_site), "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg",
            "MPLCONFIGDIR": f"{scratch}/.matplotlib", "CL_GRADE_FONTS": str(fonts),
-           "IPYTHONDIR": f"{scratch}/.ipython", "CL_COURSE_PROFILE": "grading", "NBGRADER_EXECUTION": "autograde",
+           "IPYTHONDIR": f"{scratch}/.ipython", "TMPDIR": str(scratch), "CL_COURSE_PROFILE": "grading",
+           "NBGRADER_EXECUTION": "autograde",
            "CUDA_VISIBLE_DEVICES": "", "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
            "LANG": "C.UTF-8"}
     if sandbox.data_root:
@@ -241,7 +242,8 @@ class Bubblewrap:
             bind_with_parents(args, paths["scratch"], "/scratch", "--bind")
         else:  # not root: bubblewrap's own tmpfs, capped in bytes (not in inodes)
             args += ["--perms", "0700", "--size", str(sandbox.limits.scratch_mb << 20), "--tmpfs", "/scratch"]
-        args += ["--symlink", "/scratch", "/tmp"]  # one capped tmpfs for every file the student writes
+        if not any(root.is_relative_to("/tmp") for root in bound):  # else /tmp holds the environment, read-only
+            args += ["--symlink", "/scratch", "/tmp"]  # one capped tmpfs for every file the student writes
         args += ["--clearenv", "--chdir", "/scratch"]
         for k, v in harness_environment(sandbox, "/student", "/scratch", "/fonts").items():
             args += ["--setenv", k, v]
