@@ -14,6 +14,7 @@ STEPS = f"""the TA's workflow:
   feedback          HTML feedback per student
   export            grades.csv
   report            per-question score distributions (report.md, report.png)
+  similarity        pairs of students whose own code is alike (a signal for a human, never a grade)
 collect, autograde, feedback and report work on one assignment: --assignment NAME, one of
 {", ".join(ASSIGNMENTS)} (default {DEFAULT})."""
 # setup and export cover every assignment unless told one; the others work on one, the first by default
@@ -103,6 +104,14 @@ def build_parser():
                                                    "assignment's grading worksheet downloaded from Moodle")
     p.add_argument("--missing", default="empty", choices=["empty", "zero"],
                    help="the cell of a student on the roster who submitted nothing (default %(default)s)")
+
+    p = command("similarity", "pairs of students whose own code is alike (a signal, never a grade)",
+                "Compare the students' function and class blanks, pair by pair (winnowing, as MOSS; names and "
+                "strings normalised; the notebook's stubs and the reference solutions removed): similarity.csv "
+                "with every pair and similarity.html with the pairs above --threshold side by side.")
+    p.add_argument("--threshold", type=float, default=0.5, help="share of fingerprints shown in the HTML "
+                                                                "(default %(default)s)")
+    p.add_argument("--out", default=None, help="output folder (default similarity/ASSIGNMENT)")
 
     p = command("report", "per-question score distributions",
                 "A markdown table and a PNG of each part's scores of one assignment, and the parts lost to crashes, "
@@ -197,6 +206,20 @@ def export(args):
     if done.not_on_roster:
         print(f"  not on the roster, so not exported (add them in the LMS, then export again): "
               f"{', '.join(done.not_on_roster)}")
+
+
+def similarity(args):
+    from .course import Course
+    from .similarity import similarity as compare
+    out = Path(args.out or Path("similarity") / args.assignment)
+    ranked, notes = compare(Course(args.course, args.assignment).require(), out, args.threshold)
+    shown = sum(p.score >= args.threshold for p in ranked)
+    print(f"wrote {out / 'similarity.csv'} ({len(ranked)} pairs) and {out / 'similarity.html'} ({shown} at or above "
+          f"{args.threshold:.0%}); a signal for a human, never a grade")
+    for p in ranked[:5]:
+        print(f"  {p.a} / {p.b}: {p.score:.0%}")
+    for note in notes:
+        print(f"  note: {note}")
 
 
 def report(args):

@@ -178,6 +178,58 @@ print(open("/etc/passwd").read(), open("/etc/hostname").read())
 print("unshare:", subprocess.run(["unshare", "-Ur", "true"]).returncode)
 '''
 
+PABLO_FISHER = '''def fisher_diagonal(model, batches):
+    names, params = zip(*model.named_parameters())
+    fisher = {n: torch.zeros_like(p) for n, p in zip(names, params)}
+    count = 0
+    for x, y in batches:
+        for i in range(len(x)):
+            loss = F.cross_entropy(model(x[i:i + 1]), y[i:i + 1])
+            for n, g in zip(names, torch.autograd.grad(loss, params)):
+                fisher[n] += g ** 2
+            count += 1
+    return {n: f / count for n, f in fisher.items()}
+'''
+
+PABLO_MAS = '''def mas_importance(model, batches):
+    names, params = zip(*model.named_parameters())
+    omega = {n: torch.zeros_like(p) for n, p in zip(names, params)}
+    count = 0
+    for x, _ in batches:
+        for i in range(len(x)):
+            norm = model(x[i:i + 1]).pow(2).sum()
+            for n, g in zip(names, torch.autograd.grad(norm, params)):
+                omega[n] += g.abs()
+            count += 1
+    return {n: o / count for n, o in omega.items()}
+'''
+
+QUINTON_FISHER = '''def fisher_diagonal(model, batches):
+    keys, weights = zip(*model.named_parameters())
+    seen = 0
+    importance = {k: torch.zeros_like(w) for k, w in zip(keys, weights)}
+    for inputs, labels in batches:
+        for j in range(len(inputs)):
+            nll = F.cross_entropy(model(inputs[j:j + 1]), labels[j:j + 1])
+            for k, grad in zip(keys, torch.autograd.grad(nll, weights)):
+                importance[k] += grad ** 2
+            seen += 1
+    return {k: v / seen for k, v in importance.items()}
+'''
+
+QUINTON_MAS = '''def mas_importance(model, batches):
+    keys, weights = zip(*model.named_parameters())
+    seen = 0
+    result = {k: torch.zeros_like(w) for k, w in zip(keys, weights)}
+    for inputs, _ in batches:
+        for j in range(len(inputs)):
+            squared = model(inputs[j:j + 1]).pow(2).sum()
+            for k, grad in zip(keys, torch.autograd.grad(squared, weights)):
+                result[k] += grad.abs()
+            seen += 1
+    return {k: v / seen for k, v in result.items()}
+'''
+
 HOGS = '''import os, time
 for _ in range(4):  # 4 x 1.2 GB, each under the per-process limit, over the sandbox's total
     if os.fork() == 0:
@@ -402,6 +454,12 @@ def hw14_cases():
          lambda nb: edit(nb, "quiz_1", "q01 = {'a', 'd'}", "q01 = {'a', 'd'}\n" + "a = 1\n" * 10_000),
          quiz(["q01", "q02", "q03", "q04", "q05"])),
         ("lena", "lena/hw14_lifelong_learning.ipynb", lambda nb: before_def(nb, "fisher_diagonal", SPOOFER), {}),
+        # similarity: pablo's own loops, and quinton's copy of them with other names and two lines swapped
+        ("pablo", "pablo/hw14_lifelong_learning.ipynb",
+         lambda nb: [set_source(nb, "fisher_diagonal", PABLO_FISHER), set_source(nb, "mas_importance", PABLO_MAS)], {}),
+        ("quinton", "quinton/hw14_lifelong_learning.ipynb",
+         lambda nb: [set_source(nb, "fisher_diagonal", QUINTON_FISHER), set_source(nb, "mas_importance", QUINTON_MAS)],
+         {}),
     ]
 
 

@@ -6,7 +6,7 @@ import pytest
 from grader.__main__ import build_parser
 from grader.release import ROOT
 
-COMMANDS = ["setup", "release", "collect", "autograde", "feedback", "export", "report"]
+COMMANDS = ["setup", "release", "collect", "autograde", "feedback", "export", "report", "similarity"]
 
 
 def grader(*args):

@@ -188,6 +188,16 @@ def test_the_second_attacks_holes_stay_closed(graded):
     assert "\u2502 fisher_diagonal: 3 of 3" in html and "\x1b" not in html and "\u202e" not in html
 
 
+def test_similarity_ranks_the_copy_above_every_honest_pair(graded):
+    _, root, outputs = graded
+    rows = list(csv.DictReader((root / "similarity" / "hw14" / "similarity.csv").open()))
+    assert {rows[0]["student_a"], rows[0]["student_b"]} == {"pablo", "quinton"}, rows[:3]
+    assert float(rows[0]["score"]) > 0.6 and all(float(r["score"]) < 0.5 for r in rows[1:]), rows[:3]
+    page = (root / "similarity" / "hw14" / "similarity.html").read_text()
+    assert "pablo and quinton" in page and "never a grade" in page and "<script" not in page
+    assert "never a grade" in outputs["similarity", "hw14"]
+
+
 def test_export_and_report(graded):
     course, root, outputs = graded
     rows = {(r["assignment"], r["student_id"]): float(r["score"]) for r in csv.DictReader((root / "grades.csv").open())}
