@@ -5,6 +5,7 @@ sandbox against the reference in cl_course, on fixtures drawn from seeds made at
 A function part earns points x (hidden fixtures matched / hidden fixtures). The published fixture
 is probed too, only to say when a result matches it but not the hidden ones.
 """
+from dataclasses import dataclass
 from functools import lru_cache
 
 import torch
@@ -37,6 +38,33 @@ def mistake_values(name, seed):
     return [(message, selfcheck.result_values(name, wrong, inputs)) for wrong, message in blank.mistakes]
 
 
+@dataclass(frozen=True)
+class FixtureResult:
+    """What the student's function did on one fixture, as its probe recorded it."""
+    error: str | None   # what it raised, or None
+    value: object       # what it returned, as the probe wrote it (rebuilt by `recorded`)
+
+
+@dataclass(frozen=True)
+class ProbeRecord:
+    """A function part's probe record: the part was not defined (`missing`), or one result per fixture seed."""
+    missing: str | None
+    results: tuple      # FixtureResult per seed, in the seeds' order
+
+    @classmethod
+    def parse(cls, raw, seeds):
+        """The record from what the student's process sent, or None where it is not of that shape."""
+        if not isinstance(raw, dict):
+            return None
+        if "missing" in raw:
+            return cls(one_line(raw["missing"]), ())
+        results = raw.get("results")
+        if not isinstance(results, list) or len(results) != len(seeds) or not all(isinstance(r, dict) for r in results):
+            return None
+        return cls(None, tuple(FixtureResult(str(r["error"]) if "error" in r else None, r.get("value"))
+                               for r in results))
+
+
 def recorded(value):
     """The result the probe recorded, rebuilt: {name: tensor} where it recorded tensors, and for anything
     else an empty object of a class named as the recorded type, so that selfcheck's own form check
@@ -58,11 +86,11 @@ def recorded(value):
 
 
 def check_one(name, result, seed):
-    """(matched, why not) for one fixture's probe record."""
-    if "error" in result:
-        return False, f"raised {result['error']}"
+    """(matched, why not) for one fixture's FixtureResult."""
+    if result.error is not None:
+        return False, f"raised {result.error}"
     expected = reference(name, seed)
-    got = recorded(result.get("value"))
+    got = recorded(result.value)
     problem = selfcheck.problem_with_result(name, got, {n: tuple(e.shape) for n, e in expected.items()})
     if problem:
         return False, problem
@@ -73,14 +101,15 @@ def check_one(name, result, seed):
     return False, f"{', '.join(wrong)} {'differs' if len(wrong) == 1 else 'differ'} from the reference. {hint}"
 
 
-def judge_function(part, probe, seeds):
-    """seeds[0] is the published fixture, the rest are hidden; probe["results"] follows them."""
-    if "missing" in probe:
-        return Verdict(part.name, 0.0, "missing", one_line(probe["missing"]))
-    results = probe.get("results")
-    if not isinstance(results, list) or len(results) != len(seeds) or not all(isinstance(r, dict) for r in results):
+def judge(part, raw, seeds):
+    """The Verdict on a function part from its probe's record, which the student's process wrote. seeds[0] is
+    the published fixture, the rest are hidden; the record's results follow them."""
+    probe = ProbeRecord.parse(raw, seeds)
+    if probe is None:
         return Verdict(part.name, 0.0, "tampered", "the probe's record is damaged")
-    checks = [check_one(part.name, r, s) for r, s in zip(results, seeds, strict=False)]
+    if probe.missing is not None:
+        return Verdict(part.name, 0.0, "missing", probe.missing)
+    checks = [check_one(part.name, r, s) for r, s in zip(probe.results, seeds, strict=True)]
     published, hidden = checks[0], checks[1:]
     passed = sum(ok for ok, _ in hidden)
     detail = ""
@@ -90,10 +119,3 @@ def judge_function(part, probe, seeds):
             detail += "; the published fixture matches, so the result may be fitted to it"
     cause = "right" if passed == len(hidden) else "partial" if passed else "wrong"
     return Verdict(part.name, round(part.points * passed / len(hidden), 2), cause, detail, passed, len(hidden))
-
-
-def judge(part, probe, seeds):
-    """The Verdict on a function part from its probe's record (which the student's process wrote)."""
-    if not isinstance(probe, dict):
-        return Verdict(part.name, 0.0, "tampered", "the probe's record is damaged")
-    return judge_function(part, probe, seeds)

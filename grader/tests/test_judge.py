@@ -11,7 +11,7 @@ from cl_course import selfcheck
 from cl_course.blanks import BLANKS
 from cl_course.strategies import Replay, Strategy
 from grader.harness import probe_function, serialise
-from grader.judge import check_one, judge
+from grader.judge import ProbeRecord, check_one, judge
 from grader.parts import Part
 
 SEEDS = [selfcheck.FIXTURE_SEED, 11, 12, 13]
@@ -220,8 +220,8 @@ def test_the_visible_self_check_and_the_hidden_test_agree_on_the_published_fixtu
             visible = selfcheck.check(name, function, verbose=False)
         except selfcheck.SelfCheckError:
             visible = False
-        record = probe(name, function, [selfcheck.FIXTURE_SEED])["results"][0]
-        assert check_one(name, record, selfcheck.FIXTURE_SEED)[0] == visible
+        record = ProbeRecord.parse(probe(name, function, [selfcheck.FIXTURE_SEED]), [selfcheck.FIXTURE_SEED])
+        assert check_one(name, record.results[0], selfcheck.FIXTURE_SEED)[0] == visible
 
 
 def test_float32_arithmetic_passes_and_a_sign_flip_does_not():
