@@ -60,19 +60,19 @@ class Prepared:
     notes: list
     cells: list
     left_out: dict  # cell index -> why the grading run leaves it out
+    answers: dict   # quiz name -> answers.Answer, read once from the source
 
 
 def label(notebook, index):
     return grade_id(notebook["cells"][index]) or f"cell {index}"
 
 
-def job_cells(notebook, parts):
+def job_cells(notebook, parts, answers):
     """The harness's cells (code cells as they are, function test cells as probes; quiz test cells
     need no run: answers are read from the source) and the cells left out: those tagged as needed by
     no verdict, and every cell after the last one a verdict needs (a probe, a cell that defines a graded
     function or assigns a quiz answer), which could only cost time."""
     graded_names = {p.name for p in parts.values()}
-    answers = quiz_answers(notebook, {p.name for p in parts.values() if p.kind == "answer"})
     cells, left_out = [], {}
     for i, cell in enumerate(notebook["cells"]):
         if cell["cell_type"] != "code":
@@ -230,19 +230,19 @@ def graded_notebook(notebook, release, result, left_out, verdicts):
 
 def prepare(course, student, release, parts):
     repaired = repair(course.submitted(student).read_bytes(), release)
-    cells, left_out = job_cells(repaired.notebook, parts)
-    return Prepared(student, repaired.notebook, repaired.notes, cells, left_out)
+    answers = quiz_answers(repaired.notebook, {p.name for p in parts.values() if p.kind == "answer"})
+    cells, left_out = job_cells(repaired.notebook, parts, answers)
+    return Prepared(student, repaired.notebook, repaired.notes, cells, left_out, answers)
 
 
 def judged(prepared, result, parts, release, seeds):
     """The Graded submission from its run's result."""
     notebook = prepared.notebook
     probes = {grade_id(notebook["cells"][c["index"]]): c["index"] for c in prepared.cells if c["kind"] == "function"}
-    answers = quiz_answers(notebook, {p.name for p in parts.values() if p.kind == "answer"})
     verdicts = {}
     for gid, part in parts.items():
         if part.kind == "answer":
-            verdicts[gid] = answer_verdict(part, answers.get(part.name), notebook, result)
+            verdicts[gid] = answer_verdict(part, prepared.answers.get(part.name), notebook, result)
         elif gid in probes:
             verdicts[gid] = function_verdict(part, probes[gid], notebook, result, seeds)
         else:  # a graded cell the repaired notebook lacks

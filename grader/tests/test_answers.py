@@ -80,7 +80,7 @@ def test_cells_after_every_needed_cell_are_not_run():
                     cell("check('fisher_diagonal')", "check_fisher_diagonal"),
                     cell("train()", tags=["skip-when-grading"]), cell("q01 = {'a'}"),
                     cell("import time\ntime.sleep(110)"), cell("print('more of my own')")]}
-    cells, left_out = job_cells(nb, {"check_fisher_diagonal": check, "q01": Q01})
+    cells, left_out = job_cells(nb, {"check_fisher_diagonal": check, "q01": Q01}, quiz_answers(nb, {"q01"}))
     assert [c["index"] for c in cells] == [0, 1, 2, 4]
     assert left_out[3].endswith("no verdict needs this cell")
     assert left_out[5] == left_out[6] == "not run by the autograder: it comes after every cell a verdict needs"
