@@ -256,15 +256,14 @@ def chosen_file(student, files, target):
                     for c in files if c is not chosen]
 
 
-def read_refusal(c, data, room, definitions, named):
+def read_refusal(c, data, room, answers, named):
     """Why a chosen file's bytes are not taken, or None."""
     if len(data) > MAX_BYTES:
         return f"larger than {MAX_BYTES >> 20} MB: not taken"
     if len(data) > room:
         return f"the notebooks taken before it fill the {MAX_TOTAL >> 30} GB allowed in all: not taken"
-    if not named and not any(definition in data for definition in definitions):
+    if not named and not any(f"{kind} {name}(".encode() in data for name in answers for kind in ("def", "class")):
         # named as no assignment: one download may hold another lesson's under a name of the student's own
-        answers = sorted(d.decode().split()[1].rstrip("(") for d in definitions[::2])
         return f"{c.student}'s only notebook holds none of {c.assignment}'s answers ({', '.join(answers)}): not taken"
     return None
 
@@ -298,8 +297,8 @@ def collect(course, path, pattern=DEFAULT_PATTERN):
     student_of = student_pattern(pattern)
     target = Path(course.notebook).stem
     # what a notebook of the assignment defines, `def NAME(` or `class NAME(` (its source notebook's parts)
-    answers = {p.name for p in parts_of(json.loads(source_of(course.assignment).read_text())) if p.kind == "function"}
-    definitions = [f"{kind} {name}(".encode() for name in sorted(answers) for kind in ("def", "class")]
+    answers = sorted(p.name for p in parts_of(json.loads(source_of(course.assignment).read_text()))
+                     if p.kind == "function")
     result = Collected()
     with listing(Path(path)) as entries:
         found = {}  # student -> [Candidate]
@@ -326,7 +325,7 @@ def collect(course, path, pattern=DEFAULT_PATTERN):
             except READ_ERRORS as e:
                 result.unmatched.append((chosen.entry.rel, f"cannot be read ({e}): not taken"))
                 continue
-            why = read_refusal(chosen, data, MAX_TOTAL - total, definitions, named)
+            why = read_refusal(chosen, data, MAX_TOTAL - total, answers, named)
             if why:
                 result.unmatched.append((chosen.entry.rel, why))
                 continue
