@@ -1,5 +1,5 @@
 # make demo: set up and run the HW14 comparison; make test: set up and run the tests (make test-fast: the
-# unit tests only, about a minute; make lint: ruff);
+# unit tests only, about a minute; make lint: ruff, and mypy on the grader);
 # make release REPO=OWNER/NAME: the students' repository in release/ (and the instructor's wheel beside it).
 # Offline, point the data root at a torchvision MNIST folder: CL_COURSE_DATA=../shared/data make test
 PYTHON ?= python3
@@ -50,6 +50,7 @@ test-fast: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy  # the grader's annotations (pyproject.toml's [tool.mypy]); ruff's ANN rules require them
 
 release: setup
 	$(BIN)/python -m grader release $(if $(REPO),--repo $(REPO))

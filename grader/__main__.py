@@ -1,7 +1,9 @@
 """python -m grader: the course's instructor and TA commands, in the order a TA runs them."""
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from .assignments import ASSIGNMENTS, DEFAULT, AssignmentError, not_written_yet, written
 from .release import ReleaseError
@@ -23,16 +25,16 @@ EVERY = {"setup": "set up only this assignment (default: every one whose noteboo
 
 
 class Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, no usage dump
+    def error(self, message: str) -> NoReturn:  # one line, no usage dump
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def build_parser():
+def build_parser() -> Parser:
     parser = Parser(prog="python -m grader", description="Instructor and TA commands for cl-course.",
                     epilog=STEPS, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
 
-    def command(name, help, description):
+    def command(name: str, help: str, description: str) -> Parser:
         p = sub.add_parser(name, help=help, description=description)
         p.set_defaults(func=globals()[name])  # the function of the same name below runs it
         if name not in ("setup", "release"):
@@ -120,7 +122,7 @@ def build_parser():
     return parser
 
 
-def setup(args):
+def setup(args: argparse.Namespace) -> None:
     from .course import setup as set_up
     courses = set_up(args.course, [args.assignment] if args.assignment else None)
     print(f"course folder ready: {courses[0].root} (gradebook {courses[0].path('gradebook.db').name}; "
@@ -129,7 +131,7 @@ def setup(args):
         print(f"  note: {note}")
 
 
-def release(args):
+def release(args: argparse.Namespace) -> None:
     from .release import release as write_release
     students, instructor = write_release(args.out, args.repo, args.branch, args.wheel_url)
     print(f"wrote the students' repository for {args.repo} ({args.branch}) into {args.out}/: "
@@ -142,7 +144,7 @@ def release(args):
           f"git remote add origin https://github.com/{args.repo}.git && git push -u origin {args.branch}")
 
 
-def collect(args):
+def collect(args: argparse.Namespace) -> None:
     from .collect import DEFAULT_PATTERN, shown
     from .collect import collect as take
     from .course import Course
@@ -155,7 +157,7 @@ def collect(args):
         print(f"  not collected: {shown(rel)}: {shown(why)}")
 
 
-def autograde(args):
+def autograde(args: argparse.Namespace) -> None:
     from cl_course.data import data_root
 
     from .autograde import autograde as grade
@@ -178,7 +180,7 @@ def autograde(args):
         print(f"{g.student}: {g.score:g} / {total:g}" + (f"  ({'; '.join(g.notes)})" if g.notes else ""))
 
 
-def feedback(args):
+def feedback(args: argparse.Namespace) -> None:
     from .course import Course
     from .report import feedback as write_feedback
     done, failed = write_feedback(Course(args.course, args.assignment).require(), args.student)
@@ -188,7 +190,7 @@ def feedback(args):
         print(f"  no feedback for {student}: {why}")
 
 
-def export(args):
+def export(args: argparse.Namespace) -> None:
     from .course import Course, CourseError
     from .report import export as write_csv
     from .report import export_for_lms
@@ -208,7 +210,7 @@ def export(args):
               f"{', '.join(done.not_on_roster)}")
 
 
-def similarity(args):
+def similarity(args: argparse.Namespace) -> None:
     from .course import Course
     from .similarity import similarity as compare
     out = Path(args.out or Path("similarity") / args.assignment)
@@ -222,7 +224,7 @@ def similarity(args):
         print(f"  note: {note}")
 
 
-def report(args):
+def report(args: argparse.Namespace) -> None:
     from .course import Course
     from .report import report as write_report
     out = Path(args.out or Path("report") / args.assignment)
@@ -230,12 +232,12 @@ def report(args):
     print(f"wrote {out / 'report.md'} and {out / 'report.png'}")
 
 
-def not_written(what):
+def not_written(what: str) -> list[str]:
     """A line for each assignment left out because its notebook is not written yet."""
     return [f"{not_written_yet(name)}: not {what}" for name in ASSIGNMENTS if name not in written()]
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> None:
     from .cluster import ClusterError
     from .collect import CollectError
     from .lms import RosterError

@@ -8,20 +8,24 @@ Only cells that name a quiz answer are parsed, and only up to QUIZ_CELL_CHARS: p
 in it (with a message), never the batch."""
 import ast
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any, cast
 
 from .repair import source_of
+
+Notebook = dict[str, Any]  # as json (or nbformat) reads it
 
 
 @dataclass
 class Answer:
     cell: int                  # the notebook cell with the last assignment
     line: int                  # the assignment's last line in that cell: it ran if the cell raised below it
-    letters: list | None       # sorted letters, or None when the value is not a set of letters
+    letters: list[str] | None  # sorted letters, or None when the value is not a set of letters
     problem: str | None = None  # what the value is instead
 
 
-def literal_letters(node):
+def literal_letters(node: ast.expr) -> tuple[list[str], None] | tuple[None, str]:
     """(sorted letters, None) for a literal str or set/list/tuple of str, else (None, what it is)."""
     try:
         value = ast.literal_eval(node)
@@ -38,7 +42,7 @@ def literal_letters(node):
 QUIZ_CELL_CHARS = 50_000  # the quiz's cells hold a few hundred characters; 50,000 parse in ~20 MB
 
 
-def unread_assignments(i, source, names):
+def unread_assignments(i: int, source: str, names: Collection[str]) -> dict[str, Answer]:
     """{name: Answer} for the top-level assignments of `names` in a cell too large to parse."""
     found, alternatives = {}, "|".join(map(re.escape, sorted(names)))
     for m in re.finditer(rf"^({alternatives})\s*(?::[^=\n]*)?\|?=(?!=)", source, re.M):
@@ -48,9 +52,9 @@ def unread_assignments(i, source, names):
     return found
 
 
-def quiz_answers(notebook, names):
+def quiz_answers(notebook: Notebook, names: Collection[str]) -> dict[str, Answer]:
     """{name: Answer} for each of `names` assigned at the top level of a code cell."""
-    found = {}
+    found: dict[str, Answer] = {}
     if not names:
         return found
     mentions = re.compile(rf"\b(?:{'|'.join(map(re.escape, sorted(names)))})\b")
@@ -78,5 +82,6 @@ def quiz_answers(notebook, names):
                 if isinstance(target, ast.Name) and target.id in names:
                     letters, problem = literal_letters(value) if isinstance(statement, (ast.Assign, ast.AnnAssign)) \
                         else (None, "changed in place, not written out")
-                    found[target.id] = Answer(i, statement.end_lineno, letters, problem)
+                    # ast.parse gives every statement its end_lineno (typeshed's int | None is for nodes made by hand)
+                    found[target.id] = Answer(i, cast(int, statement.end_lineno), letters, problem)
     return found

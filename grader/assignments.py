@@ -18,14 +18,14 @@ class AssignmentError(Exception):
     """An assignment that is not in the table, or whose notebook is not written yet."""
 
 
-def notebook_of(name):
+def notebook_of(name: str) -> str:
     """The student notebook's file name of assignment `name`."""
     if name not in ASSIGNMENTS:
         raise AssignmentError(f"no assignment {name!r}: the assignments are {', '.join(ASSIGNMENTS)}")
     return ASSIGNMENTS[name]
 
 
-def source_of(name):
+def source_of(name: str) -> Path:
     """The source notebook of assignment `name`, which must exist."""
     path = NOTEBOOKS / notebook_of(name)
     if not path.exists():
@@ -33,11 +33,11 @@ def source_of(name):
     return path
 
 
-def written():
+def written() -> list[str]:
     """The assignments whose notebook exists, in course order."""
     return [name for name, notebook in ASSIGNMENTS.items() if (NOTEBOOKS / notebook).exists()]
 
 
-def not_written_yet(name):
+def not_written_yet(name: str) -> str:
     path = (NOTEBOOKS / notebook_of(name)).relative_to(NOTEBOOKS.parent)
     return f"assignment {name}'s notebook {path} is not written yet"

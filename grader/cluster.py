@@ -8,6 +8,8 @@ repo set up (the same Python environment), bubblewrap, and the data root at the 
 reruns the tasks of a worker that dies on another worker; each result is recorded once, by the
 TA's process.
 """
+from __future__ import annotations
+
 import contextlib
 import dataclasses
 import hashlib
@@ -17,17 +19,31 @@ import os
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future as ConcurrentFuture
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
+
+    from .sandbox import Sandbox
 
 RETRIES = 3           # times a submission's run may be lost with its worker before it counts as failed
 CONNECT_SECONDS = 20  # to reach a scheduler
+
+Site = tuple[str, bytes]  # the student site packed: (hash, zip bytes)
+# the Site on the cluster: Dask scatters a tuple item by item, and resolves the futures in a task's arguments
+ScatteredSite = tuple["Future[str]", "Future[bytes]"]
+Cells = list[dict[str, Any]]  # the harness's cells of one submission (autograde.job_cells)
+T = TypeVar("T")
 
 
 class ClusterError(Exception):
     """The cluster cannot be used; the message says why and what to do."""
 
 
-def packed(folder):
+def packed(folder: str | Path) -> Site:
     """(hash, zip bytes) of a folder."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -38,7 +54,7 @@ def packed(folder):
     return hashlib.sha256(data).hexdigest()[:16], data
 
 
-def site_cache():
+def site_cache() -> Path:
     """This user's folder of unpacked sites. Its name is predictable, so one another user made
     first (and could fill with a cl_course of their own) is refused."""
     cache = Path(tempfile.gettempdir()) / f"cl-grade-sites-{os.getuid()}"
@@ -49,7 +65,7 @@ def site_cache():
     return cache
 
 
-def unpacked(site):
+def unpacked(site: Site) -> Path:
     """The packed student site as a folder on this machine, unpacked once per hash."""
     digest, data = site
     folder = site_cache() / digest
@@ -66,16 +82,17 @@ def unpacked(site):
     return folder
 
 
-def on_worker(site, sandbox):
+def on_worker(site: Site, sandbox: Sandbox) -> Sandbox:
     return dataclasses.replace(sandbox, student_site=unpacked(site))
 
 
-def run_remote(site, run, sandbox, cells, seeds):
+def run_remote(site: Site, run: Callable[[Sandbox, Cells, list[int]], T], sandbox: Sandbox, cells: Cells,
+               seeds: list[int]) -> T:
     """On a worker: `run` (autograde.run_cells) with the sandbox pointed at this worker's copy."""
     return run(on_worker(site, sandbox), cells, seeds)
 
 
-def worker_problem(site, sandbox):
+def worker_problem(site: Site, sandbox: Sandbox) -> str | None:
     """Why this worker cannot grade, or None (run on every worker before grading starts)."""
     from .sandbox import SandboxError
     if sandbox.data_root and not sandbox.data_root.is_dir():
@@ -91,14 +108,14 @@ def worker_problem(site, sandbox):
 class DaskPool:
     """submit(run_cells, sandbox, cells, seeds) -> a concurrent future, run on the cluster."""
 
-    def __init__(self, client, site):
+    def __init__(self, client: Client, site: ScatteredSite):
         self.executor, self.site = client.get_executor(pure=False), site  # pure=False: equal jobs both run
 
-    def submit(self, run, *args):
+    def submit(self, run: Callable[..., T], *args: object) -> ConcurrentFuture[T]:
         return self.executor.submit(run_remote, self.site, run, *args)
 
 
-def check_workers(client, site, sandbox):
+def check_workers(client: Client, site: ScatteredSite, sandbox: Sandbox) -> None:
     """Every worker runs a trivial notebook in its sandbox, as a task (a few seconds: not on its
     event loop), before any submission is sent."""
     workers = list(client.scheduler_info()["workers"])
@@ -110,7 +127,8 @@ def check_workers(client, site, sandbox):
 
 
 @contextlib.contextmanager
-def open_pool(sandbox, workers=1, scheduler=None, cluster=None):
+def open_pool(sandbox: Sandbox, workers: int = 1, scheduler: str | None = None,
+              cluster: str | None = None) -> Iterator[DaskPool | None]:
     """The pool autograde runs submissions on: None (autograde's own threads, here), a LocalCluster
     of `workers` processes (cluster="local"), or the Dask cluster at `scheduler`. A Dask pool is
     checked first: every worker must run a trivial notebook in its sandbox."""

@@ -13,6 +13,8 @@ PATH is hostile input: only regular files inside it are read (links are listed, 
 what is read is bounded, only the file chosen for each student is read, and a student id must be a
 plain folder name. Entry paths are never used to write.
 """
+from __future__ import annotations
+
 import json
 import lzma
 import os
@@ -21,15 +23,23 @@ import shutil
 import stat
 import zipfile
 import zlib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
+from io import BufferedReader
 from pathlib import Path, PurePosixPath
+from typing import IO, TYPE_CHECKING, cast
 
 from .assignments import ASSIGNMENTS, source_of
 from .parts import parts_of
 from .repair import MAX_BYTES  # one notebook, as expanded: what repair would refuse is not worth taking
+
+if TYPE_CHECKING:
+    from .course import Course
+
+Opener = Callable[[], IO[bytes]]  # () -> a binary file: an entry's file in the folder or the zip
 
 DEFAULT_PATTERN = r"^(?P<student>[A-Za-z0-9.@-]+)[/_]"
 # --student-pattern NAME for an LMS's own layout. Moodle names each submission's folder
@@ -50,21 +60,21 @@ class CollectError(Exception):
 
 @dataclass
 class Collected:
-    students: dict = field(default_factory=dict)   # student -> the file taken
-    unmatched: list = field(default_factory=list)  # (file, why it was not taken)
-    notes: list = field(default_factory=list)
+    students: dict[str, str] = field(default_factory=dict)          # student -> the file taken
+    unmatched: list[tuple[str, str]] = field(default_factory=list)  # (file, why it was not taken)
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
 class Entry:
-    rel: str              # path inside PATH, "/"-separated, as PATH spells it
-    mtime: datetime       # None where the file's date is impossible
-    size: int = 0         # as the folder or the zip's header says; reads are bounded regardless
-    open: object = None   # () -> a binary file
-    refused: str = ""     # why it is not even a candidate (a link, not a regular file)
+    rel: str                    # path inside PATH, "/"-separated, as PATH spells it
+    mtime: datetime | None      # None where the file's date is impossible
+    size: int = 0               # as the folder or the zip's header says; reads are bounded regardless
+    open: Opener | None = None  # () -> a binary file; None for a refused entry
+    refused: str = ""           # why it is not even a candidate (a link, not a regular file)
 
 
-def shown(text):
+def shown(text: str) -> str:
     """`text` with each non-printable character as \\xNN, \\uNNNN or \\UNNNNNNNN: a file name printed
     raw could retitle, clear or rewrite the TA's terminal (ESC, bidi overrides, newlines)."""
     return "".join(c if c.isprintable() else
@@ -72,7 +82,7 @@ def shown(text):
                    f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}" for c in text)
 
 
-def notebook_name(filename):
+def notebook_name(filename: str) -> str:
     """The notebook's name without the renamings of Colab, browsers and LMSs."""
     stem = PurePosixPath(filename).name
     stem = re.sub(r"\.ipynb$", "", stem, flags=re.I)
@@ -80,13 +90,13 @@ def notebook_name(filename):
     return re.sub(r"(\s*\(\d+\)|-\d+)+$", "", stem)
 
 
-def assignment_named(rel):
+def assignment_named(rel: str) -> str | None:
     """The assignment whose notebook the file `rel` is named as (renamings undone), or None."""
     name = notebook_name(rel)
     return next((a for a, notebook in ASSIGNMENTS.items() if name.endswith(Path(notebook).stem)), None)
 
 
-def utc(make):
+def utc(make: Callable[[], datetime]) -> datetime | None:
     """make(), or None where the metadata names an impossible date (month 0, year 33658)."""
     try:
         return make()
@@ -94,7 +104,7 @@ def utc(make):
         return None
 
 
-def open_regular(full):
+def open_regular(full: str) -> BufferedReader:
     # O_NOFOLLOW: a link swapped in since the walk is refused; O_NONBLOCK: a FIFO cannot hang us.
     fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -103,11 +113,11 @@ def open_regular(full):
     return os.fdopen(fd, "rb")
 
 
-def folder_entries(root):
-    def rel(full):
+def folder_entries(root: Path) -> Iterator[Entry]:
+    def rel(full: str) -> str:
         return Path(full).relative_to(root).as_posix()
 
-    errors = []
+    errors: list[OSError] = []
     for folder, subfolders, files in os.walk(root, onerror=errors.append, followlinks=False):
         subfolders.sort()
         for name in subfolders:
@@ -117,8 +127,8 @@ def folder_entries(root):
             full = os.path.join(folder, name)
             try:
                 st = os.lstat(full)
-            except OSError as e:
-                yield Entry(rel(full), None, refused=f"cannot be read ({e.strerror})")
+            except OSError as err:  # not `e`, which mypy would confuse with the loop's `e` over `errors` below
+                yield Entry(rel(full), None, refused=f"cannot be read ({err.strerror})")
                 continue
             if stat.S_ISLNK(st.st_mode):
                 yield Entry(rel(full), None, refused="a symbolic link, not a file: not taken")
@@ -133,7 +143,7 @@ def folder_entries(root):
         yield Entry(rel(e.filename), None, refused=f"a folder that cannot be read ({e.strerror})")
 
 
-def zip_entries(zf):
+def zip_entries(zf: zipfile.ZipFile) -> Iterator[Entry]:
     for info in zf.infolist():
         if stat.S_ISLNK(info.external_attr >> 16):
             yield Entry(info.filename, None, refused="a symbolic link, not a file: not taken")
@@ -143,7 +153,7 @@ def zip_entries(zf):
 
 
 @contextmanager
-def listing(path):
+def listing(path: Path) -> Iterator[list[Entry]]:
     """The entries of the folder or zip at `path`; their open() works inside the `with`."""
     if path.is_dir():
         yield list(folder_entries(path))
@@ -164,9 +174,9 @@ def listing(path):
         raise CollectError(f"{path} does not exist")
 
 
-def read(entry, limit):
+def read(entry: Entry, limit: int) -> bytes:
     """At most limit + 1 bytes: one more than allowed says the file is too large, whatever its header claims."""
-    with entry.open() as f:
+    with cast(Opener, entry.open)() as f:  # only refused entries have no open(), and they are never read
         return f.read(limit + 1)
 
 
@@ -179,45 +189,45 @@ class Candidate:
     assignment: str        # the assignment being collected
 
 
-def path_parts(rel):
+def path_parts(rel: str) -> list[str]:
     return re.split(r"[/\\]", rel)  # zips made on Windows may use backslashes
 
 
-def escapes(c):
+def escapes(c: Candidate) -> str | None:
     if c.entry.rel.startswith(("/", "\\")) or any(p in (".", "..") for p in path_parts(c.entry.rel)):
         return "an absolute path or one through . or ..: not taken"
     return None
 
 
-def refused(c):
+def refused(c: Candidate) -> str | None:
     return c.entry.refused or None
 
 
-def not_a_notebook(c):
+def not_a_notebook(c: Candidate) -> str | None:
     return None if c.entry.rel.lower().endswith(".ipynb") else "not a notebook (.ipynb)"
 
 
-def names_no_student(c):
+def names_no_student(c: Candidate) -> str | None:
     names_no_one = "/" not in c.entry.rel and c.student is not None and any(  # "hw14_lifelong_learning.ipynb"
         Path(n).stem.startswith(c.student + "_") for n in ASSIGNMENTS.values())
     return "no student id in its path (see --student-pattern)" if not c.student or names_no_one else None
 
 
-def not_an_id(c):  # it becomes a folder name: no "..", "/", NUL or look-alikes
+def not_an_id(c: Candidate) -> str | None:  # it becomes a folder name: no "..", "/", NUL or look-alikes
     if c.student is None or STUDENT_ID.fullmatch(c.student):
         return None
     return (f"student id '{c.student}' is not 1 to 64 letters, digits and . _ @ - starting with a letter or digit: "
             "not taken")
 
 
-def another_assignment(c):
+def another_assignment(c: Candidate) -> str | None:
     other = assignment_named(c.entry.rel)
     if other in (None, c.assignment):
         return None
     return f"named as assignment {other}'s notebook: collect it with --assignment {other}"
 
 
-def too_large(c):
+def too_large(c: Candidate) -> str | None:
     return f"larger than {MAX_BYTES >> 20} MB: not taken" if c.entry.size > MAX_BYTES else None
 
 
@@ -225,18 +235,19 @@ def too_large(c):
 FILE_RULES = (escapes, refused, not_a_notebook, names_no_student, not_an_id, another_assignment, too_large)
 
 
-def candidate(entry, student_of, assignment):
+def candidate(entry: Entry, student_of: re.Pattern[str], assignment: str) -> Candidate:
     m = student_of.search(entry.rel)
     student = m.group("student") if m else None
-    return Candidate(entry, student or None, entry.rel[:m.end("student")] if student else "", assignment)
+    return Candidate(entry, student or None,  # a student implies a match
+                     entry.rel[:cast(re.Match[str], m).end("student")] if student else "", assignment)
 
 
-def refusal(c):
+def refusal(c: Candidate) -> str | None:
     """Why the file is not taken (the first rule of FILE_RULES that applies), or None."""
     return next((why for why in map(lambda rule: rule(c), FILE_RULES) if why), None)
 
 
-def one_submission(student, files):
+def one_submission(student: str, files: list[Candidate]) -> str | None:
     """Why none of a student's files is taken when they come from different LMS submissions (two display
     names with one id, or a name that imitates the LMS's layout), else None: never "the newest wins"."""
     sources = sorted({c.source for c in files})
@@ -246,7 +257,7 @@ def one_submission(student, files):
             "taken; find the student in the LMS, and anchor --student-pattern to its layout (see the README)")
 
 
-def chosen_file(student, files, target):
+def chosen_file(student: str, files: list[Candidate], target: str) -> tuple[Candidate | None, list[tuple[str, str]]]:
     """(the file taken or None, [(file, why not taken)]) among one submission's notebooks."""
     named = [c for c in files if notebook_name(c.entry.rel).endswith(target)]
     if not named and len(files) > 1:
@@ -256,7 +267,7 @@ def chosen_file(student, files, target):
                     for c in files if c is not chosen]
 
 
-def read_refusal(c, data, room, answers, named):
+def read_refusal(c: Candidate, data: bytes, room: int, answers: list[str], named: bool) -> str | None:
     """Why a chosen file's bytes are not taken, or None."""
     if len(data) > MAX_BYTES:
         return f"larger than {MAX_BYTES >> 20} MB: not taken"
@@ -268,8 +279,8 @@ def read_refusal(c, data, room, answers, named):
     return None
 
 
-def store(course, c, data, result):
-    dest = course.submitted(c.student)
+def store(course: Course, c: Candidate, data: bytes, result: Collected) -> None:
+    dest = course.submitted(cast(str, c.student))  # a chosen file has a student (names_no_student)
     if dest.parent.exists():
         shutil.rmtree(dest.parent)
     dest.parent.mkdir(parents=True)
@@ -279,10 +290,10 @@ def store(course, c, data, result):
     else:
         result.notes.append(f"{c.student}: {c.entry.rel} has an impossible date, so no timestamp was recorded "
                             "(look up the submission time in the LMS)")
-    result.students[c.student] = c.entry.rel
+    result.students[cast(str, c.student)] = c.entry.rel
 
 
-def student_pattern(pattern):
+def student_pattern(pattern: str) -> re.Pattern[str]:
     pattern = LMS_PATTERNS.get(pattern, pattern)
     try:
         student_of = re.compile(pattern)
@@ -293,7 +304,7 @@ def student_pattern(pattern):
     return student_of
 
 
-def collect(course, path, pattern=DEFAULT_PATTERN):
+def collect(course: Course, path: str | Path, pattern: str = DEFAULT_PATTERN) -> Collected:
     student_of = student_pattern(pattern)
     target = Path(course.notebook).stem
     # what a notebook of the assignment defines, `def NAME(` or `class NAME(` (its source notebook's parts)
@@ -301,7 +312,7 @@ def collect(course, path, pattern=DEFAULT_PATTERN):
                      if p.kind == "function")
     result = Collected()
     with listing(Path(path)) as entries:
-        found = {}  # student -> [Candidate]
+        found: dict[str, list[Candidate]] = {}  # student -> [Candidate]
         for entry in entries:
             if any(p.startswith(".") and p not in (".", "..") or p == "__MACOSX" for p in path_parts(entry.rel)):
                 continue  # the system's own files, never a submission
@@ -310,7 +321,7 @@ def collect(course, path, pattern=DEFAULT_PATTERN):
             if why:
                 result.unmatched.append((entry.rel, why))
             else:
-                found.setdefault(c.student, []).append(c)
+                found.setdefault(cast(str, c.student), []).append(c)  # not refused: it has a student
         total = 0
         for student, files in sorted(found.items()):
             conflict = one_submission(student, files)

@@ -5,6 +5,8 @@ sandbox holds, and a scratch folder on a size- and inode-capped tmpfs.
 Each needs root (or a delegated cgroup) and is None where the machine does not allow it; the
 sandbox then falls back to per-process rlimits and a wall-clock cell limit (see README).
 """
+from __future__ import annotations
+
 import contextlib
 import fcntl
 import os
@@ -14,6 +16,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -21,7 +24,7 @@ FIRST_UID, UIDS = 61000, 1000  # sandbox uids: 61000 .. 61999, each held by one 
 OWNED = re.compile(r"cl-grade-(\d+)-")  # a sandbox's cgroup and scratch folder name the grader's pid
 
 
-def own_cgroups(text=None):
+def own_cgroups(text: str | None = None) -> dict[str, str]:
     """{controller or "" for cgroup v2: this process's cgroup path}, from /proc/self/cgroup."""
     out = {}
     for line in (text if text is not None else Path("/proc/self/cgroup").read_text()).splitlines():
@@ -36,11 +39,12 @@ class Cgroup:
     enable the memory, pids and cpu controllers for its children, else v1's memory, pids, cpuacct
     (and cpu) hierarchies. A group gets the default CPU weight, so sandboxes share CPUs equally."""
 
-    def __init__(self, dirs, version):
+    def __init__(self, dirs: dict[str, Path], version: int):
         self.dirs, self.version = dirs, version  # {controller: folder}; v2: {"": folder}
 
     @classmethod
-    def create(cls, name, memory_bytes, processes, root=CGROUP_ROOT, own=None):
+    def create(cls, name: str, memory_bytes: int, processes: int, root: Path = CGROUP_ROOT,
+               own: Mapping[str, str] | None = None) -> Cgroup | None:
         """A new group with these limits, or None where groups cannot be made here."""
         own = own if own is not None else own_cgroups()
         try:
@@ -55,6 +59,9 @@ class Cgroup:
                 group = cls({c: root / c / own[c].lstrip("/") / name for c in controllers}, 1)
             else:
                 return None
+        except OSError:
+            return None
+        try:
             for d in group.dirs.values():
                 d.mkdir()
             group.write("memory", "memory.max" if group.version == 2 else "memory.limit_in_bytes", memory_bytes)
@@ -63,20 +70,21 @@ class Cgroup:
             group.write("pids", "pids.max", processes)
             return group
         except OSError:
+            group.remove()  # half made (one controller's folder refused): nothing is left behind
             return None
 
-    def folder(self, controller):
-        return self.dirs.get(controller, self.dirs.get(""))
+    def folder(self, controller: str) -> Path:
+        return self.dirs[controller if controller in self.dirs else ""]
 
-    def write(self, controller, name, value):
+    def write(self, controller: str, name: str, value: int) -> None:
         (self.folder(controller) / name).write_text(str(value))
 
-    def enter(self):
+    def enter(self) -> None:
         """Move the calling process in (run in the child before exec: its descendants follow)."""
         for d in self.dirs.values():
             (d / "cgroup.procs").write_text(str(os.getpid()))
 
-    def cpu_seconds(self):
+    def cpu_seconds(self) -> float:
         try:
             if self.version == 2:
                 stat = dict(line.split() for line in (self.folder("cpu") / "cpu.stat").read_text().splitlines())
@@ -85,13 +93,16 @@ class Cgroup:
         except (OSError, KeyError, ValueError):
             return 0.0
 
-    def pids(self):
-        try:
-            return [int(p) for p in (self.folder("pids") / "cgroup.procs").read_text().split()]
-        except OSError:
-            return []
+    def pids(self) -> list[int]:
+        """The processes in the group, read from every folder it has (a v1 group a killed grader left half
+        made may lack some controllers' folders)."""
+        found: set[int] = set()
+        for d in self.dirs.values():
+            with contextlib.suppress(OSError):
+                found |= {int(p) for p in (d / "cgroup.procs").read_text().split()}
+        return sorted(found)
 
-    def remove(self):
+    def remove(self) -> None:
         """Kill whatever is left in the group, then delete it."""
         for _ in range(50):
             left = self.pids()
@@ -110,7 +121,7 @@ class UidLease:
     """A uid no other sandbox on this machine holds (a lock file per uid), so that per-uid process
     limits and file ownership never mix two sandboxes, also of two graders."""
 
-    def __init__(self, folder=None):
+    def __init__(self, folder: Path | None = None):
         folder = folder or Path(tempfile.gettempdir()) / "cl-grade-uids"
         folder.mkdir(mode=0o700, exist_ok=True)
         for uid in range(FIRST_UID, FIRST_UID + UIDS):
@@ -124,11 +135,11 @@ class UidLease:
             return
         raise RuntimeError(f"all {UIDS} sandbox uids are in use")
 
-    def release(self):
+    def release(self) -> None:
         self.handle.close()
 
 
-def mount_scratch(folder, size_bytes, inodes, uid):
+def mount_scratch(folder: Path, size_bytes: int, inodes: int, uid: int) -> bool:
     """Mount a tmpfs capped in bytes and inodes on `folder`, owned by `uid`; False where mounting is
     not allowed."""
     options = f"size={size_bytes},nr_inodes={inodes},mode=0700,uid={uid},gid={uid}"
@@ -136,11 +147,11 @@ def mount_scratch(folder, size_bytes, inodes, uid):
     return done.returncode == 0
 
 
-def unmount(folder):
+def unmount(folder: Path) -> None:
     subprocess.run(["umount", "-l", str(folder)], capture_output=True)
 
 
-def gone(pid):
+def gone(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -150,7 +161,7 @@ def gone(pid):
     return False
 
 
-def stale_cgroups(root=CGROUP_ROOT, own=None):
+def stale_cgroups(root: Path = CGROUP_ROOT, own: Mapping[str, str] | None = None) -> list[Cgroup]:
     """[Cgroup] of sandboxes whose grader process is gone (killed: out of memory, a timeout, Ctrl-C twice)."""
     own = own if own is not None else own_cgroups()
     found = []
@@ -163,13 +174,13 @@ def stale_cgroups(root=CGROUP_ROOT, own=None):
         with contextlib.suppress(OSError):
             names |= {d.name for d in parent.iterdir() if d.is_dir() and OWNED.match(d.name)}
     for name in sorted(names):
-        if gone(int(OWNED.match(name).group(1))):
+        if gone(int(OWNED.match(name).group(1))):  # type: ignore[union-attr]  # `names` holds only OWNED's matches
             dirs = {c: parent / name for c, parent in parents.items() if (parent / name).is_dir()}
             found.append(Cgroup(dirs, 2 if "" in parents else 1))
     return found
 
 
-def stale_scratches(mounts_text=None):
+def stale_scratches(mounts_text: str | None = None) -> list[Path]:
     """Mount points of sandbox scratch tmpfs whose grader process is gone."""
     text = mounts_text if mounts_text is not None else Path("/proc/self/mounts").read_text()
     found = []
@@ -182,7 +193,7 @@ def stale_scratches(mounts_text=None):
     return found
 
 
-def sweep_stale():
+def sweep_stale() -> list[str]:
     """Remove what killed graders left behind on this machine (their processes, cgroups, scratch mounts and
     folders); a list of what was removed. Run when grading starts; needs root, like what it removes."""
     removed = []

@@ -6,20 +6,25 @@
   feedback/<student>/<assignment>/    (feedback)        grading/<assignment>/<student>.json   why each score
   .student_site/       the student edition of cl_course that the sandbox imports
 """
+from __future__ import annotations
+
 import json
 import os
 import shutil
 import sys
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from traitlets.config import Config, PyFileConfigLoader
 
 from .assignments import DEFAULT, notebook_of, source_of, written
-from .parts import parts_of
+from .parts import Part, parts_of
 from .release import build_wheel, generate_assignment, leaks, secrets_of
 
 CONFIG = Path(__file__).with_name("nbgrader_config.py")
+Notebook = dict[str, Any]  # a notebook as json reads it
 
 
 class CourseError(Exception):
@@ -29,40 +34,40 @@ class CourseError(Exception):
 class Course:
     """The course folder at `root`, seen from one of its assignments."""
 
-    def __init__(self, root, assignment=DEFAULT):
+    def __init__(self, root: str | Path, assignment: str = DEFAULT):
         self.root = Path(root).resolve()
         self.db_url = f"sqlite:///{self.root / 'gradebook.db'}"
         self.assignment, self.notebook = assignment, notebook_of(assignment)
 
-    def path(self, *parts):
+    def path(self, *parts: str) -> Path:
         return self.root.joinpath(*parts)
 
     @property
-    def source_notebook(self):
+    def source_notebook(self) -> Path:
         return self.path("source", self.assignment, self.notebook)
 
     @property
-    def release_notebook(self):
+    def release_notebook(self) -> Path:
         return self.path("release", self.assignment, self.notebook)
 
     @property
-    def student_site(self):
+    def student_site(self) -> Path:
         return self.path(".student_site")
 
-    def submitted(self, student):
+    def submitted(self, student: str) -> Path:
         return self.path("submitted", student, self.assignment, self.notebook)
 
-    def autograded(self, student):
+    def autograded(self, student: str) -> Path:
         return self.path("autograded", student, self.assignment, self.notebook)
 
-    def log(self, student):
+    def log(self, student: str) -> Path:
         return self.path("grading", self.assignment, f"{student}.json")
 
-    def students(self):
+    def students(self) -> list[str]:
         """Students with a collected submission, sorted."""
         return sorted(p.name for p in self.path("submitted").glob("*") if (p / self.assignment).is_dir())
 
-    def require(self):
+    def require(self) -> Course:
         """This course, once setup has made its assignment; else a CourseError saying what to run."""
         if not self.path("gradebook.db").exists():
             raise CourseError(f"{self.root} is not a set-up course folder: "
@@ -73,22 +78,22 @@ class Course:
                               f"run `python -m grader setup {self.root}` again")
         return self
 
-    def config(self):
+    def config(self) -> Config:
         return nbgrader_config(self.root)
 
     @property
-    def course_id(self):
+    def course_id(self) -> str:
         directory = self.config().CourseDirectory
         return directory.course_id if "course_id" in directory else ""
 
-    def parts(self):
+    def parts(self) -> list[Part]:
         return parts_of(json.loads(self.source_notebook.read_text()))
 
-    def release(self):
+    def release(self) -> Notebook:
         return json.loads(self.release_notebook.read_text())
 
 
-def nbgrader_config(root):
+def nbgrader_config(root: str | Path) -> Config:
     """nbgrader's Config of the course folder `root`: its nbgrader_config.py, then where the folder is."""
     root = Path(root).resolve()
     config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config() \
@@ -98,14 +103,14 @@ def nbgrader_config(root):
     return config
 
 
-def alembic_on_path():
+def alembic_on_path() -> None:
     # nbgrader's Gradebook runs `alembic` from PATH: make it this Python's
     bindir = str(Path(sys.executable).parent)
     if bindir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
-def setup(root, names=None):
+def setup(root: str | Path, names: Sequence[str] | None = None) -> list[Course]:
     """Create (or refresh) the course folder: config, the gradebook with assignments `names` (default:
     every one whose notebook is written), their released notebooks each beside the student wheel, and
     the student edition unpacked for the sandbox. Returns [Course], one per assignment."""

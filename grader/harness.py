@@ -22,23 +22,27 @@ import shutil
 import sys
 import time
 import traceback
+from typing import Any, NoReturn
 
 # the student's code may rebind builtins; the probes keep the real ones
 _callable = callable
 MAX_DISPLAYS = 50  # display outputs kept per cell
 MAX_VALUES = 100_000  # numbers in a probe's result (the fixture's model has 74 parameters)
+Entry = dict[str, Any]  # JSON: a record sent to the grader, an output, a probe's result
 
 
 class CappedText(io.TextIOBase):
     """A cell's stdout or stderr, kept up to `limit` characters."""
 
-    def __init__(self, limit):
+    parts: list[str]
+
+    def __init__(self, limit: int):
         self.limit, self.parts, self.size, self.dropped = limit, [], 0, 0
 
-    def writable(self):
+    def writable(self) -> bool:
         return True
 
-    def write(self, text):
+    def write(self, text: object) -> int:
         text = str(text)
         room = max(self.limit - self.size, 0)
         self.parts.append(text[:room])
@@ -46,12 +50,12 @@ class CappedText(io.TextIOBase):
         self.dropped += len(text) - min(len(text), room)
         return len(text)
 
-    def value(self):
+    def value(self) -> str:
         note = f"\n... {self.dropped:,} more characters of output dropped by the grader\n" if self.dropped else ""
         return "".join(self.parts) + note
 
 
-def serialise(value, depth=0):
+def serialise(value: object, depth: int = 0) -> Entry:
     """What a probe returned, as JSON the grader can check: tensors as shape + numbers. Sizes are
     capped (far above any fixture's) so that a wrong result stays a small record."""
     import torch
@@ -65,14 +69,14 @@ def serialise(value, depth=0):
     return {"type": type(value).__name__}
 
 
-def probe_function(namespace, name, seeds):
+def probe_function(namespace: dict[str, Any], name: str, seeds: list[int]) -> Entry:
     """The student's function (or class) `name` on the blank's fixture drawn from each seed."""
     from cl_course import selfcheck
     from cl_course.blanks import BLANKS
     function = namespace.get(name)
     if not _callable(function):
         return {"missing": f"{name} is not defined" if function is None else f"{name} is not a function"}
-    results = []
+    results: list[Entry] = []
     for seed in seeds:
         try:
             results.append({"value": serialise(selfcheck.call(name, function, BLANKS[name].fixture(seed)))})
@@ -81,7 +85,7 @@ def probe_function(namespace, name, seeds):
     return {"results": results}
 
 
-def cell_line(error):
+def cell_line(error: BaseException) -> int | None:
     """The line of the cell's own code where `error` came out (answers assigned above it count), or None."""
     tb, line = error.__traceback__, None
     while tb is not None:
@@ -91,14 +95,14 @@ def cell_line(error):
     return line if not isinstance(error, SyntaxError) else 0
 
 
-def main(channel_fd):
+def main(channel_fd: str) -> NoReturn:
     job = json.loads(sys.stdin.buffer.read())
     channel = int(channel_fd)
     fonts, config_dir = os.environ.get("CL_GRADE_FONTS"), os.environ.get("MPLCONFIGDIR")
     if fonts and config_dir and os.path.isdir(fonts):  # matplotlib's font list, built once by the grader
         shutil.copytree(fonts, config_dir, dirs_exist_ok=True)
 
-    def record(entry):
+    def record(entry: Entry) -> None:
         data = (json.dumps(entry) + "\n").encode()
         while data:
             data = data[os.write(channel, data):]
@@ -108,20 +112,21 @@ def main(channel_fd):
     config = Config()
     config.HistoryManager.enabled = False
     shell = InteractiveShell.instance(config=config)
-    outputs = []
+    outputs: list[Entry] = []
     limit = job["max_output"]
 
-    def capture_display(data, metadata=None, **kwargs):
+    def capture_display(data: dict[str, Any], metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
         keep = {k: v for k, v in data.items() if k in ("text/plain", "text/markdown", "text/html", "image/png")}
         if isinstance(keep.get("image/png"), bytes):
             keep["image/png"] = base64.b64encode(keep["image/png"]).decode()
         if sum(len(str(v)) for v in keep.values()) <= limit and len(outputs) < MAX_DISPLAYS:
             outputs.append({"output_type": "display_data", "data": keep, "metadata": {}})
 
-    shell.display_pub.publish = capture_display
-    shell._showtraceback = lambda etype, evalue, stb: None  # errors are recorded below, without colours
-    shell.displayhook.write_output_prompt = lambda: None
-    shell.displayhook.write_format_data = lambda format_dict, md_dict=None: outputs.append(
+    # IPython's methods replaced on this shell: the outputs go to the record (mypy: no assigning to methods)
+    shell.display_pub.publish = capture_display  # type: ignore[method-assign, assignment]
+    shell._showtraceback = lambda etype, evalue, stb: None  # type: ignore[method-assign]  # errors are recorded below, without colours
+    shell.displayhook.write_output_prompt = lambda: None  # type: ignore[method-assign]
+    shell.displayhook.write_format_data = lambda format_dict, md_dict=None: outputs.append(  # type: ignore[method-assign]
         {"output_type": "execute_result", "data": {"text/plain": str(format_dict.get("text/plain", ""))[:limit]},
          "metadata": {}, "execution_count": None})
 

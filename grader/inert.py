@@ -4,6 +4,7 @@ markdown, its outputs (which its code can also forge) and the text of its except
 import base64
 import binascii
 import re
+from typing import Any
 
 MAX_TEXT = 20000
 PNG_BYTES = 2 << 20
@@ -16,35 +17,37 @@ INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\
 STUDENT_MARK = "\u2502 "  # starts every line the student's code printed: verdicts never start so
 GRADER_ENAMES = {"NotPassed"}  # the grader's own error name in test cells
 
+Output = dict[str, Any]  # a notebook cell's output, as nbformat 4 writes it
 
-def clean_text(value, limit=MAX_TEXT):
+
+def clean_text(value: object, limit: int = MAX_TEXT) -> str:
     """Text that any writer can encode: unpaired surrogates and NULs replaced, at most `limit` characters."""
     text = value if isinstance(value, str) else str(value)
     text = text[:limit].encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
     return text
 
 
-def one_line(value, limit=300):
+def one_line(value: object, limit: int = 300) -> str:
     """A single line of text: control characters (newlines, terminal escapes) shown as spaces."""
     return re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+", " ", clean_text(value, limit)).strip()
 
 
-def plain_text(value, limit=MAX_TEXT):
+def plain_text(value: object, limit: int = MAX_TEXT) -> str:
     """clean_text without terminal escapes and invisible or direction-changing characters."""
     return INVISIBLE.sub("", ESCAPES.sub("", clean_text(value, limit)))
 
 
-def marked(value, limit=MAX_TEXT):
+def marked(value: object, limit: int = MAX_TEXT) -> str:
     """plain_text with every line marked as the student's, so that no printed line passes for a verdict."""
     return "".join(STUDENT_MARK + line for line in plain_text(value, limit).splitlines(keepends=True))
 
 
-def markdown_text(value, limit=300):
+def markdown_text(value: object, limit: int = 300) -> str:
     """A string shown as itself in markdown: one line, every markdown and HTML character escaped."""
     return MARKDOWN_SPECIAL.sub(r"\\\1", one_line(value, limit))
 
 
-def png(data):
+def png(data: object) -> str | None:
     """Base64 PNG data, or None when it is not exactly that."""
     if not isinstance(data, str) or len(data) > PNG_BYTES * 4 // 3 + 4:
         return None
@@ -55,7 +58,7 @@ def png(data):
     return base64.b64encode(raw).decode() if raw.startswith(b"\x89PNG\r\n\x1a\n") else None
 
 
-def safe_outputs(outputs):
+def safe_outputs(outputs: object) -> list[Output]:
     """The outputs a harness record claims, rebuilt from a whitelist: streams, errors, and text or PNG
     data. HTML, markdown, JavaScript and anything else are dropped (text/plain stays)."""
     safe = []
@@ -79,7 +82,7 @@ def safe_outputs(outputs):
     return safe
 
 
-def fenced(text):
+def fenced(text: str) -> str:
     """Markdown that shows `text` verbatim as a code block: nothing in it is rendered."""
     text = clean_text(text)
     fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))

@@ -5,8 +5,12 @@ sandbox against the reference in cl_course, on fixtures drawn from seeds made at
 A function part earns points x (hidden fixtures matched / hidden fixtures). The published fixture
 is probed too, only to say when a result matches it but not the hidden ones.
 """
+from __future__ import annotations
+
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -16,22 +20,27 @@ from cl_course.blanks import BLANKS
 from .inert import one_line
 from .verdict import Verdict
 
+if TYPE_CHECKING:
+    from .parts import Part
+
+Values = dict[str, torch.Tensor]  # a result as selfcheck compares it: {parameter or entry name: float64 tensor}
+
 
 @lru_cache(maxsize=256)
-def reference(name, seed):
+def reference(name: str, seed: int) -> Values:
     blank = BLANKS[name]
     return selfcheck.result_values(name, blank.reference, blank.fixture(seed))
 
 
 @lru_cache(maxsize=256)
-def variant_values(name, seed):
+def variant_values(name: str, seed: int) -> list[Values]:
     """The values of the blank's legitimate variants on the fixture drawn from `seed`: right answers too."""
     blank = BLANKS[name]
     return [selfcheck.result_values(name, variant, blank.fixture(seed)) for variant, _ in blank.variants]
 
 
 @lru_cache(maxsize=256)
-def mistake_values(name, seed):
+def mistake_values(name: str, seed: int) -> list[tuple[str, Values]]:
     """[(message, values)] of the blank's typical mistakes on the fixture drawn from `seed`."""
     blank = BLANKS[name]
     inputs = blank.fixture(seed)
@@ -49,10 +58,10 @@ class FixtureResult:
 class ProbeRecord:
     """A function part's probe record: the part was not defined (`missing`), or one result per fixture seed."""
     missing: str | None
-    results: tuple      # FixtureResult per seed, in the seeds' order
+    results: tuple[FixtureResult, ...]  # FixtureResult per seed, in the seeds' order
 
     @classmethod
-    def parse(cls, raw, seeds):
+    def parse(cls, raw: object, seeds: Sequence[int]) -> ProbeRecord | None:
         """The record from what the student's process sent, or None where it is not of that shape."""
         if not isinstance(raw, dict):
             return None
@@ -65,18 +74,18 @@ class ProbeRecord:
                                for r in results))
 
 
-def recorded(value):
+def recorded(value: object) -> object:
     """The result the probe recorded, rebuilt: {name: tensor} where it recorded tensors, and for anything
     else an empty object of a class named as the recorded type, so that selfcheck's own form check
     (the one the notebook runs) names it."""
-    def stand_in(record):
+    def stand_in(record: object) -> object:
         # the record comes from the student's process: a class name may hold no NUL, and one line reads best
         kind = one_line(record.get("type", ""), 100) if isinstance(record, dict) else ""
         return type(kind or "object", (), {})()
 
     if not isinstance(value, dict) or not isinstance(value.get("dict"), dict):
         return stand_in(value)
-    got = {}
+    got: dict[str, object] = {}  # tensors, or stand-ins where a record is not one
     for n, record in value["dict"].items():
         try:
             got[n] = torch.tensor(record["data"], dtype=torch.float64).reshape(record["shape"])
@@ -85,7 +94,7 @@ def recorded(value):
     return got
 
 
-def check_one(name, result, seed):
+def check_one(name: str, result: FixtureResult, seed: int) -> tuple[bool, str | None]:
     """(matched, why not) for one fixture's FixtureResult."""
     if result.error is not None:
         return False, f"raised {result.error}"
@@ -101,7 +110,7 @@ def check_one(name, result, seed):
     return False, f"{', '.join(wrong)} {'differs' if len(wrong) == 1 else 'differ'} from the reference. {hint}"
 
 
-def judge(part, raw, seeds):
+def judge(part: Part, raw: object, seeds: Sequence[int]) -> Verdict:
     """The Verdict on a function part from its probe's record, which the student's process wrote. seeds[0] is
     the published fixture, the rest are hidden; the record's results follow them."""
     probe = ProbeRecord.parse(raw, seeds)

@@ -18,7 +18,9 @@ lacks are returned, to be listed, never dropped silently.
 import csv
 import io
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 CANVAS_KEEP = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 CANVAS_MATCH = ("ID", "SIS User ID", "SIS Login ID")
@@ -31,13 +33,13 @@ class RosterError(Exception):
 
 @dataclass(frozen=True)
 class Exported:
-    path: object             # the CSV written
+    path: Path               # the CSV written
     rows: int                # students on the roster
     graded: int              # of them with a grade in the gradebook
-    not_on_roster: tuple     # graded students the roster lacks
+    not_on_roster: tuple[str, ...]  # graded students the roster lacks
 
 
-def read_roster(path, needs, lms, how):
+def read_roster(path: Path, needs: Sequence[str], lms: str, how: str) -> tuple[Sequence[str], list[dict[str, str]]]:
     """(header, rows as dicts) of the roster CSV at `path`; one line of RosterError when it is not that LMS's."""
     try:
         text = path.read_text(encoding="utf-8-sig")  # both LMSs may write a byte-order mark
@@ -52,14 +54,19 @@ def read_roster(path, needs, lms, how):
         rows = list(reader)
     except csv.Error as e:
         raise RosterError(f"the roster {path} is not valid CSV ({e}): download it again") from None
+    for line, row in enumerate(rows, start=2):  # a short row's missing cells are None, an extra cell's key is
+        if None in row or None in row.values():
+            raise RosterError(f"the roster {path} has {'fewer' if None in row.values() else 'more'} cells on line "
+                              f"{line} than its header: download it again, or mend that line")
     return header, rows
 
 
-def score_text(value):
+def score_text(value: float | None) -> str:
     return f"{value:g}" if value is not None else ""
 
 
-def canvas_csv(roster, out, scores, points, missing="empty"):
+def canvas_csv(roster: Path, out: Path, scores: Mapping[str, Mapping[str, float]], points: Mapping[str, float],
+               missing: str = "empty") -> Exported:
     """scores: {assignment: {student: total}}; points: {assignment: points possible}."""
     header, rows = read_roster(roster, CANVAS_KEEP, "Canvas", "export the course's gradebook in Canvas (Grades > "
                                                               "Export > Export Entire Gradebook) and pass that file")
@@ -74,14 +81,16 @@ def canvas_csv(roster, out, scores, points, missing="empty"):
         for by_student in scores.values():
             student = next((i for i in ids if i in by_student), None)
             found |= {student} if student else set()
-            cells.append(score_text(by_student.get(student, 0.0 if missing == "zero" else None)))
+            # a student of None (no id of the row is graded) finds nothing: the default
+            cells.append(score_text(by_student.get(student, 0.0 if missing == "zero" else None)))  # type: ignore[arg-type]
         lines.append([row[c] for c in CANVAS_KEEP] + cells)
     write(out, lines)
     graded = {s for by_student in scores.values() for s in by_student}
     return Exported(out, len(students), len(found), tuple(sorted(graded - found)))
 
 
-def moodle_worksheet(roster, out, scores, points, missing="empty"):
+def moodle_worksheet(roster: Path, out: Path, scores: Mapping[str, float], points: float,
+                     missing: str = "empty") -> Exported:
     """scores: {student: total} of one assignment worth `points`."""
     header, rows = read_roster(roster, MOODLE_NEEDS, "Moodle", "download the assignment's grading worksheet in "
                                                                "Moodle (View all submissions > Download grading "
@@ -103,7 +112,7 @@ def moodle_worksheet(roster, out, scores, points, missing="empty"):
     return Exported(out, len(rows), len(found), tuple(sorted(set(scores) - found)))
 
 
-def write(out, lines):
+def write(out: Path, lines: Iterable[Sequence[str]]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows(lines)

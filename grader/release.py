@@ -18,6 +18,8 @@ its raw-file address, with its version in the name). Every file of the student f
 searched for every line of solution and hidden-test code of every assignment and of the package; a
 hit is an error and nothing is left to publish.
 """
+from __future__ import annotations
+
 import json
 import re
 import shutil
@@ -25,12 +27,20 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 
 from . import assignments
 from .assignments import notebook_of, source_of, written
+
+if TYPE_CHECKING:
+    from nbgrader.converters.base import BaseConverter
+    from traitlets.config import Config
+
+StrPath = str | Path  # a path as a caller may pass it: each function here makes it a Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_NOTEBOOKS = ("demo_forgetting_curves.ipynb",)  # released as they are, outputs cleared
@@ -39,8 +49,8 @@ REPO = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
 WHEEL_LINE = re.compile(r'^COURSE_WHEEL = ".*"$', re.M)
 BADGE = re.compile(r"https://colab\.research\.google\.com/github/[^/\s)]+/[^/\s)]+/blob/[^/\s)]+/")
 EDITION_LINE = re.compile(r'^EDITION = "instructor"', re.M)
-REGION = re.compile(r"^(?P<indent>[ \t]*)### BEGIN (?P<kind>SOLUTION|HIDDEN TESTS)\n(?P<body>.*?)^[ \t]*### END (?P=kind)[ \t]*$\n?",
-                    re.M | re.S)
+REGION = re.compile(r"^(?P<indent>[ \t]*)### BEGIN (?P<kind>SOLUTION|HIDDEN TESTS)\n"
+                    r"(?P<body>.*?)^[ \t]*### END (?P=kind)[ \t]*$\n?", re.M | re.S)
 STUDENT_README = Path(__file__).with_name("student_readme.md")
 GITIGNORE = ".ipynb_checkpoints/\n__pycache__/\ndata/\n"
 
@@ -49,10 +59,10 @@ class ReleaseError(Exception):
     """A release that must not go out; the message says why."""
 
 
-def student_source(text):
+def student_source(text: str) -> str:
     """A module's source with each solution region replaced by a NotImplementedError naming its function,
     and the edition flag set to "student"."""
-    def stub(match):
+    def stub(match: re.Match[str]) -> str:
         names = re.findall(r"^\s*def (\w+)\(", text[:match.start()], re.M)
         name = names[-1] if names else "this part"
         return f'{match["indent"]}raise NotImplementedError("{name} is written in the notebook; pass yours to ' \
@@ -60,17 +70,17 @@ def student_source(text):
     return EDITION_LINE.sub('EDITION = "student"', REGION.sub(stub, text))
 
 
-def solution_lines(text):
+def solution_lines(text: str) -> set[str]:
     """The code lines inside solution and hidden-test regions: what must never reach students."""
     return {line.strip() for m in REGION.finditer(text) for line in m["body"].splitlines()
             if len(line.strip()) >= 12 and not line.strip().startswith("#")}
 
 
-def notebook_sources(path):
+def notebook_sources(path: StrPath) -> str:
     return "\n".join("".join(c["source"]) for c in json.loads(Path(path).read_text())["cells"])
 
 
-def secrets_of(notebooks=None, package=ROOT / "cl_course"):
+def secrets_of(notebooks: Sequence[StrPath] | None = None, package: StrPath = ROOT / "cl_course") -> set[str]:
     """Every solution line of the source notebooks (default: every assignment's that is written) and of the
     package."""
     lines = set()
@@ -81,7 +91,7 @@ def secrets_of(notebooks=None, package=ROOT / "cl_course"):
     return lines
 
 
-def release_texts(out):
+def release_texts(out: StrPath) -> Iterator[tuple[str, str]]:
     """(name, text) of every file under `out` (but .git): notebooks' cells, each file in each wheel,
     and every other file as text."""
     for path in sorted(p for p in Path(out).rglob("*") if p.is_file() and ".git" not in p.relative_to(out).parts):
@@ -96,13 +106,13 @@ def release_texts(out):
             yield name, path.read_bytes().decode(errors="replace")
 
 
-def leaks(out, secrets=None):
+def leaks(out: StrPath, secrets: set[str] | None = None) -> list[tuple[str, str]]:
     """[(file, line)] for every solution line found in the release under `out`."""
     secrets = secrets_of() if secrets is None else secrets
     return [(name, line) for name, text in release_texts(out) for line in sorted(secrets) if line in text]
 
 
-def generate_assignment(root, name, db_url=None):
+def generate_assignment(root: StrPath, name: str, db_url: str | None = None) -> Path:
     """nbgrader generate_assignment of assignment `name` in the course folder `root`: notebooks/ ->
     source/<name>/ -> release/<name>/. With a gradebook (`db_url`) the assignment, its cells and their
     checksums are recorded in it."""
@@ -131,7 +141,7 @@ def generate_assignment(root, name, db_url=None):
     return Path(root) / "release" / name
 
 
-def run_converter(converter_class, config):
+def run_converter(converter_class: type[BaseConverter], config: Config) -> None:
     """One of nbgrader's converters (generate_assignment, generate_feedback...) on `config`, quietly."""
     from nbgrader.coursedir import CourseDirectory
     converter = converter_class(coursedir=CourseDirectory(config=config), config=config)
@@ -139,7 +149,7 @@ def run_converter(converter_class, config):
     converter.start()
 
 
-def point_at(nb, repo, branch, wheel_url):
+def point_at(nb: nbformat.NotebookNode, repo: str, branch: str, wheel_url: str) -> nbformat.NotebookNode:
     """Badges and the install address of a notebook, pointed into the student repository."""
     for cell in nb.cells:
         cell.source = BADGE.sub(f"https://colab.research.google.com/github/{repo}/blob/{branch}/", cell.source)
@@ -147,7 +157,8 @@ def point_at(nb, repo, branch, wheel_url):
     return nb
 
 
-def generate_notebooks(workdir, out, links=None, names=None):
+def generate_notebooks(workdir: StrPath, out: StrPath, links: tuple[str, str, str] | None = None,
+                       names: Sequence[str] | None = None) -> list[str]:
     """The student notebooks of assignments `names` (default: every one written), generated without a
     gradebook, and the demo notebooks, into `out`; `links` = (repo, branch, wheel_url) points their badges
     and install address at the student repository. Returns the file names written."""
@@ -164,7 +175,7 @@ def generate_notebooks(workdir, out, links=None, names=None):
     return [path.name for path in paths]
 
 
-def build_wheel(workdir, out, student=True):
+def build_wheel(workdir: StrPath, out: StrPath, student: bool = True) -> Path:
     """The package as a wheel in `out`: the student edition (solution regions stubbed) unless student=False."""
     build = Path(workdir) / ("student" if student else "instructor")
     shutil.copytree(ROOT / "cl_course", build / "cl_course", ignore=shutil.ignore_patterns("__pycache__"))
@@ -184,16 +195,16 @@ def build_wheel(workdir, out, student=True):
     return next(Path(out).glob("cl_course-*.whl"))
 
 
-def wheel_name():
+def wheel_name() -> str:
     from cl_course import __version__
     return f"cl_course-{__version__}-py3-none-any.whl"
 
 
-def raw_url(repo, branch, name):
+def raw_url(repo: str, branch: str, name: str) -> str:
     return f"https://raw.githubusercontent.com/{repo}/{branch}/{name}"
 
 
-def title_of(path):
+def title_of(path: StrPath) -> str:
     """A notebook's first markdown heading, without its #s; else its file name."""
     for cell in json.loads(Path(path).read_text())["cells"]:
         heading = re.search(r"^#+\s+(.+)$", "".join(cell["source"]), re.M) if cell["cell_type"] == "markdown" else None
@@ -202,7 +213,7 @@ def title_of(path):
     return Path(path).name
 
 
-def student_readme(repo, branch, wheel, notebooks):
+def student_readme(repo: str, branch: str, wheel: Path, notebooks: Sequence[Path]) -> str:
     """The template filled in; its lines holding {NOTEBOOK} are repeated for each of the student
     `notebooks` (paths), in course order, with {TITLE} its heading."""
     lines = []
@@ -216,11 +227,12 @@ def student_readme(repo, branch, wheel, notebooks):
     return text
 
 
-def instructor_folder(out):
+def instructor_folder(out: StrPath) -> Path:
     return Path(out).resolve().with_name(Path(out).resolve().name + "-instructor")
 
 
-def release(out="release", repo=None, branch="main", wheel_url=None):
+def release(out: StrPath = "release", repo: str | None = None, branch: str = "main",
+            wheel_url: str | None = None) -> tuple[list[Path], list[Path]]:
     """Write the student repository into `out` and the instructor's wheel beside it; return
     (student files, instructor files)."""
     if not repo:

@@ -10,6 +10,10 @@ import copy
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Any
+
+Notebook = dict[str, Any]  # nbformat 4 (or 3, as submitted) as plain JSON
+Cell = dict[str, Any]      # one notebook cell as plain JSON
 
 
 class RepairError(Exception):
@@ -18,17 +22,17 @@ class RepairError(Exception):
 
 @dataclass
 class Repaired:
-    notebook: dict
-    notes: list = field(default_factory=list)
-    missing: dict = field(default_factory=dict)  # grade_id -> why it is graded 0
+    notebook: Notebook
+    notes: list[str] = field(default_factory=list)
+    missing: dict[str, str] = field(default_factory=dict)  # grade_id -> why it is graded 0
 
 
-def source_of(cell):
+def source_of(cell: Cell) -> str:
     source = cell.get("source", "")
     return "".join(source) if isinstance(source, list) else str(source)
 
 
-def grade_id(cell):
+def grade_id(cell: Cell) -> Any:  # a str in a released notebook; in a submission, whatever JSON is there
     meta = cell.get("metadata")
     nbgrader = meta.get("nbgrader") if isinstance(meta, dict) else None
     return nbgrader.get("grade_id") if isinstance(nbgrader, dict) else None
@@ -38,7 +42,7 @@ MAX_BYTES = 50 << 20  # a notebook with its outputs (the grader keeps only sourc
 MAX_CELLS = 2000      # the released notebook has about 70
 
 
-def as_text(value):
+def as_text(value: object) -> tuple[str | None, bool]:
     """A cell's source as text any writer can encode (None for what is not text); and whether it changed."""
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         value = "".join(value)
@@ -48,7 +52,7 @@ def as_text(value):
     return clean, clean != value
 
 
-def worksheet_cells(nb):
+def worksheet_cells(nb: Notebook) -> list[Any]:
     """The cells of an nbformat 3 notebook (old Jupyter), which keeps them in worksheets."""
     sheets = nb.get("worksheets")
     if not (isinstance(sheets, list) and all(isinstance(w, dict) and isinstance(w.get("cells"), list) for w in sheets)):
@@ -57,7 +61,7 @@ def worksheet_cells(nb):
     return [c for w in sheets for c in w["cells"]]
 
 
-def upgraded(cell):
+def upgraded(cell: Cell) -> Cell:
     """An nbformat 3 cell in nbformat 4's shape: code was in "input", titles in "heading" cells.
     By hand, not nbformat.convert: that also converts and validates the outputs, and one odd output
     fails the whole notebook."""
@@ -70,7 +74,7 @@ def upgraded(cell):
     return cell
 
 
-def read_notebook(data):
+def read_notebook(data: bytes) -> tuple[Notebook, list[Cell], list[str]]:
     """The submission's cells as plain dicts with text sources, and notes on what was changed; or
     RepairError naming what the file is instead, in words the student can act on."""
     if len(data) > MAX_BYTES:
@@ -119,7 +123,7 @@ DEF = re.compile(r"^[^\S\n]*def\s+(\w+)\s*\(", re.M)
 CLASS = re.compile(r"^[^\S\n]*class\s+(\w+)\s*[(:]", re.M)
 
 
-def wanted_names(cell):
+def wanted_names(cell: Cell) -> set[str]:
     """What a released solution cell asks for: its class (whose methods' names other classes share), else its
     function, or the quiz answers its comment names."""
     text = source_of(cell)
@@ -127,36 +131,41 @@ def wanted_names(cell):
     return (set(CLASS.findall(text)) or set(DEF.findall(text))) | set(re.findall(r"\bq\d\d\b", first))
 
 
-def defined_names(cell):
+def defined_names(cell: Cell) -> set[str]:
     text = source_of(cell)
     return set(DEF.findall(text)) | set(CLASS.findall(text)) | set(re.findall(r"^(\w+)\s*=", text, re.M))
 
 
-def first_line(cell):
+def first_line(cell: Cell) -> str | None:
     lines = [line.strip() for line in source_of(cell).splitlines() if line.strip()]
     return lines[0] if lines else None
 
 
-def is_solution(cell):
+def is_solution(cell: Cell) -> bool:
     return bool(cell["metadata"].get("nbgrader", {}).get("solution"))
 
 
 class Matcher:
-    def __init__(self, released, submitted):
+    match: dict[int, int]       # released index -> submitted index
+    used: set[int]              # submitted indices matched
+    how: dict[int, str]         # released index -> "grade id", "content" or "position"
+    duplicates: dict[str, int]  # grade id -> how many submitted cells have it
+
+    def __init__(self, released: list[Cell], submitted: list[Cell]):
         self.released, self.submitted = released, submitted
         self.match, self.used, self.how, self.duplicates = {}, set(), {}, {}
         # read once: each released cell is compared with every submitted one
         self.names = [defined_names(s) for s in submitted]
         self.lines = [{line.strip() for line in source_of(s).splitlines()} for s in submitted]
 
-    def same_content(self, released, j):
+    def same_content(self, released: Cell, j: int) -> bool:
         if released["cell_type"] != self.submitted[j]["cell_type"]:
             return False
         if is_solution(released):
             return bool(wanted_names(released) & self.names[j])
         return first_line(released) in self.lines[j]
 
-    def by_grade_id(self):
+    def by_grade_id(self) -> None:
         for i, cell in enumerate(self.released):
             gid = grade_id(cell)
             found = [j for j, s in enumerate(self.submitted) if gid and grade_id(s) == gid
@@ -167,7 +176,7 @@ class Matcher:
                 if len(found) > 1:
                     self.duplicates[gid] = len(found)
 
-    def by_content(self):
+    def by_content(self) -> None:
         for i, cell in enumerate(self.released):
             if i in self.match:
                 continue
@@ -178,7 +187,7 @@ class Matcher:
                 self.match[i], self.how[i] = j, "content"
                 self.used.add(j)
 
-    def by_position(self):
+    def by_position(self) -> None:
         for i, cell in enumerate(self.released):
             if i in self.match:
                 continue
@@ -196,7 +205,7 @@ class Matcher:
                     self.used.add(j)
 
 
-def clean_cell(cell, metadata, source, cell_id):
+def clean_cell(cell: Cell, metadata: dict[str, Any], source: str, cell_id: str) -> Cell:
     out = {"cell_type": cell["cell_type"], "id": cell_id, "metadata": metadata, "source": source}
     if cell["cell_type"] == "code":
         out.update(outputs=[], execution_count=None)
@@ -208,11 +217,11 @@ class Tally:
     """What repairing changed, for the notes."""
     restored_metadata: int = 0
     restored: int = 0
-    edited_tests: list = field(default_factory=list)
-    found_by: dict = field(default_factory=dict)  # how a cell was matched -> the grade ids found so
+    edited_tests: list[str] = field(default_factory=list)
+    found_by: dict[str, list[str]] = field(default_factory=dict)  # how a cell was matched -> the grade ids found so
 
 
-def merged_source(i, cell, s, matcher, tally, out):
+def merged_source(i: int, cell: Cell, s: Cell | None, matcher: Matcher, tally: Tally, out: Repaired) -> str:
     """The source the repaired notebook keeps of released cell `cell` (number i), matched to the student's `s` or
     None, and what that changed."""
     gid, meta, source = grade_id(cell), cell["metadata"].get("nbgrader", {}), source_of(cell)
@@ -232,7 +241,8 @@ def merged_source(i, cell, s, matcher, tally, out):
     return source_of(s)
 
 
-def repair_notes(tally, matcher, extras, nb, release, out):
+def repair_notes(tally: Tally, matcher: Matcher, extras: dict[int, list[int]], nb: Notebook, release: Notebook,
+                 out: Repaired) -> None:
     for how, gids in tally.found_by.items():
         out.notes.append(f"found by {how}: {', '.join(gids)}")
     if tally.restored_metadata:
@@ -253,7 +263,7 @@ def repair_notes(tally, matcher, extras, nb, release, out):
         out.notes.append(f"graded 0: {why}")
 
 
-def repair(data, release):
+def repair(data: bytes, release: Notebook) -> Repaired:
     """A Repaired notebook from a submission's bytes and the released notebook (a dict)."""
     nb, submitted, read_notes = read_notebook(data)
     released = release["cells"]
@@ -264,12 +274,13 @@ def repair(data, release):
     out = Repaired(notebook={"cells": [], "metadata": copy.deepcopy(release["metadata"]), "nbformat": 4,
                              "nbformat_minor": release.get("nbformat_minor", 5)}, notes=read_notes)
     anchor_of = {j: r for r, j in matcher.match.items()}
-    extras = {}  # released index (-1: before the first cell) -> the student's own cells after it
+    j: int | None  # a submitted index below; matcher.match.get(i) in the loop over the released cells
+    extras: dict[int, list[int]] = {}  # released index (-1: before the first cell) -> the student's own cells after it
     for j in range(len(submitted)):
         if j not in matcher.used:
             extras.setdefault(max((anchor_of[k] for k in anchor_of if k < j), default=-1), []).append(j)
 
-    def add_extras(r):
+    def add_extras(r: int) -> None:
         for j in extras.get(r, []):
             out.notebook["cells"].append(clean_cell(submitted[j], {}, source_of(submitted[j]), f"extra-{j}"))
 

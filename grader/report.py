@@ -6,18 +6,30 @@ report    per-question score distributions of one assignment as a markdown table
           0 for a reason other than the answer (crashes, timeouts, tampering, missing cells); every
           student-written string in it is escaped
 """
+from __future__ import annotations
+
 import json
 import os
 import resource
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .course import alembic_on_path
 from .inert import markdown_text, one_line
 from .release import run_converter
 from .verdict import NOT_JUDGED
+
+if TYPE_CHECKING:
+    from .course import Course
+    from .lms import Exported
+
+Scores = dict[str, dict[str, float]]  # {part or assignment: {student: score}}
+# (part, points, graded, mean, median, full marks %, zero %)
+Row = tuple[str, float, int, float, float, float, float]
 
 
 REPOSITORY = str(Path(__file__).resolve().parent.parent)  # where `python -m grader` runs from
@@ -25,7 +37,7 @@ FEEDBACK_MB = 2048      # memory of one student's rendering (nbconvert and pygme
 FEEDBACK_SECONDS = 300  # wall clock of one student's rendering
 
 
-def render_feedback(root, assignment, student):
+def render_feedback(root: str | Path, assignment: str, student: str) -> None:
     """nbgrader's GenerateFeedback for one student, in this process (the subprocess of `feedback`)."""
     from nbgrader.converters import GenerateFeedback
 
@@ -39,14 +51,15 @@ def render_feedback(root, assignment, student):
     run_converter(GenerateFeedback, config)
 
 
-def bounded(memory_mb):
-    def limit():  # in the child, before exec
+def bounded(memory_mb: int) -> Callable[[], None]:
+    def limit() -> None:  # in the child, before exec
         resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     return limit
 
 
-def feedback(course, students=None, memory_mb=FEEDBACK_MB, seconds=FEEDBACK_SECONDS):
+def feedback(course: Course, students: Sequence[str] | None = None, memory_mb: int = FEEDBACK_MB,
+             seconds: float = FEEDBACK_SECONDS) -> tuple[list[Path], list[tuple[str, str]]]:
     """HTML feedback on the course's assignment for `students` (default: everyone autograded on it):
     ([files written], [(student, why not)]). Each student's notebook is rendered in a process of its own,
     bounded in memory and time, so a notebook that nbconvert cannot render, or that would take the
@@ -69,7 +82,7 @@ def feedback(course, students=None, memory_mb=FEEDBACK_MB, seconds=FEEDBACK_SECO
     return written, failed
 
 
-def export(course, out, names=None):
+def export(course: Course, out: Path, names: Sequence[str] | None = None) -> Path:
     """nbgrader's grades CSV at `out`: a row per student and assignment, of assignments `names` (default: all)."""
     from nbgrader.api import Gradebook
     from nbgrader.plugins import CsvExportPlugin
@@ -80,7 +93,7 @@ def export(course, out, names=None):
     return out
 
 
-def submitted_totals(course, names=None):
+def submitted_totals(course: Course, names: Sequence[str] | None = None) -> tuple[Scores, dict[str, float]]:
     """({assignment: {student: total score}} of the students with a submission, {assignment: max score}), of
     assignments `names` (default: every one in the gradebook)."""
     from nbgrader.api import Gradebook
@@ -96,7 +109,8 @@ def submitted_totals(course, names=None):
     return totals, points
 
 
-def export_for_lms(course, out, lms, roster, names=None, missing="empty"):
+def export_for_lms(course: Course, out: Path, lms: str, roster: Path, names: Sequence[str] | None = None,
+                   missing: str = "empty") -> Exported:
     """The LMS's import CSV at `out` (grader/lms.py), from its roster export: an lms.Exported."""
     from . import lms as formats
 
@@ -107,11 +121,12 @@ def export_for_lms(course, out, lms, roster, names=None, missing="empty"):
     return formats.moodle_worksheet(roster, out, totals[name], points[name], missing)
 
 
-def scores(course):
+def scores(course: Course) -> tuple[Scores, dict[str, float]]:
     """{grade_id: {student: score}} and {grade_id: max points} of the course's assignment, from the gradebook."""
     from nbgrader.api import Gradebook
 
     alembic_on_path()
+    table: Scores
     table, points = {}, {}
     with Gradebook(course.db_url, course.course_id) as gb:
         notebook_id = course.notebook.replace(".ipynb", "")
@@ -125,7 +140,7 @@ def scores(course):
     return table, points
 
 
-def distribution_rows(table, points):
+def distribution_rows(table: Mapping[str, Mapping[str, float]], points: Mapping[str, float]) -> list[Row]:
     rows = []
     for part, by_student in table.items():
         values = list(by_student.values())
@@ -137,7 +152,7 @@ def distribution_rows(table, points):
     return rows
 
 
-def problems(course):
+def problems(course: Course) -> list[tuple[str, str, str]]:
     """(student, what, why): repairs, and parts lost to something other than the answer (crashes,
     timeouts, tampering, missing cells), one line per cause. A log that cannot be read is one line too."""
     found = []
@@ -146,7 +161,7 @@ def problems(course):
             data = json.loads(log.read_text())
             if data["notes"]:
                 found.append((data["student"], "notes", "; ".join(data["notes"])))
-            causes = {}
+            causes: dict[str, list[str]] = {}  # cause -> the grade ids it cost
             for gid, part in data["parts"].items():
                 if part["score"] == 0 and part["cause"] in NOT_JUDGED:
                     where = f" in {part['cell']}" if part.get("cell") else ""
@@ -158,7 +173,7 @@ def problems(course):
     return found
 
 
-def report(course, out_dir):
+def report(course: Course, out_dir: Path) -> str:
     """report.md and report.png of the course's assignment in `out_dir`; returns the markdown."""
     import matplotlib
     matplotlib.use("Agg")
@@ -167,7 +182,7 @@ def report(course, out_dir):
     out_dir.mkdir(parents=True, exist_ok=True)
     table, points = scores(course)
     rows = distribution_rows(table, points)
-    totals = {}
+    totals: dict[str, float] = {}
     for by_student in table.values():
         for student, v in by_student.items():
             totals[student] = totals.get(student, 0) + v

@@ -13,6 +13,8 @@ Limits, per sandbox where the machine allows (root: a cgroup, a uid of its own, 
 all processes' memory and count together, an equal CPU share, CPU seconds per cell, scratch bytes
 and inodes. Without root: per-process rlimits, a wall-clock cell limit and a byte-capped tmpfs.
 """
+from __future__ import annotations
+
 import contextlib
 import json
 import os
@@ -25,9 +27,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
 from .confinement import Cgroup, UidLease, mount_scratch, sweep_stale, unmount
 from .seccomp import no_user_namespaces
@@ -40,6 +44,12 @@ OUTPUT_TAIL = 4096      # of the harness's own stdout and stderr, kept to explai
 # hundred (the harness keeps 50 displays a cell and 20,000 characters a stream)
 RECORD_VALUES, RUN_VALUES = 50_000, 500_000
 
+Job = dict[str, Any]     # what the harness runs: {"cells": [...], "seeds": [...], ...} (Sandbox.run)
+Record = dict[str, Any]  # the harness's record of one cell, parsed from its JSON line
+Stop = dict[str, Any]    # why a run ended early (Outcome.stop)
+Paths = dict[str, Path]  # a run's folders: "scratch", "harness", "etc", "fonts"
+Command = tuple[list[str], dict[str, str] | None, list[int]]  # argv, environment (None: inherited), fds passed
+
 
 @dataclass
 class Limits:
@@ -47,7 +57,7 @@ class Limits:
     wall_factor: float = 4.0    # wall clock per cell, in cell_seconds: a sleeping or starved cell ends too
     lift_factor: float = 3.0    # both, for a cell given a second chance (it timed out but defines nothing graded)
     run_seconds: float = 300.0  # wall clock for a whole run of a submission (a job's "run_seconds" may shorten it)
-    submission_seconds: float = 600.0  # wall clock for all the runs of one submission, its "again, alone" too
+    submission_seconds: float = 600.0  # wall clock for all the runs of one grading (graded again: as much again)
     cpu_seconds: int = 300      # CPU time of each process (rlimit)
     memory_mb: int = 3072       # all processes of a sandbox together (cgroup)
     process_memory_mb: int = 2560  # data segment per process: a single hog gets MemoryError first
@@ -68,8 +78,8 @@ class Outcome:
     """How a run ended: `done` maps cell index -> the harness's record; `stop` says why the run
     ended early: {"cell": index or None, "cause": "timed out" | "crashed" | "tampered" | "grader error",
     "detail": text, and for timeouts "limit": "cell" | "run"}, None when every cell ran."""
-    done: dict
-    stop: dict | None = None
+    done: dict[int, Record]
+    stop: Stop | None = None
     output: str = ""  # the tail of the harness's stdout and stderr
     received: int = 0  # bytes the harness sent on its channel
 
@@ -77,13 +87,18 @@ class Outcome:
 class Channel:
     """The harness's records, checked against the order of the job's cells."""
 
-    def __init__(self, cells, cap_bytes):
+    order: list[int]
+    open_cell: int | None
+    violation: str | None
+    done: dict[int, Record]
+
+    def __init__(self, cells: Iterable[Mapping[str, Any]], cap_bytes: int):
         self.order, self.cap = [c["index"] for c in cells], cap_bytes
         self.buffer, self.total, self.values, self.position = b"", 0, 0, 0
         self.open_cell, self.ended, self.violation = None, False, None
         self.done = {}
 
-    def feed(self, data):
+    def feed(self, data: bytes) -> None:
         self.total += len(data)
         if self.total > self.cap:
             return self.violate(f"sent more than {self.cap >> 20} MB of results")
@@ -94,10 +109,10 @@ class Channel:
         if len(self.buffer) > RECORD_BYTES:
             self.violate("sent a record larger than the grader takes")
 
-    def violate(self, what):
+    def violate(self, what: str) -> None:
         self.violation = self.violation or what
 
-    def record(self, line):
+    def record(self, line: bytes) -> None:
         if len(line) > RECORD_BYTES or self.ended:
             return self.violate("wrote into the grader's channel")
         values = line.count(b"{") + line.count(b"[") + line.count(b'"') // 2
@@ -121,18 +136,18 @@ class Channel:
         else:
             self.violate("wrote into the grader's channel")
 
-    def blamed_cell(self):
+    def blamed_cell(self) -> int | None:
         """The cell running when something went wrong, else the one that ran last."""
         if self.open_cell is not None:
             return self.open_cell
         return self.order[self.position - 1] if self.position else None
 
 
-def same_index(value, expected):
+def same_index(value: object, expected: int | None) -> bool:
     return type(value) is int and value == expected
 
 
-def python_roots():
+def python_roots() -> list[Path]:
     """The folders the sandbox needs to run this Python and its packages."""
     roots = {Path(sys.prefix), Path(sys.base_prefix), Path(os.path.realpath(sys.executable)).parent}
     user_site = Path(site.getusersitepackages())
@@ -141,7 +156,7 @@ def python_roots():
     return sorted(r for r in roots if not str(r).startswith("/usr/"))
 
 
-def instructor_paths():
+def instructor_paths() -> list[Path]:
     """Where the instructor's cl_course and grader live: hidden even if inside a bound folder."""
     paths = []
     for name in ("cl_course", "grader"):
@@ -150,14 +165,15 @@ def instructor_paths():
     return paths
 
 
-def bind_with_parents(args, source, target, mode="--ro-bind"):
+def bind_with_parents(args: list[str], source: str | Path, target: str | Path, mode: str = "--ro-bind") -> None:
     # bwrap creates missing parents 0700, which a sandbox uid could not traverse
     for parent in reversed(Path(target).parents[:-1]):
         args += ["--perms", "0755", "--dir", str(parent)]
     args += [mode, str(source), str(target)]
 
 
-def harness_environment(sandbox, student_site, scratch, fonts):
+def harness_environment(sandbox: Sandbox, student_site: str | Path, scratch: str | Path,
+                        fonts: str | Path) -> dict[str, str]:
     """The harness's whole environment (nothing of the grader's is inherited)."""
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(scratch),
            "PYTHONPATH": str(student_site), "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg",
@@ -177,7 +193,7 @@ def harness_environment(sandbox, student_site, scratch, fonts):
 ETC_KEPT = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "alternatives", "nsswitch.conf", "mime.types")
 
 
-def sandbox_etc(folder, uid):
+def sandbox_etc(folder: Path, uid: int) -> Path:
     """passwd, group, hosts and hostname that name only the sandbox's own user and loopback."""
     folder.mkdir()
     (folder / "passwd").write_text(f"root:x:0:0::/:/usr/sbin/nologin\nstudent:x:{uid}:{uid}::/scratch:/bin/sh\n")
@@ -187,7 +203,7 @@ def sandbox_etc(folder, uid):
     return folder
 
 
-def etc_binds(written):
+def etc_binds(written: Path) -> list[str]:
     """bubblewrap's binds of the sandbox's /etc: what ETC_KEPT names of the host's, and the files in `written`."""
     args = []
     for name in ETC_KEPT:
@@ -198,7 +214,7 @@ def etc_binds(written):
     return args
 
 
-def pipe_holding(data):
+def pipe_holding(data: bytes) -> int:
     """The read end of a pipe that holds `data` and then ends (bubblewrap's --args and --seccomp read it)."""
     read, write = os.pipe()
     os.write(write, data)  # a few KB: within the pipe's buffer
@@ -211,13 +227,14 @@ class Bubblewrap:
     /etc, no new user namespaces (seccomp.py), and its options passed on a pipe (--args), so that the
     sandbox's /proc shows no host path of them."""
 
-    def problem(self):
+    def problem(self) -> str | None:
         if shutil.which("bwrap") is None:
             return ("bubblewrap (bwrap) is not installed: install it (Debian/Ubuntu: apt-get install bubblewrap) "
                     "or grade code you trust without a sandbox with --no-sandbox")
         return None
 
-    def command(self, sandbox, paths, uid, scratch_mounted, channel_fd):
+    def command(self, sandbox: Sandbox, paths: Paths, uid: int | None, scratch_mounted: bool,
+                channel_fd: int) -> Command:
         args = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
                 "--hostname", "sandbox", "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr",
                 "--proc", "/proc", "--dev", "/dev", "--perms", "0755", "--dir", "/etc"]
@@ -261,18 +278,19 @@ class Bubblewrap:
 class Unconfined:
     """Student code run as this user with rlimits only: for code the TA trusts (--no-sandbox)."""
 
-    def problem(self):
+    def problem(self) -> str | None:
         return None
 
-    def command(self, sandbox, paths, uid, scratch_mounted, channel_fd):
+    def command(self, sandbox: Sandbox, paths: Paths, uid: int | None, scratch_mounted: bool,
+                channel_fd: int) -> Command:
         env = harness_environment(sandbox, sandbox.student_site, paths["scratch"], paths["fonts"])
         return [sys.executable, "-B", str(paths["harness"] / "harness.py"), str(channel_fd)], env, []
 
 
-BACKENDS = {"bubblewrap": Bubblewrap(), "unconfined": Unconfined()}
+BACKENDS: dict[str, Bubblewrap | Unconfined] = {"bubblewrap": Bubblewrap(), "unconfined": Unconfined()}
 
 
-def user_processes():
+def user_processes() -> int:
     """Processes and threads of this uid now (rlimits on processes count all of them)."""
     count = 0
     for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -284,8 +302,8 @@ def user_processes():
     return count
 
 
-def preparation(limits, processes, group):
-    def prepare():  # in the child, before exec
+def preparation(limits: Limits, processes: int, group: Cgroup | None) -> Callable[[], None]:
+    def prepare() -> None:  # in the child, before exec
         os.setsid()  # one process group to kill
         if group:
             group.enter()
@@ -296,7 +314,7 @@ def preparation(limits, processes, group):
     return prepare
 
 
-def describe_exit(code):
+def describe_exit(code: int) -> str:
     if code < 0 or code > 128:  # bwrap reports a signal as 128 + its number
         try:
             name = signal.Signals(-code if code < 0 else code - 128).name
@@ -309,9 +327,10 @@ def describe_exit(code):
     return f"the notebook's process exited with status {code} (sys.exit or os._exit in a cell?)"
 
 
-def read_available(fd, budget):
+def read_available(fd: int, budget: int) -> bytes | None:
     """What the pipe holds now, at most `budget` bytes; b"" at its end, None when empty for now."""
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     while size < budget:
         try:
             data = os.read(fd, min(1 << 16, budget - size))
@@ -332,7 +351,7 @@ class Sandbox:
     limits: Limits = field(default_factory=Limits)
     backend: str = "bubblewrap"  # or "unconfined" (--no-sandbox)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.student_site = Path(self.student_site).resolve()
         if self.data_root is not None:
             self.data_root = Path(self.data_root).resolve()  # a relative root would be bound from bwrap's cwd
@@ -340,7 +359,7 @@ class Sandbox:
                 raise SandboxError(f"the data root {self.data_root} is not a folder: pass --data-root or set "
                                    "CL_COURSE_DATA to a torchvision MNIST folder")
 
-    def check(self):
+    def check(self) -> None:
         """Raise SandboxError unless a trivial job runs here."""
         problem = BACKENDS[self.backend].problem()
         if problem:
@@ -363,7 +382,7 @@ class Sandbox:
             raise SandboxError(f"the student edition of cl_course does not import in the sandbox ({error}): "
                                "run `python -m grader setup` again")
 
-    def fonts(self):
+    def fonts(self) -> Path:
         """matplotlib's font list, built once per process rather than in every run (0.7 s each)."""
         folder = Path(tempfile.gettempdir()) / f"cl-grade-fonts-{os.getuid()}"
         if not (folder / ".done").exists():
@@ -376,12 +395,13 @@ class Sandbox:
             (folder / ".done").touch()
         return folder
 
-    def run(self, job):
+    def run(self, job: Job) -> Outcome:
         """Run `job` ({"cells": [{"index", "kind", ...}], "seeds": [...], "lifted": [indexes whose
         cell limits are lift_factor times longer], "run_seconds": what is left of the submission's time})
         once; an Outcome."""
         job = dict(job, max_output=self.limits.output_chars)
         root = os.getuid() == 0 and self.backend == "bubblewrap"
+        tmp: str | Path  # the folder's name, then its Path
         with tempfile.TemporaryDirectory(prefix=f"cl-grade-{os.getpid()}-") as tmp:
             tmp = Path(tmp)
             paths = {"scratch": tmp / "scratch", "harness": tmp / "grader", "etc": tmp / "etc", "fonts": self.fonts()}
@@ -389,11 +409,11 @@ class Sandbox:
             paths["harness"].mkdir()
             shutil.copy(HARNESS, paths["harness"] / "harness.py")
             (tmp / "job.json").write_text(json.dumps(job))
-            lease = UidLease() if root else None
+            lease = UidLease() if root else None  # a UidLease wherever root is (the ignores below)
             mounted = root and mount_scratch(paths["scratch"], self.limits.scratch_mb << 20,
-                                             self.limits.scratch_inodes, lease.uid)
+                                             self.limits.scratch_inodes, lease.uid)  # type: ignore[union-attr]
             if root and not mounted:
-                os.chown(paths["scratch"], lease.uid, lease.uid)
+                os.chown(paths["scratch"], lease.uid, lease.uid)  # type: ignore[union-attr]
             group = Cgroup.create(f"cl-grade-{os.getpid()}-{lease.uid if lease else 0}-{time.monotonic_ns()}",
                                   (self.limits.memory_mb << 20), self.limits.processes) if root else None
             try:
@@ -406,7 +426,8 @@ class Sandbox:
                 if lease:
                     lease.release()
 
-    def watch(self, job, tmp, paths, lease, mounted, group):
+    def watch(self, job: Job, tmp: Path, paths: Paths, lease: UidLease | None, mounted: bool,
+              group: Cgroup | None) -> Outcome:
         limits = self.limits
         channel_read, channel_write = os.pipe()
         output_read, output_write = os.pipe()
@@ -460,12 +481,12 @@ class Sandbox:
         finally:
             kill(process)
             process.wait()
-            os.close(channel_read), os.close(output_read)
+            os.close(channel_read), os.close(output_read)  # type: ignore[func-returns-value]
         stop = stop or (None if channel.ended else ended_early(channel, process.returncode, output))
         return Outcome(channel.done, stop, output.decode("utf-8", "replace"), channel.total)
 
 
-def ended_early(channel, returncode, output):
+def ended_early(channel: Channel, returncode: int, output: bytes) -> Stop:
     """Why the harness's process ended before the job did."""
     if channel.open_cell is not None:
         return {"cell": channel.open_cell, "cause": "crashed", "detail": describe_exit(returncode)}
@@ -474,7 +495,7 @@ def ended_early(channel, returncode, output):
     return {"cell": None, "cause": "grader error", "detail": f"the grading harness failed ({said})"}
 
 
-def kill(process):
+def kill(process: subprocess.Popen[bytes]) -> None:
     # the whole group: bwrap, and with it its pid namespace (every process the student started)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)

@@ -27,18 +27,24 @@ ARCHES = {
     "aarch64": (0xC00000B7, {"clone": 220, "unshare": 97, "clone3": 435}, False),
 }
 
+# the program before assembly: (code, k), or (code, k, jt, jf) whose jumps are offsets or labels; a step may
+# start with its own label
+Jump = int | str
+Step = tuple[int, int] | tuple[int, int, Jump, Jump]
+Labelled = tuple[str, int, int]
 
-def instruction(code, k, jt=0, jf=0):
+
+def instruction(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
     return struct.pack("=HBBI", code, jt, jf, k)
 
 
-def no_user_namespaces(machine=None):
+def no_user_namespaces(machine: str | None = None) -> bytes | None:
     """The filter's bytes for this machine, or None where its syscall numbers are not known here."""
     if (machine or platform.machine()) not in ARCHES:
         return None
     arch, nr, x32 = ARCHES[machine or platform.machine()]
     # the last three instructions: refuse (EPERM), no clone3 (ENOSYS), allow; jumps are counted from the next one
-    program = [(LD_ABS, ARCH), (JEQ, arch, 0, "deny"), (LD_ABS, NR)]
+    program: list[Step | Labelled] = [(LD_ABS, ARCH), (JEQ, arch, 0, "deny"), (LD_ABS, NR)]
     if x32:
         program.append((JGE, X32_BIT, "deny", 0))
     program += [(JEQ, nr["clone3"], "nosys", 0), (JEQ, nr["unshare"], "flags", 0),
@@ -46,14 +52,15 @@ def no_user_namespaces(machine=None):
     # flags: clone's and unshare's first argument (its low 32 bits: little-endian on both machines)
     program += [("flags", LD_ABS, ARG0), (JSET, CLONE_NEWUSER, "deny", "allow")]
     program += [("deny", RET, ERRNO | EPERM), ("nosys", RET, ERRNO | ENOSYS), ("allow", RET, ALLOW)]
-    labels, body = {}, []
+    labels: dict[str, int] = {}
+    body: list[Step] = []
     for step in program:
         if isinstance(step[0], str):
             labels[step[0]] = len(body)
             step = step[1:]
         body.append(step)
 
-    def jump(target, at):
+    def jump(target: Jump, at: int) -> int:
         return target if isinstance(target, int) else labels[target] - at - 1
 
     return b"".join(instruction(code, k, *(jump(t, at) for t in jumps))

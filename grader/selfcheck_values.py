@@ -5,7 +5,9 @@ reference code, the legitimate variants or the typical mistakes (cl_course/blank
 """
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from cl_course import selfcheck
 from cl_course.blanks import BLANKS
@@ -13,11 +15,11 @@ from cl_course.blanks import BLANKS
 OUT = Path(selfcheck.__file__).with_name("selfcheck_values.json")
 
 
-def as_lists(name, function, inputs):
+def as_lists(name: str, function: Callable[..., Any], inputs: dict[str, Any]) -> dict[str, Any]:
     return {n: t.tolist() for n, t in selfcheck.result_values(name, function, inputs).items()}
 
 
-def compute(seed=selfcheck.FIXTURE_SEED):
+def compute(seed: int = selfcheck.FIXTURE_SEED) -> dict[str, dict[str, Any]]:
     values = {}
     for name, blank in BLANKS.items():
         inputs = blank.fixture(seed)
@@ -28,7 +30,7 @@ def compute(seed=selfcheck.FIXTURE_SEED):
     return values
 
 
-def main():
+def main() -> None:
     OUT.write_text(json.dumps(compute()) + "\n")
     print(f"wrote {OUT}", file=sys.stderr)
 

@@ -13,6 +13,8 @@ K tokens is hashed and each window of W hashes keeps its smallest: a shared run 
 always found, whatever surrounds it, so reordering independent lines keeps every line's own matches. A pair's
 score is the share of the smaller document's fingerprints found in the other.
 """
+from __future__ import annotations
+
 import builtins
 import csv
 import hashlib
@@ -22,11 +24,19 @@ import itertools
 import json
 import keyword
 import tokenize
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .inert import plain_text
 from .repair import RepairError, grade_id, repair, source_of
+
+if TYPE_CHECKING:
+    from .course import Course
+
+Notebook = dict[str, Any]  # as json (or nbformat) reads it
+Lines = tuple[int, int]    # the first and last line of the code a fingerprint came from
 
 K, W = 8, 4            # tokens per k-gram, k-grams per window: matches of 11 tokens or more are always found
 DOCUMENT_CHARS = 200_000  # of one student's code: a huge cell costs tokenizing time, not memory
@@ -37,7 +47,7 @@ KEPT_NAMES = set(keyword.kwlist) | set(dir(builtins))
 class Fingerprint:
     student: str
     code: str             # the student's blanks, one after another
-    hashes: dict          # hash -> the code's lines (first, last) it came from, for the side-by-side view
+    hashes: dict[int, Lines]  # hash -> the code's lines (first, last) it came from, for the side-by-side view
 
 
 @dataclass(frozen=True)
@@ -48,7 +58,7 @@ class Pair:
     shared: int
 
 
-def tokens(code):
+def tokens(code: str) -> list[tuple[str, int]]:
     """[(normalised token, line)] of Python source; what does not tokenize is compared as it is, word by word."""
     out, after_dot = [], False
     try:
@@ -68,23 +78,23 @@ def tokens(code):
     return out
 
 
-def fingerprint(student, code):
+def fingerprint(student: str, code: str) -> Fingerprint:
     code = code[:DOCUMENT_CHARS]
     toks = tokens(code)
     grams = [(int.from_bytes(hashlib.blake2b(" ".join(t for t, _ in toks[i:i + K]).encode(), digest_size=8)
                              .digest(), "big"), (toks[i][1], toks[i + K - 1][1])) for i in range(len(toks) - K + 1)]
-    kept = {}
+    kept: dict[int, Lines] = {}
     for i in range(max(len(grams) - W + 1, 1 if grams else 0)):
         h, lines = min(grams[i:i + W], key=lambda g: g[0])
         kept.setdefault(h, lines)
     return Fingerprint(student, code, kept)
 
 
-def without(fp, boilerplate):
+def without(fp: Fingerprint, boilerplate: set[int]) -> Fingerprint:
     return Fingerprint(fp.student, fp.code, {h: v for h, v in fp.hashes.items() if h not in boilerplate})
 
 
-def pairs(fingerprints):
+def pairs(fingerprints: Iterable[Fingerprint]) -> list[Pair]:
     """Every pair of students, most similar first."""
     out = []
     for x, y in itertools.combinations(fingerprints, 2):
@@ -94,18 +104,18 @@ def pairs(fingerprints):
     return sorted(out, key=lambda p: (-p.score, -p.shared, p.a, p.b))
 
 
-def blank_ids(release):
+def blank_ids(release: Notebook) -> list[str]:
     """Grade ids of the released solution cells that hold a function or a class to write."""
     return [grade_id(c) for c in release["cells"] if c["metadata"].get("nbgrader", {}).get("solution")
             and any(line.startswith(("def ", "class ")) for line in source_of(c).splitlines())]
 
 
-def blanks_code(notebook, ids):
+def blanks_code(notebook: Notebook, ids: Iterable[str]) -> str:
     by_id = {grade_id(c): source_of(c) for c in notebook["cells"]}
     return "\n\n".join(by_id.get(i, "") for i in ids)
 
 
-def course_fingerprints(course):
+def course_fingerprints(course: Course) -> tuple[list[Fingerprint], list[str]]:
     """([Fingerprint] of every collected submission without the boilerplate, [notes on what was not read])."""
     release = course.release()
     ids = blank_ids(release)
@@ -123,14 +133,15 @@ def course_fingerprints(course):
     return found, notes
 
 
-def side(fp, shared):
+def side(fp: Fingerprint, shared: Iterable[int]) -> str:
     """The student's code as HTML lines, those holding a shared fingerprint marked; all text escaped."""
     marked = {n for h in shared for n in range(fp.hashes[h][0], fp.hashes[h][1] + 1)}
     return "\n".join(f"<mark>{html.escape(plain_text(line))}</mark>" if n in marked else html.escape(plain_text(line))
                      for n, line in enumerate(fp.code.splitlines(), 1))
 
 
-def report_html(assignment, ranked, by_student, threshold):
+def report_html(assignment: str, ranked: Sequence[Pair], by_student: Mapping[str, Fingerprint],
+                threshold: float) -> str:
     above = [p for p in ranked if p.score >= threshold]
     parts = [f"<!DOCTYPE html><meta charset='utf-8'><title>similarity: {html.escape(assignment)}</title>",
              "<style>pre{background:#f6f6f6;padding:8px;overflow:auto;font-size:12px}mark{background:#ffd54f}"
@@ -149,7 +160,7 @@ def report_html(assignment, ranked, by_student, threshold):
     return "\n".join(parts) + "\n"
 
 
-def similarity(course, out, threshold=0.5):
+def similarity(course: Course, out: str | Path, threshold: float = 0.5) -> tuple[list[Pair], list[str]]:
     """similarity.csv (every pair, most similar first) and similarity.html (the pairs at or above `threshold`,
     side by side) in `out`; (the ranked pairs, notes)."""
     found, notes = course_fingerprints(course)

@@ -1,6 +1,7 @@
 """A part's verdict as data: its cause and evidence are fields; the sentence a student and a TA
 read is made from them, and nothing downstream parses it back."""
 from dataclasses import asdict, dataclass
+from typing import Any
 
 # Why a part got its score. The first three are about the answer; the rest mean it was not judged.
 CAUSES = ("right", "partial", "wrong", "not answered", "missing", "crashed", "timed out", "tampered", "grader error")
@@ -15,15 +16,15 @@ class Verdict:
     detail: str = ""             # the evidence in words: what differs, what was raised, which limit was hit
     matched: int | None = None   # hidden fixtures that match the reference (function parts)
     fixtures: int | None = None  # hidden fixtures tried
-    answer: list | None = None   # the letters answered (quiz parts)
+    answer: list[str] | None = None  # the letters answered (quiz parts)
     cell: str | None = None      # the cell at fault when it is not the part's own test (e.g. where it is defined)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.cause not in CAUSES:
             raise ValueError(f"unknown cause {self.cause!r}")
 
     @property
-    def message(self):
+    def message(self) -> str:
         if self.fixtures is not None and self.cause in ("right", "partial", "wrong"):
             text = f"{self.part}: {self.matched} of {self.fixtures} hidden fixtures match the reference"
             return text + (f" ({self.detail})" if self.detail else "")
@@ -35,6 +36,6 @@ class Verdict:
         where = f" (its cell {self.cell})" if self.cell else ""
         return f"{self.part}: {self.cause}{where}" + (f": {self.detail}" if self.detail else "")
 
-    def record(self, points):
+    def record(self, points: float) -> dict[str, Any]:
         """What grading/<student>.json keeps of it."""
         return dict(asdict(self), message=self.message, points=points)

@@ -48,6 +48,8 @@ def test_moodle_fills_the_grading_worksheet_on_its_scale(tmp_path):
 @pytest.mark.parametrize("content, message", [
     ("name,score\na,1\n", "is not Canvas's export (no column Student, ID, SIS User ID, SIS Login ID, Section)"),
     (b"\xff\xfe\x00junk", "cannot be read"),
+    ("Student,ID,SIS User ID,SIS Login ID,Section\nAda,1,s1\n", "has fewer cells on line 2 than its header"),
+    ("Student,ID,SIS User ID,SIS Login ID,Section\nAda,1,s1,l1,A,extra\n", "has more cells on line 2"),
 ])
 def test_a_roster_that_is_not_the_lms_export_is_one_line(tmp_path, content, message):
     roster = tmp_path / "roster.csv"

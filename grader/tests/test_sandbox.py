@@ -267,9 +267,13 @@ def test_what_a_killed_grader_left_behind_is_found_and_removed(tmp_path):
     for c in ("memory", "pids", "cpuacct"):
         for name in (f"cl-grade-{dead}-61000-1", f"cl-grade-{alive}-61001-2", "cl-grade-sites-0", "other"):
             (v1 / c / "a" / name).mkdir(parents=True)
+    (v1 / "memory" / "a" / f"cl-grade-{dead}-61002-3").mkdir()  # half made: its pids folder was refused
     stale = stale_cgroups(root=v1, own=own_cgroups("4:memory:/a\n3:pids:/a\n2:cpuacct:/a"))
-    assert [sorted(d.name for d in g.dirs.values()) for g in stale] == [[f"cl-grade-{dead}-61000-1"] * 3]
-    stale[0].remove()
+    assert [sorted(d.name for d in g.dirs.values()) for g in stale] == [[f"cl-grade-{dead}-61000-1"] * 3,
+                                                                        [f"cl-grade-{dead}-61002-3"]]
+    for group in stale:
+        group.remove()
+    assert not (v1 / "memory" / "a" / f"cl-grade-{dead}-61002-3").exists()
     assert sorted(d.name for d in (v1 / "pids" / "a").iterdir()) == sorted(
         [f"cl-grade-{alive}-61001-2", "cl-grade-sites-0", "other"])
     mounts = (f"tmpfs /tmp/cl-grade-{dead}-k2j/scratch tmpfs rw 0 0\n"
