@@ -27,7 +27,7 @@ SLOW = {
     "grader/tests/test_cluster.py": "a Dask LocalCluster grading part of the corpus",
     "grader/tests/test_sandbox.py": "bubblewrap runs with limits that must be reached",
     "grader/tests/test_harness.py": "a Python process with torch per test",
-    "grader/tests/test_autograde.py": "sets up a course and grades three submissions",
+    "grader/tests/test_autograde.py": "sets up a course and grades four submissions, twice",
     "grader/tests/test_assignments.py": "sets up a course of two assignments and grades a small one (1 minute)",
     "tests/test_cli.py::test_short_run_baseline_forgets_and_ewc_forgets_less": "trains two methods (20 s)",
     "tests/test_demo.py::test_run_trains_redraws_and_caches": "trains in the widget (20 s)",
@@ -47,7 +47,6 @@ ALONE = {
     "grader/tests/test_corpus.py": "wall-clock limits of the sandbox, and a bound on each submission's time",
     "grader/tests/test_cluster.py": "the same limits on a Dask cluster; kills a worker while it runs",
     "grader/tests/test_sandbox.py": "CPU shares and wall-clock limits that must be reached, and only they",
-    "grader/tests/test_autograde.py": "a timeout beside other submissions",
     "tests/test_browser.py": "Playwright waits on a page with timeouts",
     "tests/test_browser_classic.py": "Playwright waits on a page with timeouts",
 }

@@ -13,42 +13,55 @@ import secrets
 import time
 import traceback
 import warnings
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 from tqdm.auto import tqdm
 
 from cl_course.selfcheck import FIXTURE_SEED
 
-from .answers import quiz_answers
-from .course import alembic_on_path
+from .answers import Answer, quiz_answers
+from .course import Course, alembic_on_path
 from .inert import clean_text, fenced, one_line, safe_outputs
 from .judge import judge
+from .parts import Part
 from .repair import RepairError, defined_names, grade_id, repair, source_of
+from .sandbox import Sandbox
 from .verdict import Verdict
 
 HIDDEN_FIXTURES = 3  # per function part; the score is the fraction that match
 MAX_RUNS = 4         # a run stopped by a crash, a timeout or tampering restarts without that cell, this often
 SKIP_TAG = "skip-when-grading"  # released cells no verdict needs (training, figures): the grading run leaves them out
 
+Notebook = dict[str, Any]  # nbformat 4 as plain JSON
+Job = dict[str, Any]       # one harness cell: {"index", "kind": "function" | "code", "name" or "source", "graded"}
+Parts = dict[str, Part]    # grade id -> part
+
+
+class Pool(Protocol):
+    """Where runs go: a ThreadPoolExecutor here, or cluster.DaskPool."""
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future: ...
+
 
 @dataclass
 class Graded:
     student: str
-    verdicts: dict                 # grade_id -> Verdict
-    notes: list = field(default_factory=list)
-    notebook: dict = None
-    unanswered: set = field(default_factory=set)  # solution cells left as released
+    verdicts: dict[str, Verdict]   # grade_id -> Verdict
+    notes: list[str] = field(default_factory=list)
+    notebook: Notebook | None = None
+    unanswered: set[str] = field(default_factory=set)  # solution cells left as released
     seconds: float = 0.0
 
     @property
-    def score(self):
+    def score(self) -> float:
         return sum(v.score for v in self.verdicts.values())
 
     @property
-    def timed_out(self):
+    def timed_out(self) -> bool:
         return any(v.cause == "timed out" for v in self.verdicts.values())
 
 
@@ -56,24 +69,25 @@ class Graded:
 class Prepared:
     """A repaired submission and the harness cells to run for it."""
     student: str
-    notebook: dict
-    notes: list
-    cells: list
-    left_out: dict  # cell index -> why the grading run leaves it out
-    answers: dict   # quiz name -> answers.Answer, read once from the source
+    notebook: Notebook
+    notes: list[str]
+    cells: list[Job]
+    left_out: dict[int, str]     # cell index -> why the grading run leaves it out
+    answers: dict[str, Answer]   # quiz name -> its answer, read once from the source
 
 
-def label(notebook, index):
+def label(notebook: Notebook, index: int) -> str:
     return grade_id(notebook["cells"][index]) or f"cell {index}"
 
 
-def job_cells(notebook, parts, answers):
+def job_cells(notebook: Notebook, parts: Parts, answers: dict[str, Answer]) -> tuple[list[Job], dict[int, str]]:
     """The harness's cells (code cells as they are, function test cells as probes; quiz test cells
     need no run: answers are read from the source) and the cells left out: those tagged as needed by
     no verdict, and every cell after the last one a verdict needs (a probe, a cell that defines a graded
     function or assigns a quiz answer), which could only cost time."""
     graded_names = {p.name for p in parts.values()}
-    cells, left_out = [], {}
+    cells: list[Job] = []
+    left_out: dict[int, str] = {}
     for i, cell in enumerate(notebook["cells"]):
         if cell["cell_type"] != "code":
             continue
@@ -95,18 +109,22 @@ def job_cells(notebook, parts, answers):
 @dataclass(frozen=True)
 class RunResult:
     """What the runs of one submission left: plain data inside, so it crosses to and from Dask's workers as is."""
-    done: dict              # cell index -> the harness's record of it
-    stopped: dict           # cell index -> {"cause", "detail"}: the cells left out after they stopped a run
-    unfinished: dict | None  # why the cells in neither ran (the last run's stop), or None
+    done: dict[int, dict[str, Any]]      # cell index -> the harness's record of it
+    stopped: dict[int, dict[str, str]]   # cell index -> {"cause", "detail"}: cells left out after they stopped a run
+    unfinished: dict[str, Any] | None    # why the cells in neither ran (the last run's stop), or None
     seconds: float          # wall clock of all the runs
 
 
-def run_cells(sandbox, cells, seeds):
+def run_cells(sandbox: Sandbox, cells: list[Job], seeds: list[int]) -> RunResult:
     """Run one submission's cells in `sandbox`, on this machine. A cell that stops the run is left
     out and the run starts again; a cell that defines nothing graded and ran out of time first gets
     a run with longer limits (a slow setup cell must not cost the functions defined after it). All
     the runs together stay within the sandbox's submission_seconds. A RunResult."""
-    started, stopped, lifted, outcome = time.monotonic(), {}, set(), None
+    started = time.monotonic()
+    stopped: dict[int, dict[str, str]] = {}
+    lifted: set[int] = set()
+    outcome = None
+    stop: dict[str, Any] | None = None
     budget = sandbox.limits.submission_seconds
     for attempt in range(MAX_RUNS):
         left = budget - (time.monotonic() - started)
@@ -135,7 +153,7 @@ class CellTrouble:
     line: int | None    # the line it raised at (0 where unknown); None when it did not run at all
 
 
-def cell_trouble(index, result):
+def cell_trouble(index: int, result: RunResult) -> CellTrouble | None:
     """A CellTrouble when cell `index` did not run to its end, else None."""
     if index in result.stopped:
         return CellTrouble(result.stopped[index]["cause"], clean_text(result.stopped[index]["detail"], 300), None)
@@ -153,27 +171,27 @@ def cell_trouble(index, result):
     return None
 
 
-def defining_cell(notebook, name):
+def defining_cell(notebook: Notebook, name: str) -> int | None:
     """The last code cell that defines `name`, or None."""
     found = [i for i, c in enumerate(notebook["cells"]) if c["cell_type"] == "code" and name in defined_names(c)]
     return found[-1] if found else None
 
 
-def function_verdict(part, index, notebook, result, seeds):
-    if index in result.done:
-        verdict = judge(part, result.done[index].get("probe"), seeds)
-    else:
+def function_verdict(part: Part, index: int, notebook: Notebook, result: RunResult, seeds: list[int]) -> Verdict:
+    if index not in result.done:
         trouble = cell_trouble(index, result)
+        assert trouble is not None  # a cell without a record always has one
         return Verdict(part.name, 0.0, trouble.cause, trouble.detail)
-    if verdict.cause == "missing":  # not defined: say why, from the cell that defines it
-        defining = defining_cell(notebook, part.name)
-        trouble = cell_trouble(defining, result) if defining is not None else None
+    verdict = judge(part, result.done[index].get("probe"), seeds)
+    defining = defining_cell(notebook, part.name) if verdict.cause == "missing" else None
+    if defining is not None:  # not defined: say why, from the cell that defines it
+        trouble = cell_trouble(defining, result)
         if trouble:
             return Verdict(part.name, 0.0, trouble.cause, trouble.detail, cell=label(notebook, defining))
     return verdict
 
 
-def answer_verdict(part, answer, notebook, result):
+def answer_verdict(part: Part, answer: Answer | None, notebook: Notebook, result: RunResult) -> Verdict:
     if answer is None:
         return Verdict(part.name, 0.0, "not answered", f"{part.name} is not assigned")
     trouble = cell_trouble(answer.cell, result)
@@ -186,7 +204,7 @@ def answer_verdict(part, answer, notebook, result):
     return Verdict(part.name, 0.0, "wrong", answer=answer.letters)
 
 
-def verdict_outputs(verdict):
+def verdict_outputs(verdict: Verdict) -> list[dict[str, Any]]:
     outputs = [{"output_type": "stream", "name": "stdout", "text": clean_text(verdict.message) + "\n"}]
     if verdict.score > 0:
         return outputs + [{"output_type": "execute_result", "data": {"text/plain": f"{verdict.score:g}"},
@@ -198,14 +216,15 @@ def verdict_outputs(verdict):
 SHOWN_CELL_CHARS = 50_000  # of a code cell's source in the graded notebook: its feedback renders in bounded time
 
 
-def shortened(source):
+def shortened(source: str) -> str:
     if len(source) <= SHOWN_CELL_CHARS:
         return source
     return (source[:SHOWN_CELL_CHARS] + f"\n# ... {len(source) - SHOWN_CELL_CHARS:,} more characters, not shown here "
             "(graded as submitted)\n")
 
 
-def graded_notebook(notebook, release, result, left_out, verdicts):
+def graded_notebook(notebook: Notebook, release: Notebook, result: RunResult | None, left_out: dict[int, str],
+                    verdicts: dict[str, Verdict]) -> Notebook:
     """The repaired notebook with the run's outputs (rebuilt from a whitelist), each test cell showing
     its verdict, and the student's own markdown shown as text: nothing in it runs in a TA's browser."""
     released_text = {source_of(c) for c in release["cells"] if c["cell_type"] != "code"}
@@ -228,18 +247,18 @@ def graded_notebook(notebook, release, result, left_out, verdicts):
     return notebook
 
 
-def prepare(course, student, release, parts):
+def prepare(course: Course, student: str, release: Notebook, parts: Parts) -> Prepared:
     repaired = repair(course.submitted(student).read_bytes(), release)
     answers = quiz_answers(repaired.notebook, {p.name for p in parts.values() if p.kind == "answer"})
     cells, left_out = job_cells(repaired.notebook, parts, answers)
     return Prepared(student, repaired.notebook, repaired.notes, cells, left_out, answers)
 
 
-def judged(prepared, result, parts, release, seeds):
+def judged(prepared: Prepared, result: RunResult, parts: Parts, release: Notebook, seeds: list[int]) -> Graded:
     """The Graded submission from its run's result."""
     notebook = prepared.notebook
     probes = {grade_id(notebook["cells"][c["index"]]): c["index"] for c in prepared.cells if c["kind"] == "function"}
-    verdicts = {}
+    verdicts: dict[str, Verdict] = {}
     for gid, part in parts.items():
         if part.kind == "answer":
             verdicts[gid] = answer_verdict(part, prepared.answers.get(part.name), notebook, result)
@@ -256,14 +275,14 @@ def judged(prepared, result, parts, release, seeds):
     return Graded(prepared.student, verdicts, notes, shown, unanswered, result.seconds)
 
 
-def not_graded(student, parts, release, cause, reason):
+def not_graded(student: str, parts: Parts, release: Notebook, cause: str, reason: str) -> Graded:
     """Every part 0 for one reason (the file is not a notebook; a grader bug): the batch goes on."""
     verdicts = {gid: Verdict(p.name, 0.0, cause, reason) for gid, p in parts.items()}
     notebook = graded_notebook(json.loads(json.dumps(release)), release, None, {}, verdicts)
     return Graded(student, verdicts, [f"graded 0: {reason}"], notebook)
 
 
-def grader_failed(student, parts, release, error):
+def grader_failed(student: str, parts: Parts, release: Notebook, error: BaseException) -> Graded:
     """A grader bug on one submission: 0 with the error named, and its traceback in the notes."""
     graded = not_graded(student, parts, release, "grader error",
                         f"internal grader error ({type(error).__name__}: {one_line(error)}); please report it")
@@ -271,7 +290,7 @@ def grader_failed(student, parts, release, error):
     return graded
 
 
-def record(course, graded, parts, release):
+def record(course: Course, graded: Graded, parts: Parts, release: Notebook) -> None:
     """Scores into the gradebook (nbgrader's tables), the notebook into autograded/, and the reasons
     into grading/<assignment>/<student>.json."""
     from nbgrader.api import Gradebook
@@ -304,10 +323,13 @@ def record(course, graded, parts, release):
         "parts": {gid: v.record(parts[gid].points) for gid, v in graded.verdicts.items()}}, indent=1))
 
 
-def autograde(course, sandbox, students=None, workers=1, progress=True, pool=None):
+def autograde(course: Course, sandbox: Sandbox, students: Iterable[str] | None = None, workers: int = 1,
+              progress: bool = True, pool: Pool | None = None) -> list[Graded]:
     """Grade `students` (default: everyone collected), `workers` sandboxes at once, or on `pool` (an
     executor whose submit() returns concurrent futures, e.g. a Dask cluster's). A submission that
-    timed out is graded again alone before a timeout costs it points. Returns [Graded]."""
+    timed out beside others is graded again before a timeout costs it points: its second run is queued
+    behind every first run, so it starts once the batch's first pass has left the pool, and the second
+    runs go side by side, not one after another. Returns [Graded]."""
     course.require()
     alembic_on_path()
     if pool is None:  # a cluster's workers were checked when it was opened (cluster.open_pool)
@@ -315,17 +337,17 @@ def autograde(course, sandbox, students=None, workers=1, progress=True, pool=Non
     parts = {p.grade_id: p for p in course.parts()}
     release = course.release()
     seeds = [FIXTURE_SEED] + [secrets.randbelow(2**31) for _ in range(HIDDEN_FIXTURES)]  # never stored
-    results, prepared, again = [], {}, []
+    results: list[Graded] = []
+    prepared: dict[str, Prepared] = {}
 
-    def finish(student, future_or_result):
+    def finish(student: str, future: Future) -> Graded:
         try:
-            result = future_or_result.result() if hasattr(future_or_result, "result") else future_or_result
-            return judged(prepared[student], result, parts, release, seeds)
+            return judged(prepared[student], future.result(), parts, release, seeds)
         except Exception as e:  # a grader bug must not stop the batch
             return grader_failed(student, parts, release, e)
 
     with nullcontext(pool) if pool else ThreadPoolExecutor(max_workers=workers) as runner:
-        futures = {}
+        first: dict[Future, str] = {}
         for student in students or course.students():
             try:
                 prepared[student] = prepare(course, student, release, parts)
@@ -336,17 +358,25 @@ def autograde(course, sandbox, students=None, workers=1, progress=True, pool=Non
             if student not in prepared:
                 record(course, results[-1], parts, release)
                 continue
-            futures[runner.submit(run_cells, sandbox, prepared[student].cells, seeds)] = student
-        for future in tqdm(as_completed(futures), total=len(futures), desc="autograde", disable=not progress):
-            graded = finish(futures[future], future)
-            if graded.timed_out and (pool is not None or workers > 1):
-                again.append(graded)
-            else:
-                record(course, graded, parts, release)
-                results.append(graded)
-        for first in tqdm(again, desc="timed out: again, alone", disable=not progress or not again):
-            graded = finish(first.student, runner.submit(run_cells, sandbox, prepared[first.student].cells, seeds))
-            graded.notes.append(f"timed out beside other submissions (score {first.score:g}); graded again alone")
-            record(course, graded, parts, release)
-            results.append(graded)
+            first[runner.submit(run_cells, sandbox, prepared[student].cells, seeds)] = student
+        again: dict[Future, Graded] = {}  # a second run -> the first run's result
+        pending, bar = set(first), tqdm(total=len(first), desc="autograde", disable=not progress)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                student = first[future] if future in first else again[future].student
+                graded = finish(student, future)
+                if future in first and graded.timed_out and (pool is not None or workers > 1):
+                    retry = runner.submit(run_cells, sandbox, prepared[student].cells, seeds)
+                    again[retry] = graded
+                    pending.add(retry)
+                    bar.total += 1
+                else:
+                    if future in again:
+                        graded.notes.append(f"timed out beside other submissions (score {again[future].score:g}); "
+                                            "graded again after the first pass")
+                    record(course, graded, parts, release)
+                    results.append(graded)
+                bar.update()
+        bar.close()
     return sorted(results, key=lambda g: g.student)

@@ -1,5 +1,6 @@
 """autograde's own decisions, with the run itself stood in for: a timeout beside other submissions
-is graded again alone, a grader bug costs one submission, and each is recorded once."""
+is graded again after the first pass (the second runs side by side), a grader bug costs one
+submission, and each is recorded once."""
 import json
 import shutil
 import threading
@@ -17,50 +18,60 @@ CORRECT = Path(__file__).parent / "submissions" / "alice" / "hw14_lifelong_learn
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     course = setup(tmp_path_factory.mktemp("grading") / "course", ["hw14"])[0]
-    for student in ("early", "slow", "broken"):
+    for student in ("early", "slow", "broken", "slower"):
         course.submitted(student).parent.mkdir(parents=True)
         shutil.copy(CORRECT, course.submitted(student))
     return course
 
 
-def test_a_timeout_beside_others_is_graded_again_alone(course, monkeypatch):
-    real, lock, running, seen = ag.run_cells, threading.Lock(), [0], []
+def grade_with(course, monkeypatch, timing_out, broken=(), second_run=lambda: None):
+    """autograde on two threads, the real unconfined run stood in for: the first run of each student in
+    `timing_out` loses a probe to a timeout, the students in `broken` meet a grader bug, and every
+    second run calls `second_run` first. Returns ({student: Graded}, [(student, run number)] as started)."""
+    real, lock, started, cells_of = ag.run_cells, threading.Lock(), [], {}
 
     def run(sandbox, cells, seeds):
+        student = next(s for s, c in cells_of.items() if c is cells)
         with lock:
-            running[0] += 1
-            seen.append((cells is slow_cells, running[0]))
-        try:
-            result = real(sandbox, cells, seeds)
-            if cells is slow_cells and sum(s for s, _ in seen) == 1:  # its first run: a probe timed out
-                probe = next(c["index"] for c in cells if c["kind"] == "function")
-                result.done.pop(probe)  # frozen: its fields cannot be replaced, their contents can
-                result.stopped[probe] = {"cause": "timed out", "detail": "the cell used more than 30 s"}
-            if cells is broken_cells:
-                raise RuntimeError("a grader bug")
-            return result
-        finally:
-            with lock:
-                running[0] -= 1
+            started.append((student, sum(s == student for s, _ in started) + 1))
+            runs = started[-1][1]
+        if runs == 2:
+            second_run()
+        result = real(sandbox, cells, seeds)
+        if student in timing_out and runs == 1:
+            probe = next(c["index"] for c in cells if c["kind"] == "function")
+            result.done.pop(probe)  # frozen: its fields cannot be replaced, their contents can
+            result.stopped[probe] = {"cause": "timed out", "detail": "the cell used more than 30 s"}
+        if student in broken:
+            raise RuntimeError("a grader bug")
+        return result
 
     prepare = ag.prepare
-    slow_cells = broken_cells = None
 
     def prepared(course_, student, release, parts):
-        nonlocal slow_cells, broken_cells
-        p = prepare(course_, student, release, parts)
-        slow_cells = p.cells if student == "slow" else slow_cells
-        broken_cells = p.cells if student == "broken" else broken_cells
+        cells_of[student] = (p := prepare(course_, student, release, parts)).cells
         return p
 
     monkeypatch.setattr(ag, "run_cells", run)
     monkeypatch.setattr(ag, "prepare", prepared)
+    graded = ag.autograde(course, Sandbox(course.student_site, backend="unconfined"), workers=2, progress=False)
+    return {g.student: g for g in graded}, started
+
+
+def test_a_timeout_beside_others_is_graded_again_after_the_first_pass(course, monkeypatch):
+    graded, started = grade_with(course, monkeypatch, timing_out={"slow"}, broken={"broken"})
     full = sum(p.points for p in course.parts())
-    graded = {g.student: g for g in ag.autograde(course, Sandbox(course.student_site, backend="unconfined"),
-                                                 workers=2, progress=False)}
-    assert sorted(graded) == ["broken", "early", "slow"]  # each once
-    assert graded["slow"].score == full and "graded again alone" in graded["slow"].notes[-1]
-    assert [alone for again, alone in seen if again][-1] == 1  # the second run of "slow" ran by itself
+    assert sorted(graded) == ["broken", "early", "slow", "slower"]  # each once
+    assert graded["slow"].score == full and "graded again after the first pass" in graded["slow"].notes[-1]
+    assert started.index(("slow", 2)) == len(started) - 1  # queued behind every first run
     assert {v.cause for v in graded["broken"].verdicts.values()} == {"grader error"} and graded["early"].score == full
     logs = {p.stem: json.loads(p.read_text()) for p in course.path("grading", "hw14").glob("*.json")}
     assert logs["slow"]["score"] == full and logs["broken"]["score"] == 0
+
+
+def test_second_runs_go_side_by_side_not_one_after_another(course, monkeypatch):
+    both = threading.Barrier(2, timeout=60)  # broken (a grader error) unless two second runs meet
+    graded, started = grade_with(course, monkeypatch, timing_out={"slow", "slower"}, second_run=both.wait)
+    full = sum(p.points for p in course.parts())
+    assert graded["slow"].score == graded["slower"].score == full, graded["slow"].notes
+    assert sorted(started[-2:]) == [("slow", 2), ("slower", 2)]
