@@ -178,6 +178,28 @@ print(open("/etc/passwd").read(), open("/etc/hostname").read())
 print("unshare:", subprocess.run(["unshare", "-Ur", "true"]).returncode)
 '''
 
+INODE_FLOOD = '''import os, tempfile
+# empty files in the temporary folder until the sandbox refuses: each costs the host memory, not the scratch's bytes
+made, where = 0, tempfile.gettempdir()
+try:
+    while True:
+        open(os.path.join(where, f"f{made}"), "w").close()
+        made += 1
+except OSError as e:
+    print("empty files in the temporary folder:", made, "errno", e.errno)
+'''
+
+RECORD_FLOOD = '''import os
+# a well-formed record of millions of empty outputs for this very cell, on every descriptor the harness might read
+record = b'{"done": %d, "outputs": [' + b"{}," * 2_000_000 + b"{}]}\\n"
+for fd in range(3, 64):
+    try:
+        os.write(fd, record)
+    except OSError:
+        pass
+'''
+
+
 PABLO_FISHER = '''def fisher_diagonal(model, batches):
     names, params = zip(*model.named_parameters())
     fisher = {n: torch.zeros_like(p) for n, p in zip(names, params)}
@@ -313,6 +335,11 @@ def extra(nb, after_gid, source, kind="code"):
     i = nb["cells"].index(cell(nb, after_gid))
     new = {"cell_type": kind, "metadata": {}, "source": source}
     nb["cells"].insert(i + 1, new | ({"execution_count": None, "outputs": []} if kind == "code" else {}))
+
+
+def after(nb, gid):
+    """The index extra() gives the cell it puts after `gid`."""
+    return nb["cells"].index(cell(nb, gid)) + 1
 
 
 def nbformat3(nb):
@@ -454,6 +481,10 @@ def hw14_cases():
          lambda nb: edit(nb, "quiz_1", "q01 = {'a', 'd'}", "q01 = {'a', 'd'}\n" + "a = 1\n" * 10_000),
          quiz(["q01", "q02", "q03", "q04", "q05"])),
         ("lena", "lena/hw14_lifelong_learning.ipynb", lambda nb: before_def(nb, "fisher_diagonal", SPOOFER), {}),
+        ("nora", "nora/hw14_lifelong_learning.ipynb",  # the temporary folder is the scratch: capped in inodes too
+         lambda nb: extra(nb, "check_fisher_diagonal", INODE_FLOOD), {}),
+        ("wanda", "wanda/hw14_lifelong_learning.ipynb",  # a record flood is refused unparsed: this cell only
+         lambda nb: extra(nb, "check_fisher_diagonal", RECORD_FLOOD % after(nb, "check_fisher_diagonal")), {}),
         # similarity: pablo's own loops, and quinton's copy of them with other names and two lines swapped
         ("pablo", "pablo/hw14_lifelong_learning.ipynb",
          lambda nb: [set_source(nb, "fisher_diagonal", PABLO_FISHER), set_source(nb, "mas_importance", PABLO_MAS)], {}),

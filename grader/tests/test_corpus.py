@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from cl_course.data import data_root
+from grader.confinement import CGROUP_ROOT, own_cgroups
 from grader.release import secrets_of
 
 HERE = Path(__file__).parent
@@ -59,6 +60,27 @@ def sandbox_processes():
     return found.split()
 
 
+def leave_what_a_killed_grader_leaves():
+    """As root: a sandbox's cgroups and scratch mount named by a grader pid that is gone, as an OOM kill leaves
+    them; [their paths], which the README's autograde must remove. None without root."""
+    if os.getuid() != 0:
+        return None
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    name = f"cl-grade-{finished.pid}-61099-1"
+    own = own_cgroups()
+    if (CGROUP_ROOT / "cgroup.controllers").exists() and "" in own:  # v2: one tree
+        groups = [CGROUP_ROOT / own[""].lstrip("/") / name]
+    else:
+        groups = [CGROUP_ROOT / c / own[c].lstrip("/") / name for c in ("memory", "pids", "cpuacct") if c in own]
+    scratch = Path(f"/tmp/cl-grade-{finished.pid}-corpus/scratch")
+    scratch.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(scratch)], check=True)
+    for group in groups:
+        group.mkdir()
+    return [*groups, scratch]
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     if not data_root().is_dir():
@@ -66,6 +88,7 @@ def graded(tmp_path_factory):
     root = checkout_beside_the_data(tmp_path_factory.mktemp("ta"))
     SECRET.write_text(SECRET_TEXT)
     SECRET.chmod(0o600)
+    left_behind = leave_what_a_killed_grader_leaves()
     outputs = {}  # (step, assignment or None) -> stdout
     for assignment, command in [c for line in readme_commands() for c in for_each_assignment(line)]:
         env = {k: v for k, v in os.environ.items() if k != "CL_COURSE_DATA"}  # the README's line sets its own
@@ -73,7 +96,8 @@ def graded(tmp_path_factory):
                               env=dict(env, OMP_NUM_THREADS="1"))
         assert done.returncode == 0, f"{command}\n{done.stderr[-3000:]}"
         outputs[command.split(" -m grader ")[1].split()[0], assignment] = done.stdout
-    return root / "course", root, outputs
+        outputs["stderr", command] = done.stderr
+    return root / "course", root, outputs | {"left behind": left_behind}
 
 
 def log(course, student, assignment="hw14"):
@@ -136,6 +160,16 @@ def test_nothing_outlives_a_sandbox(graded):
     assert sandbox_processes() == []
 
 
+def test_what_a_killed_grader_left_is_swept_when_grading_starts(graded):
+    _, _, outputs = graded
+    if outputs["left behind"] is None:
+        pytest.skip("cgroups and mounts need root")
+    assert [p for p in outputs["left behind"] if p.exists()] == []
+    assert str(outputs["left behind"][-1]) not in Path("/proc/self/mounts").read_text()
+    said = [v for k, v in outputs.items() if k[0] == "stderr" and "autograde" in k[1]]
+    assert "removed what a killed grader left behind" in said[0] and str(outputs["left behind"][0]) in said[0]
+
+
 class Live(HTMLParser):
     """Script that would run in a browser: <script> bodies and on* attributes, with our markers."""
 
@@ -172,8 +206,10 @@ def test_feedback_is_inert_and_holds_no_hidden_test(graded, tmp_path):
 
 
 def test_the_second_attacks_holes_stay_closed(graded):
-    """ines: cells after the quiz are not run; kai: answers in a huge cell cost those answers only; lena: printed
-    verdicts are marked as the student's, stripped of colours and bidi, and the sandbox shows no host details."""
+    """ines: cells after the quiz are not run; kai: answers in a huge cell cost those answers only, and the cell
+    is shortened in feedback; lena: printed verdicts are marked as the student's, stripped of colours and bidi,
+    and the sandbox shows no host details; nora: the temporary folder's files are capped; wanda: a record flood
+    costs its cell."""
     course, _, _ = graded
     assert log(course, "ines")["seconds"] < 200  # her three 200 s sleeps would take 600
     kai = log(course, "kai")["parts"]
@@ -184,6 +220,14 @@ def test_the_second_attacks_holes_stay_closed(graded):
     assert "\u2502 q01: right\n" in printed and not re.search("[\x1b\u200b\u202e]", printed)
     assert "\u2502 root:x:0:0::/:/usr/sbin/nologin\n" in printed and "sandbox" in printed
     assert "\u2502 unshare: 1\n" in printed
+    nora = json.loads((course / "autograded" / "nora" / "hw14" / "hw14_lifelong_learning.ipynb").read_text())
+    flood = next(c.get("outputs") for c in nora["cells"] if "empty files in the temp" in "".join(c["source"]))
+    made = re.search(r"empty files in the temporary folder: (\d+) errno 28", json.dumps(flood))
+    assert made and 1000 < int(made.group(1)) < 20_000, flood  # the scratch's inode cap holds
+    wanda = log(course, "wanda")
+    assert any("tampered" in n and "values" in n for n in wanda["notes"]), wanda["notes"]
+    kai_feedback = (course / "feedback" / "kai" / "hw14" / "hw14_lifelong_learning.html").read_text()
+    assert "more characters, not shown here" in kai_feedback  # a huge cell is shortened before it is rendered
     html = (course / "feedback" / "lena" / "hw14" / "hw14_lifelong_learning.html").read_text()
     assert "\u2502 fisher_diagonal: 3 of 3" in html and "\x1b" not in html and "\u202e" not in html
 
