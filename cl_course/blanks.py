@@ -43,7 +43,7 @@ class Blank:
 BLANKS = {b.name: b for b in (
     Blank("fisher_diagonal", ("model", "batches"),
           lambda model, batches: importance.fisher_diagonal(model, batches, "empirical"), 3,
-          ("ewc", "online-ewc", "rwalk"), (
+          ("ewc", "online-ewc", "rwalk", "xdg-ewc"), (
               (mistakes.fisher_batch_mean, "looks like the square of the batch-mean gradient, not the mean of "
                                            "squared per-sample gradients"),
               (mistakes.fisher_absolute, "looks like the mean of |per-sample gradient|; EWC squares each "
@@ -127,7 +127,7 @@ BLANKS = {b.name: b for b in (
                                                      "size (5, 3 and 2 here) that is not the mean over all samples; "
                                                      "sum the outputs over every sample and divide by N"))),
     Blank("si_path_step", ("path_integral", "gradients", "penalty_gradients", "before", "after"),
-          importance.si_path_step, 3, ("si", "rwalk"), updates=("path_integral",), mistakes=(
+          importance.si_path_step, 3, ("si", "rwalk", "xdg-si"), updates=("path_integral",), mistakes=(
               (mistakes.si_step_total_gradient, "uses the whole gradient `gradients`, which includes the penalty's "
                                                 "pull back towards the old tasks; W credits the task loss's own "
                                                 "gradient: gradients - penalty_gradients"),
@@ -139,7 +139,7 @@ BLANKS = {b.name: b for b in (
               (mistakes.si_step_absolute, "takes an absolute value; W accumulates the signed -g * (after - before)"),
               (mistakes.si_step_parameter_not_change, "multiplies the gradient by the parameter, not by its change"),
               (mistakes.si_step_overwrites, "replaces W instead of adding this step to it"))),
-    Blank("si_importance", ("path_integral", "delta", "eps"), importance.si_importance, 1, ("si",), (
+    Blank("si_importance", ("path_integral", "delta", "eps"), importance.si_importance, 1, ("si", "xdg-si"), (
         (mistakes.si_absolute_delta, "divides by |Delta| + eps; SI divides by Delta^2 + eps"),
         (mistakes.si_delta_not_squared, "Delta is not squared: SI divides by Delta^2 + eps"),
         (mistakes.si_eps_inside_square, "eps is inside the square, (Delta + eps)^2; SI divides by Delta^2 + eps"),

@@ -2,7 +2,8 @@
 import argparse
 import sys
 
-from .config import FISHER_LABELS, MEMORY_SELECTIONS, METHODS, PROTOCOLS, RunConfig
+from . import registry
+from .config import FISHER_LABELS, MEMORY_SELECTIONS, PROTOCOLS, RunConfig
 from .data import BENCHMARKS, SCENARIOS, DataError
 from .report import write_outputs
 from .train import load_tasks, run_methods, select_device
@@ -24,11 +25,11 @@ def lambda_pair(text):
 
 
 def method_list(text):
-    methods = [m.strip().lower() for m in text.split(",") if m.strip()]
-    bad = [m for m in methods if m not in METHODS]
+    methods, known = [m.strip().lower() for m in text.split(",") if m.strip()], registry.names()
+    bad = [m for m in methods if m not in known]
     if bad or not methods:
         raise argparse.ArgumentTypeError(f"unknown method(s) {', '.join(bad) or repr(text)}; "
-                                         f"choose from {','.join(METHODS)}")
+                                         f"choose from {','.join(known)}")
     return tuple(methods)
 
 
@@ -42,7 +43,7 @@ def build_parser():
                                      "Defaults reproduce HW14: all six methods and joint training (the upper "
                                      "bound), 5 tasks x 10 epochs.")
     run.add_argument("--methods", type=method_list, default=d.methods,
-                     help=f"comma-separated subset of {','.join(METHODS)} (default: HW14's six and joint)")
+                     help=f"comma-separated subset of {','.join(registry.names())} (default: HW14's six and joint)")
     run.add_argument("--benchmark", choices=BENCHMARKS, default=d.benchmark, help="default %(default)s")
     run.add_argument("--scenario", choices=SCENARIOS, default=None,
                      help="task, domain or class incremental (default: the benchmark's; Permuted MNIST: domain)")
@@ -71,6 +72,9 @@ def build_parser():
     run.add_argument("--lwf-seen-classes", action="store_true",
                      help="class-IL lwf as van de Ven & Tolias's code: softmax over the classes seen so far, "
                           "distillation over the old classes only")
+    run.add_argument("--task-inference", action="store_true",
+                     help="context-specific methods (xdg, xdg-si, xdg-ewc) in domain- or class-IL: infer each test "
+                          "sample's task as the one whose context gives the lowest entropy")
     run.add_argument("--online-decay", type=float, default=d.online_decay,
                      help="online EWC's gamma (default %(default)s)")
     run.add_argument("--device", default=d.device, help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N, mps")
@@ -108,14 +112,18 @@ def table_main(parser, args):
         from .data import data_root
         args.data_root = str(data_root(args.data_root))
     base = protocol(iterations=args.iterations, data_root=args.data_root)
-    data = build_table(args.out, args.methods or TABLE_METHODS, seeds=args.seeds, workers=args.workers, base=base)
+    try:
+        data = build_table(args.out, args.methods or TABLE_METHODS, seeds=args.seeds, workers=args.workers, base=base)
+    except ValueError as e:
+        parser.error(str(e))
     print(f"wrote {args.out}/summary.md, results.json and scenarios.png ({len(data['cells'])} methods)")
 
 
 def check_memory_budget(config, tasks):
     """A class-balanced memory must keep at least one sample of every class stored, by the last task's start
     (a class: a label within its task); a reservoir has no quota. Checked before training, not when it fails."""
-    quotas = {"icarl"} | (set() if config.memory_selection == "reservoir" else {"er", "agem", "gem"})
+    reservoir = config.memory_selection == "reservoir"  # ER's, A-GEM's and GEM's; iCaRL always herds
+    quotas = {"icarl"} if reservoir else set(registry.names("replay"))
     stored = sum(len(t.y_train.unique()) for t in tasks[:-1])
     if quotas & set(config.methods) and config.memory_budget < stored:
         raise ValueError(f"memory-budget {config.memory_budget} cannot keep one sample of each of the {stored} "
@@ -133,7 +141,8 @@ def main(argv=None):
                        batch_size=args.batch_size, lr=args.lr, lambdas=dict(args.lambdas), subset=args.subset,
                        test_subset=args.test_subset, seed=args.seed, fisher_labels=args.fisher_labels,
                        memory_budget=args.memory_budget, memory_selection=args.memory_selection,
-                       lwf_seen_classes=args.lwf_seen_classes, online_decay=args.online_decay,
+                       lwf_seen_classes=args.lwf_seen_classes, task_inference=args.task_inference,
+                       online_decay=args.online_decay,
                        device=args.device, data_root=args.data_root)
     try:
         config.check()

@@ -1,13 +1,13 @@
 """One place for every knob of a run. Defaults are HW14's."""
 from dataclasses import dataclass, field
 
+from . import registry
 from .data import BENCHMARKS, SCENARIOS
 
-HW14_METHODS = ("baseline", "ewc", "mas", "si", "rwalk", "scp", "joint")
-REGULARISED = ("ewc", "mas", "si", "rwalk", "scp")  # the methods with a lambda: HW14's five
-# Beyond HW14 (strategies.py, replay.py, generative.py, icarl.py): online EWC (a lambda too), learning
-# without forgetting, experience replay, A-GEM, GEM, generative replay (+ distillation) and iCaRL.
-METHODS = HW14_METHODS + ("online-ewc", "lwf", "er", "agem", "gem", "dgr", "dgr-distill", "icarl")
+# The method tables are registry.py's rows; these names are kept for the code, notebooks and tests that import them.
+METHODS = registry.names()  # HW14's, then online EWC, LwF, ER, A-GEM, GEM, DGR (+ distillation) and iCaRL
+HW14_METHODS = registry.chosen("baseline", "ewc", "mas", "si", "rwalk", "scp", "joint")  # the homework's choice
+REGULARISED = tuple(m for m in HW14_METHODS if registry.spec(m).takes_lambda)  # HW14's five with a lambda
 FISHER_LABELS = ("exact", "sampled", "empirical", "batch")
 MEMORY_SELECTIONS = ("random", "herding", "reservoir")  # replay.Remembering's
 
@@ -38,11 +38,12 @@ PROTOCOLS = {
 # Average accuracy (%) after task 5 in the HW14 TA notebook.
 HW14_TA_RESULTS = {"baseline": 83.72, "ewc": 91.09, "mas": 95.09, "si": 90.43, "rwalk": 93.99, "scp": 92.62}
 
-# HW14's lambdas. They suit its importances (batch-mean gradients, no 1/2 in the penalty).
-HW14_LAMBDAS = {"baseline": 0.0, "ewc": 100.0, "mas": 0.1, "si": 1.0, "rwalk": 100.0, "scp": 100.0, "joint": 0.0}
-# Online EWC's default; the other new methods have no lambda. On Split MNIST the table chooses lambdas on held-out
-# training images (table.GRIDS; the choice is in benchmarks/results/split_mnist/summary.md).
-DEFAULT_LAMBDAS = HW14_LAMBDAS | {"online-ewc": 100.0}
+# HW14's lambdas (the registry's defaults), its baseline and joint at 0. On Split MNIST the table chooses lambdas
+# on held-out training images (table.GRIDS; the choice is in benchmarks/results/split_mnist/summary.md).
+HW14_LAMBDAS = {m: registry.default_lambda(m) for m in HW14_METHODS}
+# ... and every other regulariser's default (online EWC's); a regulariser without one has no entry
+DEFAULT_LAMBDAS = HW14_LAMBDAS | {m: registry.spec(m).lam for m in registry.names("regularisation")
+                                 if registry.spec(m).lam is not None}
 
 
 @dataclass
@@ -60,7 +61,7 @@ class RunConfig:
     hidden: tuple | None = None       # hidden layer sizes (None: the benchmark's; HW14: 1024, 512, 256)
     batch_size: int = 128             # training minibatch
     lr: float = 1e-4                  # Adam, recreated for every task as HW14 does
-    lambdas: dict = field(default_factory=dict)  # METHOD -> lambda, overriding HW14_LAMBDAS
+    lambdas: dict = field(default_factory=dict)  # METHOD -> lambda, overriding the registry's defaults
     subset: int | None = None         # training samples per task (None: all that the data root holds)
     test_subset: int | None = None    # test samples per task (None: all 10,000); also caps HW14's importance data
     seed: int = 1126                  # python/numpy/torch seed, reset before every method (HW14 used 1126)
@@ -73,6 +74,8 @@ class RunConfig:
                                       # task ends) or reservoir (every training batch); iCaRL always herds
     lwf_seen_classes: bool = False    # class-IL LwF as van de Ven & Tolias's code: softmax over the classes seen,
                                       # distillation over the old classes only (else over every output)
+    task_inference: bool = False      # context-specific methods (XdG) without the task at test time (domain-,
+                                      # class-IL): each sample gets the context it is most confident under
     generator_iterations: int | None = None  # DGR's VAE: batches per task in all, the classifier's and then its
                                       # own on random batches of the task (None: only the classifier's, as van de Ven
                                       # & Tolias, whose 2,000 suffice; the quick profile's 40 do not)
@@ -91,7 +94,9 @@ class RunConfig:
                                           # per-sample loop answer stays fast)
 
     def lam(self, method):
-        return self.lambdas.get(method, DEFAULT_LAMBDAS.get(method, 0.0))
+        """The run's lambda for `method`, else its default (registry.default_lambda: 0 for a method without a
+        lambda, a ValueError for an unknown method or a regulariser without a default)."""
+        return self.lambdas[method] if method in self.lambdas else registry.default_lambda(method)
 
     def settings(self):
         """The protocol's behaviours (a Protocol)."""
@@ -121,18 +126,25 @@ class RunConfig:
 
     def check(self):
         """Raise ValueError with a one-line, actionable message for a bad value."""
-        bad = [m for m in self.methods if m not in METHODS]
+        known = registry.names()
+        bad = [m for m in self.methods if m not in known]
         if bad or not self.methods:
-            raise ValueError(f"unknown method(s) {', '.join(bad) or '(none given)'}; choose from {', '.join(METHODS)}")
+            raise ValueError(f"unknown method(s) {', '.join(bad) or '(none given)'}; choose from {', '.join(known)}")
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {self.protocol!r}; choose hw14 or paper")
         if self.benchmark not in BENCHMARKS:
             raise ValueError(f"unknown benchmark {self.benchmark!r}; choose {' or '.join(BENCHMARKS)}")
         if self.scenario is not None and self.scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario {self.scenario!r}; choose task, domain or class")
-        if "icarl" in self.methods and self.the_scenario() != "class":
-            raise ValueError(f"icarl classifies by the nearest of every class's mean, a class-incremental method: "
-                             f"use --scenario class (got {self.the_scenario()}) or drop icarl")
+        for m in self.methods:
+            if registry.spec(m).task_identity and self.the_scenario() != "task" and not self.task_inference:
+                raise ValueError(f"{m} chooses its context by the task, which {self.the_scenario()}-IL does not give "
+                                 "at test time: use --scenario task, or --task-inference to infer it (the context "
+                                 "it is most confident under)")
+            scenarios = registry.spec(m).scenarios
+            if self.the_scenario() not in scenarios:  # iCaRL: class-IL only (registry.py says why)
+                raise ValueError(f"{m} runs in {' or '.join(scenarios)}-IL only: use --scenario "
+                                 f"{' or '.join(scenarios)} (got {self.the_scenario()}) or drop {m}")
         most = BENCHMARKS[self.benchmark].max_tasks
         if most and self.tasks > most:
             raise ValueError(f"{self.benchmark} has {most} tasks, got --tasks {self.tasks}")
@@ -164,8 +176,10 @@ class RunConfig:
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         for m, v in self.lambdas.items():
-            if m not in METHODS:
-                raise ValueError(f"--lambda names unknown method {m!r}; choose from {', '.join(METHODS)}")
+            if m not in known:
+                raise ValueError(f"--lambda names unknown method {m!r}; choose from {', '.join(known)}")
             if v < 0:
                 raise ValueError(f"lambda for {m} must be >= 0, got {v}")
+        for m in self.methods:
+            self.lam(m)  # a regulariser without a default lambda needs the run's own: one line now, not mid-run
         return self

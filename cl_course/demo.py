@@ -23,8 +23,8 @@ from pathlib import Path
 
 import ipywidgets as w
 
-from . import EDITION
-from .config import DEFAULT_LAMBDAS, HW14_METHODS, METHODS, PROTOCOLS, REGULARISED, RunConfig
+from . import EDITION, registry
+from .config import HW14_METHODS, PROTOCOLS, RunConfig
 from .data import BENCHMARKS, SCENARIOS, DataError
 from .plots import plot_accuracy_matrix, plot_average_accuracy, plot_forgetting_curves
 from .report import PRECOMPUTED, SPLIT_PRECOMPUTED, histories, precomputed, results_dict
@@ -35,7 +35,9 @@ SUBSETS = [("10,000", 10000), ("3,000", 3000), ("1,000", 1000), ("300", 300)]
 PERMUTED = "permuted"  # the scenario control's value for Permuted MNIST; Split MNIST's are SCENARIOS
 SCENARIO_CHOICES = [("Permuted MNIST (HW14)", PERMUTED)] + [(f"Split MNIST, {s}-IL", s) for s in SCENARIOS]
 ITERATIONS = [("100", 100), ("300", 300), ("1,000", 1000), ("2,000 (the paper's)", 2000)]  # per task, Split MNIST
-WITH_LAMBDA = (*REGULARISED, "online-ewc")  # the methods with a lambda box
+# The methods with a lambda box, holding its default: the regularisers (one without a default is never offered,
+# since RunConfig.check refuses it without a lambda)
+WITH_LAMBDA = tuple(m for m in registry.names("regularisation") if registry.spec(m).lam is not None)
 # What decides a run besides the method, its lambda and the number of training images
 KEY_FIELDS = [f.name for f in dataclasses.fields(RunConfig)
               if f.name not in ("methods", "lambdas", "subset", "device", "data_root")]
@@ -56,7 +58,7 @@ def config_of(data):
 def run_key(config, method, n_train):
     """What decides one method's run: the settings that change training, its lambda and the data size.
     The baseline and joint training have no penalty, so each is the same run under every protocol."""
-    penalty_free = method in ("baseline", "joint")
+    penalty_free = registry.spec(method).family in ("baseline", "upper bound")
     fields = {k: getattr(config, k) for k in KEY_FIELDS if not (penalty_free and k in PENALTY_FIELDS)}
     return json.dumps(fields | {"method": method, "lambda": config.lam(method), "training_samples_per_task": n_train},
                       sort_keys=True)
@@ -82,7 +84,7 @@ def offered(base):
     homework; on Split MNIST every method the library runs in that scenario."""
     if base.benchmark == "permuted-mnist":
         return list(HW14_METHODS)
-    return [m for m in METHODS if runs_here(replace(base, methods=(m,)))]
+    return [m for m in registry.names() if runs_here(replace(base, methods=(m,)))]
 
 
 def sizes_text(sizes):
@@ -133,8 +135,8 @@ class ForgettingDemo:
         self.scenario = w.Dropdown(options=SCENARIO_CHOICES, value=PERMUTED, description="scenario")
         self.methods = w.SelectMultiple(options=list(HW14_METHODS), value=list(HW14_METHODS), rows=7,
                                         description="methods")
-        self.lambdas = {m: w.FloatText(value=DEFAULT_LAMBDAS[m], description=f"λ {m}", layout=w.Layout(width="180px"))
-                        for m in WITH_LAMBDA}
+        self.lambdas = {m: w.FloatText(value=registry.default_lambda(m), description=f"λ {m}",
+                                       layout=w.Layout(width="180px")) for m in WITH_LAMBDA}
         self.protocol = w.Dropdown(options=list(PROTOCOLS), value=d.protocol, description="protocol")
         # each protocol has its own lambdas: switching shows the ones its shipped run used
         self.protocol.observe(lambda change: self.use_lambdas(change["new"]), names="value")
@@ -224,7 +226,7 @@ class ForgettingDemo:
         data = self.runs[name]
         shipped = config_of(data).lambdas | {m: r["lambda"] for m, r in data["methods"].items()}
         for m, box in self.lambdas.items():
-            box.value = shipped.get(m, DEFAULT_LAMBDAS[m])
+            box.value = shipped.get(m, registry.default_lambda(m))
 
     def say(self, text, error=False):
         colour = "#b00020" if error else "inherit"

@@ -58,7 +58,8 @@ class GenerativeReplay(Strategy):
     before after_step(), which trains the VAE on the same batch and replay. With `iterations`, the VAE
     trains that many batches per task in all: at the task's end it goes on alone on random batches of the
     task's data (replaying its predecessor likewise), for runs whose classifier takes too few batches for
-    the VAE (the quick profile's 40). Not after the last task: nothing samples that VAE."""
+    the VAE (the quick profile's 40); after the last task too, as the loop calls after_task after every task,
+    though nothing samples that VAE."""
 
     def __init__(self, seed=0, temperature=None, lr=1e-3, iterations=None, batch_size=128, hidden=(400, 400),
                  latent=100):

@@ -11,18 +11,12 @@ from matplotlib import colormaps
 from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
 
-from . import metrics
+from . import metrics, registry
 
-# The reference runs are neutral (baseline grey, the joint upper bound black); the regularisers
-# get tab10's saturated colours.
-METHOD_COLOURS = {"baseline": "#7f7f7f", "joint": "#000000", "ewc": "#1f77b4", "mas": "#ff7f0e",
-                  "si": "#2ca02c", "rwalk": "#d62728", "scp": "#9467bd", "online-ewc": "#aec7e8", "lwf": "#8c564b",
-                  "er": "#e377c2", "agem": "#bcbd22", "gem": "#dbdb8d", "dgr": "#17becf", "dgr-distill": "#9edae5",
-                  "icarl": "#c49c94"}
-METHOD_MARKERS = {"baseline": "o", "joint": "*", "ewc": "s", "mas": "^", "si": "D", "rwalk": "v", "scp": "P",
-                  "online-ewc": "H", "lwf": "<", "er": "X", "agem": ">", "gem": "h", "dgr": "p", "dgr-distill": "d",
-                  "icarl": "8"}
-# For methods outside the table: picked by a checksum of the name, which (unlike hash()) is the
+# From each method's registry row
+METHOD_COLOURS = {m.name: m.colour for m in registry.ROWS}
+METHOD_MARKERS = {m.name: m.marker for m in registry.ROWS}
+# For methods outside the registry: picked by a checksum of the name, which (unlike hash()) is the
 # same in every Python process, so a student's own method keeps its colour between sessions.
 _SPARE_COLOURS = ("#393b79", "#637939", "#843c39", "#7b4173", "#5254a3", "#8ca252", "#bd9e39", "#ad494a")
 _SPARE_MARKERS = ("1", "2", "3", "4", "+", "x", "|")

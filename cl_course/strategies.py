@@ -50,6 +50,8 @@ class Replay:
     head: object = 0      # the output head of each sample: an int or a LongTensor [N]
     temperature: float = 1.0  # of the distillation, when target holds logits
     distillation: object = None  # (logits, teacher_logits, temperature) -> loss; None: distillation_loss
+    current_weight: float | None = None  # the current batch's share w of the loss, the replay's 1 - w;
+                                         # None: 1 / t, t tasks seen (van de Ven & Tolias)
 
     def loss(self, model):
         logits = model(self.x, self.head)
@@ -69,15 +71,33 @@ def distillation_loss(logits, teacher_logits, temperature=2.0):
 
 
 class Strategy:
-    """The hooks the training loop calls (train.fit shows where). Every hook here does what plain
-    fine-tuning does, which is the baseline.
+    """The hooks the training loop calls. Every hook here does what plain fine-tuning does, which is the
+    baseline. `tasks` is always the list of data.Task seen so far, the current one last (tasks[-1]).
 
-    `tasks` is always the list of tasks seen so far, the current one last.
+    train.fit, for each task in turn:
+      prepare_model   may add parameters or modules to the model (a mask, a gate, a column, a head)
+      then model.use_head(task.head) and a new Adam over model.parameters(), so it trains what prepare_model
+      added; no later hook may add parameters (Adam would never see them)
+      before_task     sets up the strategy's state for the task
+      training_data   once: the (x, y, head) the task trains on
+      each epoch, each batch (x, y) of it, in training mode:
+        logits = model(x, head); loss(model, x, y, logits, tasks); replay(model, x, tasks), its loss weighed
+        in (Replay.current_weight); zero_grad; backward; adjust_gradients, which may rewrite p.grad;
+        Adam's step; after_step, which may change parameter values in place and the strategy's state
+      each epoch's end, in eval mode without gradients: predict(model, x, task) on each seen task's test batches
+      fit's on_task   (a callback, not a hook) the task is trained, nothing has consolidated it yet
+      after_task      every task, the last included: keeps what later tasks need (a frozen copy, an Omega);
+                      may change parameter values (a merge)
+    predict also scores every task before any training, and after each after_task the tasks still to come
+    (the accuracy matrix above the diagonal); it may keep its own records, but leaves the parameters alone.
     """
     importance = None  # Omega, {name: tensor}, once a regulariser has one
 
     def __init__(self, lam=0.0):
         self.lam = lam  # regularisers add lam * penalty(model) to the loss
+
+    def prepare_model(self, model, tasks):
+        pass  # before the task's optimiser is built, so that what it adds is trained
 
     def before_task(self, model, tasks):
         pass
@@ -92,7 +112,8 @@ class Strategy:
 
     def replay(self, model, x, tasks):
         """A Replay of earlier tasks to learn beside the current batch x, or None. The loop weighs the
-        current loss 1/t and the replayed one 1 - 1/t, t = len(tasks) (van de Ven & Tolias)."""
+        current loss w and the replayed one 1 - w: w = Replay.current_weight, by default 1/t,
+        t = len(tasks) (van de Ven & Tolias)."""
         return None
 
     def adjust_gradients(self, model, tasks):
@@ -102,10 +123,11 @@ class Strategy:
         pass  # after optimizer.step(); p.grad still holds the gradient of that step
 
     def after_task(self, model, tasks):
-        pass
+        pass  # after every task, the last included
 
-    def predict(self, model, x):
-        """Scores whose argmax is the prediction (evaluation); the model's logits."""
+    def predict(self, model, x, task):
+        """Scores whose argmax is the prediction on x, test inputs of `task` (a data.Task; the model's head
+        is already task.head); the model's logits."""
         return model(x)
 
 

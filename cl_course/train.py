@@ -39,13 +39,14 @@ def seed_everything(seed):
 
 @torch.no_grad()
 def evaluate(model, tasks, batch_size=8192, predict=None):
-    """Accuracy (%) on each task's test set; predict(model, x) gives the scores (default: the logits)."""
+    """Accuracy (%) on each task's test set; predict(model, x, task) gives the scores of x, a batch of
+    task's test inputs, with the model's head set to task.head (default: the logits)."""
     model.eval()
-    predict = predict or (lambda model, x: model(x))
+    predict = predict or (lambda model, x, task: model(x))
     correct = []
     for task in tasks:
         model.use_head(task.head)
-        hits = sum((predict(model, x).argmax(1) == y).sum()
+        hits = sum((predict(model, x, task).argmax(1) == y).sum()
                    for x, y in index_batches(task.x_test, task.y_test, batch_size))
         correct.append(100.0 * hits / len(task.y_test))
     return torch.stack(correct).tolist() if correct else []  # CPU-GPU sync point, once per call
@@ -69,14 +70,17 @@ class History:
 
 def fit(model, tasks, strategy, epochs=10, batch_size=128, lr=1e-4, eval_batch_size=8192,
         generator=None, on_epoch=None, progress=True, name=None, iterations=None, on_task=None):
-    """Train on `tasks` one after another with `strategy`'s hooks; evaluate after every epoch
-    (an epoch: one pass over the data, or `iterations` batches). on_task(model, strategy, k) is called
-    when task k (from 0) is trained, before the strategy's after_task (a confusion matrix, say)."""
+    """Train on `tasks` one after another with `strategy`'s hooks, in the order strategies.Strategy
+    describes; evaluate after every epoch (an epoch: one pass over the data, or `iterations` batches).
+    on_task(model, strategy, k) is called when task k (from 0) is trained, before the strategy's
+    after_task (a confusion matrix, say). History.importance is the Omega the last task trained under,
+    not the one its after_task makes."""
     history = History(initial_accuracy=evaluate(model, tasks, eval_batch_size, strategy.predict),
                       epochs_per_task=epochs)
     bar = tqdm(total=0, desc=name or type(strategy).__name__, disable=not progress, leave=False, mininterval=0.5)
     for k, task in enumerate(tasks):
         seen = tasks[:k + 1]
+        strategy.prepare_model(model, seen)  # first: a head it adds can be chosen, a parameter trained
         model.use_head(task.head)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)  # recreated per task, as HW14
         strategy.before_task(model, seen)
@@ -90,8 +94,11 @@ def fit(model, tasks, strategy, epochs=10, batch_size=128, lr=1e-4, eval_batch_s
                 logits = model(x, heads[idx] if isinstance(heads, torch.Tensor) else heads)
                 loss = strategy.loss(model, x, y, logits, seen)
                 old = strategy.replay(model, x, seen)
-                if old is not None:
+                if old is not None and old.current_weight is None:  # 1/t, in the arithmetic of the runs
+                    # recorded before the weight was a field: loss * (1 / t) can differ from loss / t in the last bit
                     loss = loss / len(seen) + (1 - 1 / len(seen)) * old.loss(model)
+                elif old is not None:
+                    loss = old.current_weight * loss + (1 - old.current_weight) * old.loss(model)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 strategy.adjust_gradients(model, seen)
@@ -107,13 +114,13 @@ def fit(model, tasks, strategy, epochs=10, batch_size=128, lr=1e-4, eval_batch_s
                 on_epoch(history)
         if on_task:
             on_task(model, strategy, k)
-        if k < len(tasks) - 1:  # what a strategy keeps after the last task would never be used
-            strategy.after_task(model, seen)
+        if k == len(tasks) - 1 and strategy.importance is not None:  # before after_task makes the next one;
+            # a copy, should after_task change it in place
+            history.importance = {n: t.detach().to("cpu", copy=True) for n, t in strategy.importance.items()}
+        strategy.after_task(model, seen)
         history.accuracy_matrix.append(history.epoch_accuracy[-1] + evaluate(model, tasks[k + 1:], eval_batch_size,
                                                                              strategy.predict))
     bar.close()
-    if strategy.importance is not None:
-        history.importance = {n: t.detach().cpu() for n, t in strategy.importance.items()}
     return history
 
 

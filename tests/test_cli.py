@@ -62,7 +62,7 @@ def test_a_bad_option_from_the_shell_has_no_traceback():
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr == "cl-course run: error: argument --methods: unknown method(s) foo; " \
                        "choose from baseline,ewc,mas,si,rwalk,scp,joint,online-ewc,lwf,er,agem,gem,dgr,dgr-distill," \
-                       "icarl (see --help)\n"
+                       "icarl,xdg,xdg-si,xdg-ewc (see --help)\n"
 
 
 def test_missing_data_is_one_line(tmp_path, monkeypatch):
@@ -78,7 +78,7 @@ def test_help_lists_every_option():
     text = build_parser()._subparsers._group_actions[0].choices["run"].format_help()
     for option in ("--methods", "--protocol", "--tasks", "--epochs", "--batch-size", "--lr", "--lambda", "--subset",
                    "--seed", "--device", "--data-root", "--out", "--benchmark", "--scenario", "--iterations",
-                   "--memory-budget", "--memory-selection", "--lwf-seen-classes", "--online-decay"):
+                   "--memory-budget", "--memory-selection", "--lwf-seen-classes", "--task-inference", "--online-decay"):
         assert option in text
 
 

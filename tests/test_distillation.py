@@ -118,7 +118,7 @@ def test_lwf_replays_the_batch_with_the_previous_models_logits(heads):
     tasks, lwf = tasks_with_heads(heads), ProbedLwF(temperature=3.0)
     model = small_model(heads=3 if heads[-1] else 1)
     fit(model, tasks, lwf, epochs=1, batch_size=8, lr=1e-2, progress=False)
-    assert len(lwf.copies) == 2  # after tasks 1 and 2 (none after the last)
+    assert len(lwf.copies) == 3  # after every task, the last included
     assert {seen for seen, _, _ in lwf.calls} == {1, 2, 3}
     for seen, x, out in lwf.calls:
         if seen == 1:
@@ -133,9 +133,10 @@ def test_lwf_replays_the_batch_with_the_previous_models_logits(heads):
         torch.testing.assert_close(out.target, expected)
         assert out.target.dtype == torch.float32 and not out.target.requires_grad
     assert not any(p.requires_grad for p in lwf.previous.parameters())
-    # the model trained on after the copy, so the targets are the old model's, not the current one's
-    assert not torch.equal(lwf.previous.fc1.weight, model.fc1.weight)
+    # the model trained on after the copy task 3 distilled, so its targets were the old model's, not the current one's
+    assert not torch.equal(lwf.copies[1].fc1.weight, model.fc1.weight)
     assert torch.equal(lwf.previous.fc1.weight, lwf.copies[-1].fc1.weight)
+    assert torch.equal(lwf.previous.fc1.weight, model.fc1.weight)  # the last task's end: the final model
 
 
 # ---------------------------------------------------------------- LwF over the classes seen (van de Ven & Tolias)

@@ -121,7 +121,7 @@ def test_predict_picks_the_nearest_mean_and_rules_out_classes_without_one():
     means = {0: torch.randn(5, generator=gen, dtype=torch.float64), 2: torch.randn(5, generator=gen,
                                                                                     dtype=torch.float64)}
     icarl.means = {c: m / m.norm() for c, m in means.items()}
-    scores = icarl.predict(model, x)
+    scores = icarl.predict(model, x, class_tasks(1)[0])
     assert scores.shape == (9, 4)
     assert bool(torch.isneginf(scores[:, [1, 3]]).all()) and bool(torch.isfinite(scores[:, [0, 2]]).all())
     for i, f in enumerate(features_by_hand(model, x).tolist()):
@@ -132,7 +132,7 @@ def test_predict_picks_the_nearest_mean_and_rules_out_classes_without_one():
 
 def test_predict_without_any_class_mean_gives_the_logits():
     model, x = small_model(out_features=4), torch.randn(3, 8)
-    assert torch.equal(ICaRL().predict(model, x), model(x))
+    assert torch.equal(ICaRL().predict(model, x, class_tasks(1)[0]), model(x))
 
 
 # ---------------------------------------------------------------- the loss
@@ -192,14 +192,20 @@ class ProbedICaRL(ICaRL):
 
 
 def test_icarl_in_the_loop_keeps_herded_exemplars_within_its_budget_and_trains_on_them():
-    """Budget 12: 12 // 2 = 6 exemplars per class after task 1, 12 // 4 = 3 after task 2; classes 0 and 1 then
-    keep the first 3 of the herding order chosen at task 1's end (not herded again at task 2's)."""
+    """Budget 12: 12 // 2 = 6 exemplars per class after task 1, 12 // 4 = 3 after task 2, 12 // 6 = 2 after
+    task 3; the old classes then keep the first 3 (2) of the herding order chosen at their own task's end (not
+    herded again later). The classifier is probed while task 3 is trained (on_task), before its exemplars."""
     tasks, icarl = class_tasks(3), ProbedICaRL(budget=12)
     model = small_model()
-    fit(model, tasks, icarl, epochs=1, batch_size=8, lr=1e-2, progress=False)
-    assert sorted(icarl.exemplars) == [0, 1, 2, 3]  # tasks 1 and 2; nothing is chosen after the last
+    last = {}
+
+    def probe(model, strategy, k):
+        if k == 2:
+            last.update(exemplars=dict(strategy.exemplars), means=strategy.class_means(model))
+    fit(model, tasks, icarl, epochs=1, batch_size=8, lr=1e-2, progress=False, on_task=probe)
+    assert sorted(last["exemplars"]) == [0, 1, 2, 3]  # tasks 1 and 2's, while task 3 trains
     herded = {}  # class -> the herding order on the features of the model at its own task's end
-    for c in range(4):
+    for c in range(6):
         task, frozen = tasks[c // 2], icarl.copies[c // 2]
         x = task.x_train[task.y_train == c]
         herded[c] = x[brute_force_herding(features_by_hand(frozen, x).detach(), 6)]
@@ -207,8 +213,11 @@ def test_icarl_in_the_loop_keeps_herded_exemplars_within_its_budget_and_trains_o
     assert sorted(during_task_2) == [0, 1]
     for c in (0, 1):
         torch.testing.assert_close(during_task_2[c], herded[c])  # 6 each
-    for c, exemplars in icarl.exemplars.items():
+    for c, exemplars in last["exemplars"].items():
         torch.testing.assert_close(exemplars, herded[c][:3])
+    assert sorted(icarl.exemplars) == list(range(6))  # after the last task too
+    for c, exemplars in icarl.exemplars.items():
+        torch.testing.assert_close(exemplars, herded[c][:2])
     x = tasks[0].x_train[tasks[0].y_train == 0]
     again = x[brute_force_herding(features_by_hand(icarl.copies[1], x).detach(), 3)]
     assert not torch.equal(again, herded[0][:3])  # herding again would have chosen others: the test can tell
@@ -221,10 +230,10 @@ def test_icarl_in_the_loop_keeps_herded_exemplars_within_its_budget_and_trains_o
         labels = [c for c in sorted(exemplars) for _ in range(len(exemplars[c]))]
         assert y.dtype == torch.long and y.tolist() == task.y_train.tolist() + labels
     # the classifier: means of the exemplars, and of all training data of the current (last) task
-    means = icarl.class_means(model)
+    means = last["means"]
     assert sorted(means) == [0, 1, 2, 3, 4, 5]
     for c, mean in means.items():
-        source = icarl.exemplars[c] if c < 4 else tasks[2].x_train[tasks[2].y_train == c]
+        source = last["exemplars"][c] if c < 4 else tasks[2].x_train[tasks[2].y_train == c]
         f = [unit(row) for row in features_by_hand(model, source).tolist()]
         expected = unit([sum(col) / len(f) for col in zip(*f, strict=True)])
         torch.testing.assert_close(mean, torch.tensor(expected), rtol=1e-5, atol=1e-6)

@@ -32,16 +32,9 @@ def small_model(heads=1):
     return MLP(out_features=4, heads=heads, hidden=(6, 5), in_features=8)
 
 
-def fit_and_consolidate(model, tasks, strategy, **kw):
-    """fit(), then the consolidation after the last task, which fit() skips because nothing would use it."""
-    history = fit(model, tasks, strategy, **kw)
-    strategy.after_task(model, tasks)
-    return history
-
-
 class Recorder(Strategy):
-    HOOKS = ("before_task", "training_data", "loss", "replay", "adjust_gradients", "after_step", "after_task",
-             "predict")
+    HOOKS = ("prepare_model", "before_task", "training_data", "loss", "replay", "adjust_gradients", "after_step",
+             "after_task", "predict")
 
     def __init__(self):
         super().__init__(lam=1.0)
@@ -63,13 +56,13 @@ def test_every_hook_is_reached_in_order():
     steps = 3  # ceil(50 / 20) batches per epoch
     evaluate = ["predict"]  # one test batch per seen task
     epoch = ["loss", "replay", "adjust_gradients", "after_step"] * steps
-    task1 = ["before_task", "training_data"] + (epoch + evaluate) * 2
-    task2 = ["before_task", "training_data"] + (epoch + evaluate * 2) * 2
+    task1 = ["prepare_model", "before_task", "training_data"] + (epoch + evaluate) * 2
+    task2 = ["prepare_model", "before_task", "training_data"] + (epoch + evaluate * 2) * 2
     # evaluations: untrained on both tasks; task 1's future task after it; none after the last task
-    expected = evaluate * 2 + task1 + ["after_task"] + evaluate + task2
+    expected = evaluate * 2 + task1 + ["after_task"] + evaluate + task2 + ["after_task"]
     assert [c for c, _ in rec.calls] == expected
     assert set(rec.HOOKS) == {c for c, _ in rec.calls}
-    assert [n for c, n in rec.calls if c == "after_task"] == [1]  # tasks seen so far
+    assert [n for c, n in rec.calls if c == "after_task"] == [1, 2]  # tasks seen so far
     assert {n for c, n in rec.calls if c == "loss"} == {1, 2}
     assert len(history.epoch_accuracy) == 4 and [len(a) for a in history.epoch_accuracy] == [1, 1, 2, 2]
     assert len(history.accuracy_matrix) == 2 and all(len(r) == 2 for r in history.accuracy_matrix)
@@ -97,7 +90,7 @@ def test_penalty_pulls_towards_the_anchor():
     drift = {}
     for lam in (0.0, 1e4):
         model, s = small_model(), EWC(lam=lam, protocol="paper", fisher_labels="exact", batch_size=64)
-        fit_and_consolidate(model, tasks[:1], s, epochs=2, batch_size=20, lr=1e-2, progress=False)
+        fit(model, tasks[:1], s, epochs=2, batch_size=20, lr=1e-2, progress=False)
         anchor = snapshot(model)
         fit(model, tasks[1:], s, epochs=2, batch_size=20, lr=1e-2, progress=False)
         drift[lam] = sum((p.detach() - anchor[n]).pow(2).sum() for n, p in model.named_parameters()).item()
@@ -114,7 +107,7 @@ class Snapshots(EWC):
 def test_hw14_protocol_recomputes_from_seen_test_sets():
     tasks = synthetic_tasks(2)
     model, s = small_model(), Snapshots(lam=0.0, protocol="hw14", batch_size=1000)
-    fit_and_consolidate(model, tasks, s, epochs=1, batch_size=30, progress=False)
+    fit(model, tasks, s, epochs=1, batch_size=30, progress=False)
     # one batch per task: the batch-mean gradient of each seen test set, squared, averaged over the 2 batches
     last = s.copies[-1]
     grads = [gradient(last, F.cross_entropy(last(t.x_test), t.y_test)) for t in tasks]
@@ -126,7 +119,7 @@ def test_hw14_protocol_recomputes_from_seen_test_sets():
 def test_paper_protocol_adds_up_training_set_importances():
     tasks = synthetic_tasks(2)
     model, s = small_model(), Snapshots(lam=0.0, protocol="paper", fisher_labels="empirical", batch_size=25)
-    fit_and_consolidate(model, tasks, s, epochs=1, batch_size=30, progress=False)
+    fit(model, tasks, s, epochs=1, batch_size=30, progress=False)
     parts = [fisher_diagonal(m, [(t.x_train, t.y_train)], "empirical") for m, t in zip(s.copies, tasks, strict=False)]
     for n in parts[0]:
         torch.testing.assert_close(s.importance[n], parts[0][n] + parts[1][n], rtol=1e-4, atol=1e-10)
@@ -177,7 +170,7 @@ def test_si_path_integral_and_omega_follow_the_trajectory():
     tasks = synthetic_tasks(1)
     model, si = small_model(), SI(lam=1.0, protocol="hw14")
     rec = Trajectory(si)
-    fit_and_consolidate(model, tasks, rec, epochs=2, batch_size=20, lr=1e-2, progress=False)
+    fit(model, tasks, rec, epochs=2, batch_size=20, lr=1e-2, progress=False)
     previous, W = rec.start, {n: torch.zeros_like(p) for n, p in rec.start.items()}
     for grads, params in rec.steps:
         for n in W:
@@ -197,7 +190,7 @@ def test_rwalk_hw14_fisher_mix_and_score_average():
         t.x_test, t.y_test = t.x_test[:1].repeat(n, 1), t.y_test[:1].repeat(n)
     model, rw = small_model(), RWalk(lam=0.0, protocol="hw14", batch_size=20)
     rec = Trajectory(rw)
-    fit_and_consolidate(model, tasks, rec, epochs=1, batch_size=30, progress=False)
+    fit(model, tasks, rec, epochs=1, batch_size=30, progress=False)
 
     def grad_at(k, task):  # the batch-mean gradient of `task`'s test set at the end of task k
         m = rec.models[k]
@@ -261,7 +254,8 @@ def test_notebook_answers_replace_the_library_functions(tiny_batches):
         return answer
 
     assert {n for m in METHODS for n in blanks_of(m)} == BLANKS.keys()
-    config = RunConfig(protocol="paper", fisher_labels="empirical", scp_slices=4, eval_batch_size=16)
+    config = RunConfig(protocol="paper", fisher_labels="empirical", scp_slices=4, eval_batch_size=16,
+                       lambdas={"xdg-si": 1.0, "xdg-ewc": 1.0})  # the two without a default lambda
     functions = {n: b for n, b in BLANKS.items() if not isinstance(b.reference, type)}  # a class replaces a strategy
     reservoir = replace(config, memory_selection="reservoir")  # the only memory that calls reservoir_slots
     for method in METHODS:
@@ -311,6 +305,7 @@ def test_si_penalty_gradients_are_the_penaltys_autograd_gradient():
     tasks = synthetic_tasks(2)
     model, si = small_model(), SI(lam=7.0, protocol="paper")
     fit(model, tasks, si, epochs=1, batch_size=30, lr=1e-2, progress=False)
+    model = small_model()  # the initial weights: the anchor is the trained model's, where the penalty is flat
     params = snapshot(model)
     expected = gradient(model, si.lam * si.penalty(model))
     got = si.penalty_gradients(params)
@@ -358,11 +353,17 @@ def test_joint_training_trains_on_every_seen_task_and_keeps_no_importance():
 
 
 def test_history_keeps_the_importance_the_last_task_trained_under():
+    """Tasks 1 and 2's summed Omega, which the penalty used while task 3 trained (on_task sees it), not the
+    one the last after_task makes (task 3's added); a copy of it, not the strategy's own tensors."""
     tasks = synthetic_tasks(3)
     ewc = make_strategy("ewc", RunConfig(protocol="paper", fisher_labels="empirical"))
-    history = fit(small_model(), tasks, ewc, epochs=1, batch_size=30, progress=False)
-    assert history.importance.keys() == ewc.importance.keys()
-    assert all(torch.equal(history.importance[n], ewc.importance[n].cpu()) for n in ewc.importance)
+    held = []  # the strategy's Omega when each task is trained
+    history = fit(small_model(), tasks, ewc, epochs=1, batch_size=30, progress=False,
+                  on_task=lambda model, s, k: held.append(s.importance))
+    assert held[0] is None and history.importance.keys() == held[-1].keys() == ewc.importance.keys()
+    assert all(torch.equal(history.importance[n], held[-1][n].cpu()) for n in ewc.importance)
+    assert all(history.importance[n].data_ptr() != held[-1][n].data_ptr() for n in ewc.importance)
+    assert not all(torch.equal(history.importance[n], ewc.importance[n].cpu()) for n in ewc.importance)
     assert fit(small_model(), tasks, make_strategy("baseline", RunConfig()), epochs=1, batch_size=30,
                progress=False).importance is None
 
@@ -414,9 +415,11 @@ def test_strategies_read_what_a_protocol_means_from_its_description(monkeypatch)
     monkeypatch.setitem(config_module.PROTOCOLS, "custom", custom)
     ewc = EWC(lam=1.0, protocol="custom", fisher_labels="empirical")
     model, tasks = small_model(), synthetic_tasks(2)
-    fit(model, tasks, ewc, epochs=1, batch_size=30, progress=False)
-    first = {n: t.clone() for n, t in ewc.importance.items()}
-    ewc.after_task(model, tasks)  # the second task's importance replaces the first (no accumulation)
+    held = []  # the strategy's Omega when each task is trained
+    fit(model, tasks, ewc, epochs=1, batch_size=30, progress=False,
+        on_task=lambda model, s, k: held.append(s.importance))
+    first = held[1]  # task 1's, under which task 2 trained
+    # fit's last after_task: the second task's importance replaces the first (no accumulation)
     second = fisher_diagonal(model, [(tasks[1].x_train, tasks[1].y_train)], "empirical")
     for n in second:
         torch.testing.assert_close(ewc.importance[n], second[n], rtol=1e-5, atol=1e-9)

@@ -43,6 +43,13 @@ def test_the_lambda_grid_grows_while_the_best_sits_at_an_end(tmp_path, monkeypat
     assert list(scores["online-ewc|task"]) == ["100", "10000", "1e+06", "1e+07", "1e+08", "1e+09"]
 
 
+def test_a_regulariser_without_a_grid_is_refused_before_any_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(table, "run_cell", lambda cell, base: pytest.fail("nothing may run"))
+    with pytest.raises(ValueError, match="table.GRIDS, which has none for rwalk, scp: add a grid"):
+        table.build_table(tmp_path, ["baseline", "rwalk", "scp"], scenarios=["task"], seeds=1, workers=1)
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
 def test_summary_puts_ours_beside_the_published_numbers(tmp_path, monkeypatch):
     monkeypatch.setattr(table, "run_cell", lambda cell, base: fake_result(20.0 + cell.seed))
     monkeypatch.setattr(table, "GRIDS", {"si": (1.0, 10.0, 100.0)})
