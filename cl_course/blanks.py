@@ -43,7 +43,7 @@ class Blank:
 BLANKS = {b.name: b for b in (
     Blank("fisher_diagonal", ("model", "batches"),
           lambda model, batches: importance.fisher_diagonal(model, batches, "empirical"), 3,
-          ("ewc", "online-ewc", "rwalk", "xdg-ewc"), (
+          ("ewc", "online-ewc", "rwalk", "xdg-ewc", "imm-mode"), (
               (mistakes.fisher_batch_mean, "looks like the square of the batch-mean gradient, not the mean of "
                                            "squared per-sample gradients"),
               (mistakes.fisher_absolute, "looks like the mean of |per-sample gradient|; EWC squares each "

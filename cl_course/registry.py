@@ -88,6 +88,11 @@ def _gates(config, answers):  # XdG's: its gates drawn from the run's seed; the 
     return dict(gate_seed=config.seed, infer_task=config.task_inference)
 
 
+def _imm(config, answers):  # mode-IMM's Fisher: as the regularisers', on the task's training data
+    return dict(batch_size=config.importance_batch_size, samples=config.importance_subset, seed=config.seed,
+                answers=answers)
+
+
 def _generator(config, answers):
     return dict(seed=config.seed, lr=config.generator_lr, iterations=config.generator_iterations,
                 batch_size=config.batch_size, hidden=tuple(config.generator_hidden), latent=config.generator_latent)
@@ -127,6 +132,20 @@ ROWS = (
            "#98df8a", "+", task_identity=True, penalty=True),
     Method("xdg-ewc", "context-specific", "xdg:XdGEWC", lambda c, a: _fisher(c, a) | _gates(c, a),
            "#ff9896", "2", task_identity=True, penalty=True),
+    # IMM merges its task networks into one that answers every task: domain-IL. Its lambda is L2-transfer's
+    # (0: weight-transfer only, as Lee et al.'s plain mean- and mode-IMM)
+    Method("imm-mean", "regularisation", "imm:IMM", _imm, "#f7b6d2", "4", lam=0.0,
+           scenarios=("domain",)),
+    Method("imm-mode", "regularisation", "imm:IMM", lambda c, a: _imm(c, a) | dict(mode=True), "#c7c7c7", "|",
+           lam=0.0, scenarios=("domain",)),
+    # HAT's gates are chosen by the task, and its heads are the tasks' own: task-IL only
+    Method("hat", "context-specific", "hat:HAT",
+           lambda c, a: dict(batch_size=c.batch_size, iterations=c.iterations, seed=c.seed), "#393b79", "1",
+           scenarios=("task",), task_identity=True),
+    # PackNet's masks are chosen by the task, and its head is the task's own: task-IL only
+    Method("packnet", "context-specific", "packnet:PackNet",
+           lambda c, a: dict(share=1 / c.tasks, lr=c.lr, batch_size=c.batch_size, seed=c.seed), "#c5b0d5", "3",
+           scenarios=("task",), task_identity=True),
 )
 REGISTRY = {m.name: m for m in ROWS}
 

@@ -37,6 +37,7 @@ def results_dict(config, results, device, n_train):
                         "initial_accuracy": h.initial_accuracy,
                         "lambda": config.lam(m),
                         "wall_time_s": h.wall_time}
+                    | ({"task_inference": h.task_inference} if h.task_inference is not None else {})
                     for m, h in results.items()},
     }
 
@@ -69,6 +70,12 @@ def summary_markdown(data):
                      f"{r['wall_time_s']:.0f} |")
     lines += ["", "Average accuracy: mean test accuracy over all tasks after the last one (HW14's metric). "
               "BWT, FWT and forgetting in percentage points (see cl_course/metrics.py)."]
+    inferring = {m: r["task_inference"] for m, r in data["methods"].items() if "task_inference" in r}
+    if inferring:
+        lines += ["", "Task inference after the last task (% of each task's test samples given their own task's "
+                  "context): " + "; ".join(f"{m} {', '.join(f'{v:.1f}' for v in right.values())} "
+                                          f"(mean {sum(right.values()) / len(right):.1f})"
+                                          for m, right in inferring.items()) + "."]
     n = env["training_samples_per_task"]
     if not permuted:
         return "\n".join(lines) + "\n"  # the TA's table is Permuted MNIST's

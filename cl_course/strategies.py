@@ -84,6 +84,9 @@ class Strategy:
         logits = model(x, head); loss(model, x, y, logits, tasks); replay(model, x, tasks), its loss weighed
         in (Replay.current_weight); zero_grad; backward; adjust_gradients, which may rewrite p.grad;
         Adam's step; after_step, which may change parameter values in place and the strategy's state
+      finish_task     after the last epoch's batches, before its evaluation: what belongs to training the task
+                      but changes its own answers (PackNet's pruning and fine-tuning), so that the accuracy
+                      matrix holds the task as it is kept
       each epoch's end, in eval mode without gradients: predict(model, x, task) on each seen task's test batches
       fit's on_task   (a callback, not a hook) the task is trained, nothing has consolidated it yet
       after_task      every task, the last included: keeps what later tasks need (a frozen copy, an Omega);
@@ -121,6 +124,9 @@ class Strategy:
 
     def after_step(self, model, tasks):
         pass  # after optimizer.step(); p.grad still holds the gradient of that step
+
+    def finish_task(self, model, tasks):
+        pass  # after the task's last batch, before its last evaluation
 
     def after_task(self, model, tasks):
         pass  # after every task, the last included

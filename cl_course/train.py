@@ -61,6 +61,8 @@ class History:
     epochs_per_task: int = 0
     wall_time: float = 0.0
     importance: dict | None = None  # the Omega the last task trained under, on the CPU (regularisers only)
+    task_inference: dict | None = None  # task name -> % of its test samples whose task was inferred right, at the
+                                        # end (a context-specific method that infers the task: XdG --task-inference)
 
     @property
     def average_accuracy(self):
@@ -87,7 +89,7 @@ def fit(model, tasks, strategy, epochs=10, batch_size=128, lr=1e-4, eval_batch_s
         x_train, y_train, heads = strategy.training_data(seen)
         bar.total += epochs * (iterations or -(-len(x_train) // batch_size))  # per task: joint's data grows
         bar.refresh()
-        for _ in range(epochs):
+        for epoch in range(epochs):
             model.train()
             for idx in batch_indices(len(x_train), batch_size, True, generator, x_train.device, iterations):
                 x, y = x_train[idx], y_train[idx]
@@ -105,6 +107,8 @@ def fit(model, tasks, strategy, epochs=10, batch_size=128, lr=1e-4, eval_batch_s
                 optimizer.step()
                 strategy.after_step(model, seen)
                 bar.update()
+            if epoch == epochs - 1:
+                strategy.finish_task(model, seen)
             accuracy = evaluate(model, seen, eval_batch_size, strategy.predict)
             history.epoch_accuracy.append(accuracy)
             model.use_head(task.head)
@@ -121,6 +125,8 @@ def fit(model, tasks, strategy, epochs=10, batch_size=128, lr=1e-4, eval_batch_s
         history.accuracy_matrix.append(history.epoch_accuracy[-1] + evaluate(model, tasks[k + 1:], eval_batch_size,
                                                                              strategy.predict))
     bar.close()
+    if getattr(strategy, "infer_task", False):
+        history.task_inference = strategy.inference_accuracy(model, tasks, eval_batch_size)
     return history
 
 

@@ -12,13 +12,14 @@ What the code does differently from the paper, and why:
 - Without the task (domain- and class-IL) the gate can be inferred (`infer_task=True`): each sample is given the
   gate, among those of the tasks met so far, under which the network is most confident (the lowest entropy of its
   softmax). That is not in Masse et al.; it is the "task inference" the course's third lesson measures, and
-  `inferred` counts how often it picks the right task.
+  `inference_accuracy` says how often it picks the right task (train.fit records it in History.task_inference).
 - An importance computed on every seen task's test set in one pass (HW14's protocol) would see one gate for all
   of them; run the regularised combinations with the `paper` protocol (each task's own training data).
 """
 import torch
 import torch.nn.functional as F
 
+from .data import index_batches
 from .strategies import EWC, SI, Strategy
 
 GATED = 0.8  # Masse et al.: 80% of each hidden layer's units off per task
@@ -36,7 +37,6 @@ class XdG(Strategy):
         self.current = None   # the task being trained: its gate in train mode
         self.shown = None     # the gate in eval mode (evaluation, importances)
         self.trained = []     # names of the tasks trained so far, in order: task inference chooses among their gates
-        self.inferred = {}    # task name -> [right, total] of task inference
         self.hooked = None    # the model the gates are attached to
 
     def gate(self, model, name):
@@ -81,25 +81,34 @@ class XdG(Strategy):
         if not self.infer_task or not self.trained:
             self.shown = task.name
             return super().predict(model, x, task)
-        names = self.trained
-        scores = []
-        for name in names:
-            self.shown = name
-            scores.append(super().predict(model, x, task))
-        scores = torch.stack(scores)                                           # [gates, N, classes]
-        p = F.softmax(scores, dim=-1)
-        entropy = -(p * torch.log(p.clamp_min(1e-12))).sum(-1)              # [gates, N]
-        chosen = entropy.argmin(0)                                           # [N]
-        if task.name in names:  # a task not trained yet has no gate to find
-            right = self.inferred.setdefault(task.name, [0, 0])
-            right[0] += int((chosen == names.index(task.name)).sum())  # logging: a CPU-GPU sync per batch is fine
-            right[1] += len(x)
+        scores, chosen = self.infer(model, x, task)
         self.shown = task.name
         return scores[chosen, torch.arange(len(x), device=scores.device)]
 
-    def task_inference_accuracy(self):
-        """Per trained task, the % of its test samples whose gate was inferred right (every evaluation so far)."""
-        return {name: 100.0 * right / total for name, (right, total) in self.inferred.items() if total}
+    def infer(self, model, x, task):
+        """(scores [gates, N, classes] under each trained task's gate, [N] the index in self.trained of the gate
+        whose softmax has the lowest entropy)."""
+        scores = []
+        for name in self.trained:
+            self.shown = name
+            scores.append(super().predict(model, x, task))
+        scores = torch.stack(scores)
+        p = F.softmax(scores, dim=-1)
+        entropy = -(p * torch.log(p.clamp_min(1e-12))).sum(-1)  # [gates, N]
+        return scores, entropy.argmin(0)
+
+    @torch.no_grad()
+    def inference_accuracy(self, model, tasks, batch_size=8192):
+        """{task name: % of its test samples whose task inference chooses its own gate}, for the trained tasks."""
+        model.eval()
+        right = {}
+        for task in (t for t in tasks if t.name in self.trained):
+            model.use_head(task.head)
+            hits = sum((self.infer(model, x, task)[1] == self.trained.index(task.name)).sum()
+                       for x, _ in index_batches(task.x_test, task.y_test, batch_size))
+            right[task.name] = 100.0 * float(hits) / len(task.y_test)  # CPU-GPU sync point, once per task
+        self.shown = self.current
+        return right
 
 
 def with_gates(regulariser):

@@ -62,7 +62,7 @@ def test_a_bad_option_from_the_shell_has_no_traceback():
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr == "cl-course run: error: argument --methods: unknown method(s) foo; " \
                        "choose from baseline,ewc,mas,si,rwalk,scp,joint,online-ewc,lwf,er,agem,gem,dgr,dgr-distill," \
-                       "icarl,xdg,xdg-si,xdg-ewc (see --help)\n"
+                       "icarl,xdg,xdg-si,xdg-ewc,imm-mean,imm-mode,hat,packnet (see --help)\n"
 
 
 def test_missing_data_is_one_line(tmp_path, monkeypatch):

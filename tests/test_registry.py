@@ -29,8 +29,10 @@ COLOURS = {"baseline": "#7f7f7f", "joint": "#000000", "ewc": "#1f77b4", "mas": "
 MARKERS = {"baseline": "o", "joint": "*", "ewc": "s", "mas": "^", "si": "D", "rwalk": "v", "scp": "P",
            "online-ewc": "H", "lwf": "<", "er": "X", "agem": ">", "gem": "h", "dgr": "p", "dgr-distill": "d",
            "icarl": "8"}
-CONTEXT = ("xdg", "xdg-si", "xdg-ewc")  # added with the registry: the third family (xdg.py)
-KNOWN = ", ".join(METHODS + CONTEXT)
+CONTEXT = ("xdg", "xdg-si", "xdg-ewc", "hat", "packnet")  # added with the registry: the third family
+IMM = ("imm-mean", "imm-mode")  # and IMM among the regularisers (imm.py)
+ADDED = ("xdg", "xdg-si", "xdg-ewc", "imm-mean", "imm-mode", "hat", "packnet")  # in the registry's order
+KNOWN = ", ".join(METHODS + ADDED)
 
 
 def built_before(method, config, answers=None):
@@ -95,12 +97,13 @@ def test_every_method_builds_the_strategy_it_built_before(method, run, with_answ
 
 
 def test_the_tables_other_modules_export_are_the_ones_written_out_before():
-    assert registry.names() == config.METHODS == METHODS + CONTEXT
+    assert registry.names() == config.METHODS == METHODS + ADDED
     assert config.HW14_METHODS == ("baseline", "ewc", "mas", "si", "rwalk", "scp", "joint")
     assert config.REGULARISED == ("ewc", "mas", "si", "rwalk", "scp")
     assert list(config.HW14_LAMBDAS.items()) == list(HW14_LAMBDAS.items())
-    assert list(config.DEFAULT_LAMBDAS.items()) == list((HW14_LAMBDAS | {"online-ewc": 100.0}).items())
-    assert demo.WITH_LAMBDA == ("ewc", "mas", "si", "rwalk", "scp", "online-ewc")
+    assert list(config.DEFAULT_LAMBDAS.items()) == list((HW14_LAMBDAS | {"online-ewc": 100.0, "imm-mean": 0.0,
+                                                                        "imm-mode": 0.0}).items())
+    assert tuple(demo.WITH_LAMBDA) == ("ewc", "mas", "si", "rwalk", "scp", "online-ewc", *IMM)
     assert {m: plots.METHOD_COLOURS[m] for m in METHODS} == COLOURS
     assert {m: plots.METHOD_MARKERS[m] for m in METHODS} == MARKERS
     for drawn in (plots.METHOD_COLOURS, plots.METHOD_MARKERS):  # every method told apart in a figure
@@ -109,7 +112,7 @@ def test_the_tables_other_modules_export_are_the_ones_written_out_before():
                                    "icarl", "joint")
     assert table.REPLAY == ("er", "agem", "gem", "icarl")
     assert lesson2.METHODS == ("baseline", "ewc", "si", "lwf", "er", "agem", "dgr", "icarl")
-    assert registry.names("regularisation") == ("ewc", "mas", "si", "rwalk", "scp", "online-ewc")
+    assert registry.names("regularisation") == ("ewc", "mas", "si", "rwalk", "scp", "online-ewc", *IMM)
     assert registry.names("context-specific") == CONTEXT
     assert [m.name for m in registry.ROWS if m.task_identity] == list(CONTEXT)  # they choose their context by task
     assert [m.name for m in registry.ROWS if m.penalty] == ["xdg-si", "xdg-ewc"]
@@ -191,4 +194,5 @@ def test_the_registry_imports_and_builds_every_strategy_in_the_student_edition(t
                           env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
     assert done.stdout.split() == ["student", "Strategy", "EWC", "MAS", "SI", "RWalk", "SCP", "Joint", "OnlineEWC",
                                    "LwF", "ExperienceReplay", "AGEM", "GEM", "GenerativeReplay", "GenerativeReplay",
-                                   "ICaRL", "XdG", "XdGSI", "XdGEWC"], done.stderr[-2000:]
+                                   "ICaRL", "XdG", "XdGSI", "XdGEWC", "IMM", "IMM", "HAT",
+                                   "PackNet"], done.stderr[-2000:]

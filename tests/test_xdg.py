@@ -86,7 +86,22 @@ def test_task_inference_picks_the_gate_of_lowest_entropy_and_counts_its_hits():
         expected.append(every[best][i])
         hits += best == 1
     torch.testing.assert_close(got, torch.stack(expected))
-    assert xdg.task_inference_accuracy() == {"t1": 100.0 * hits / len(task.x_test)}
+    right = xdg.inference_accuracy(model, tasks)
+    assert set(right) == {"t0", "t1"} and right["t1"] == 100.0 * hits / len(task.x_test)  # t2: never trained
+
+
+def test_a_run_that_infers_the_task_records_how_often_it_was_right_and_the_summary_says_so(tmp_path):
+    from cl_course.report import results_dict, summary_markdown
+    tasks, model = tasks_of(2, heads=False), model_of()
+    history = fit(model, tasks, XdG(gate_seed=6, infer_task=True), epochs=1, batch_size=20, progress=False)
+    assert set(history.task_inference) == {"t0", "t1"} and all(0 <= v <= 100 for v in history.task_inference.values())
+    told = fit(model_of(), tasks, XdG(gate_seed=6), epochs=1, batch_size=20, progress=False)
+    assert told.task_inference is None
+    config = RunConfig(methods=("xdg",), scenario="class", task_inference=True, benchmark="split-mnist")
+    data = results_dict(config, {"xdg": history}, "cpu", 80)
+    right = history.task_inference
+    assert (f"xdg {right['t0']:.1f}, {right['t1']:.1f} (mean {(right['t0'] + right['t1']) / 2:.1f})"
+            in summary_markdown(data))
 
 
 def test_xdg_with_si_gates_and_regularises():

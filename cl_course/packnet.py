@@ -1,0 +1,122 @@
+"""PackNet (Mallya & Lazebnik 2018, CVPR): when a task's training ends, keep its largest weights among those
+still free, give them to that task and freeze them; the rest are set to zero and left free for the next tasks.
+A task is evaluated with the weights of its own and of the tasks before it, so later tasks cannot change its
+answers: in task-IL its backward transfer is exactly zero (the task is evaluated after its pruning, which
+`finish_task` does). It needs the task at test time (its mask), as every context-specific method.
+
+What the code does differently from the paper, and why:
+- Pruned and frozen are the hidden layers' weights; the hidden biases train on the first task only and are frozen
+  after it, as in the paper; the output heads are not pruned (task-IL gives each task its own).
+- Each task keeps `share` of every hidden layer's weights (default 1 / the run's tasks, so that five tasks fill
+  the network), the largest by magnitude among those still free; when fewer are free it keeps what is left, and a
+  task that finds none trains its head only: the capacity has run out. The paper prunes a fraction of the free
+  weights (50% or 75%); a share of the whole layer makes the capacity, and its end, easy to see.
+- After pruning, the kept weights are trained again on the task for `retrain` batches (the paper's post-pruning
+  fine-tuning), with Adam at the run's learning rate.
+"""
+import torch
+import torch.nn.functional as F
+
+from .data import batch_indices
+from .strategies import Strategy
+
+
+class PackNet(Strategy):
+    """`share`: the fraction of each hidden layer's weights a task keeps; `retrain`: batches of fine-tuning of the
+    kept weights after pruning; `lr`, `batch_size`: those batches' Adam learning rate and size."""
+
+    def __init__(self, share=0.2, retrain=50, lr=1e-3, batch_size=128, seed=0):
+        super().__init__()
+        if not 0.0 < share <= 1.0:
+            raise ValueError(f"share is the fraction of each layer a task keeps, in (0, 1], got {share}")
+        self.share, self.retrain, self.lr, self.batch_size = share, retrain, lr, batch_size
+        self.generator = torch.Generator().manual_seed(seed)  # the retraining's batches
+        self.owner = None  # {weight name: LongTensor, its shape}: 0 free, k the task (1-based) that keeps it
+        self.tasks = []    # names of the tasks met, in order: a task's number is its place here + 1
+        self.current = 0   # the number of the task being trained
+
+    def weights(self, model):
+        return {f"fc{i}.weight": layer.weight for i, layer in enumerate(model.hidden, start=1)}
+
+    def biases(self, model):
+        return [layer.bias for layer in model.hidden]
+
+    def number(self, task):
+        if task.name not in self.tasks:
+            self.tasks.append(task.name)
+        return self.tasks.index(task.name) + 1
+
+    def before_task(self, model, tasks):
+        if self.owner is None:
+            self.owner = {n: torch.zeros_like(w, dtype=torch.long) for n, w in self.weights(model).items()}
+        self.current = self.number(tasks[-1])
+
+    def adjust_gradients(self, model, tasks):
+        """Only free weights learn (before pruning) or the task's own (while retraining); biases on task 1 only."""
+        for name, w in self.weights(model).items():
+            if w.grad is not None:
+                w.grad.mul_(self.owner[name] == self.trainable)
+        if self.current > 1:
+            for b in self.biases(model):
+                if b.grad is not None:
+                    b.grad.zero_()
+
+    @property
+    def trainable(self):
+        return self.current if self.pruned(self.current) else 0
+
+    def pruned(self, number):
+        return any((o == number).any() for o in self.owner.values())
+
+    def finish_task(self, model, tasks):
+        """Prune and fine-tune before the task's last evaluation: the accuracy matrix holds it as it is kept."""
+        number = self.current
+        with torch.no_grad():
+            for name, w in self.weights(model).items():
+                free = self.owner[name] == 0
+                keep = min(int(free.sum()), round(self.share * w.numel()))
+                if keep:
+                    magnitude = torch.where(free, w.abs(), torch.full_like(w, -1.0))
+                    kept = magnitude.flatten().topk(keep).indices
+                    self.owner[name].view(-1)[kept] = number
+                w[self.owner[name] == 0] = 0.0  # pruned: free for the next tasks, and out of this one's answers
+        if self.pruned(number) and self.retrain:
+            self.fine_tune(model, tasks[-1])
+
+    def fine_tune(self, model, task):
+        model.train()
+        model.use_head(task.head)
+        optimizer = torch.optim.Adam(model.parameters(), lr=self.lr)
+        for idx in batch_indices(len(task.x_train), self.batch_size, True, self.generator, task.x_train.device,
+                                 self.retrain):
+            loss = F.cross_entropy(model(task.x_train[idx]), task.y_train[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.adjust_gradients(model, [task])
+            optimizer.step()
+
+    def predict(self, model, x, task):
+        """The logits with only the weights of `task` and the tasks before it (and, for the task in training
+        before its pruning, the free ones too)."""
+        number = self.number(task)
+        if self.owner is None:
+            return model(x)
+        saved = {}
+        with torch.no_grad():
+            for name, w in self.weights(model).items():
+                owner = self.owner[name]
+                use = (owner >= 1) & (owner <= number)
+                if number == self.current and not self.pruned(number):
+                    use |= owner == 0
+                saved[name] = w.clone()
+                w.mul_(use)
+        try:
+            return model(x)
+        finally:
+            with torch.no_grad():
+                for name, w in self.weights(model).items():
+                    w.copy_(saved[name])
+
+    def capacity_left(self):
+        """{weight name: % of its weights still free}."""
+        return {n: 100.0 * float((o == 0).float().mean()) for n, o in self.owner.items()}

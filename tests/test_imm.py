@@ -1,0 +1,75 @@
+"""IMM against the formulas: the merge on a hand-worked two-parameter case, the merged network that evaluation
+uses against a fresh copy loaded with it, training going on from the task's own network, mode-IMM's Fisher against
+fisher_diagonal on the task's data, and L2-transfer's penalty written out."""
+import pytest
+import torch
+
+from cl_course import RunConfig
+from cl_course.data import Task
+from cl_course.imm import IMM, merged
+from cl_course.importance import fisher_diagonal
+from cl_course.methods import make_strategy
+from cl_course.model import MLP
+from cl_course.train import evaluate, fit
+
+
+def tasks_of(n, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [Task(f"t{k}", torch.randn(60, 8, generator=g), torch.randint(0, 4, (60,), generator=g),
+                 torch.randn(30, 8, generator=g), torch.randint(0, 4, (30,), generator=g)) for k in range(n)]
+
+
+def model_of():
+    torch.manual_seed(0)
+    return MLP(out_features=4, hidden=(6, 5), in_features=8)
+
+
+def test_the_merge_of_two_networks_by_hand():
+    networks = [{"w": torch.tensor([1.0, 2.0])}, {"w": torch.tensor([3.0, 6.0])}]
+    fishers = [{"w": torch.tensor([1.0, 0.0])}, {"w": torch.tensor([3.0, 0.0])}]
+    assert merged(networks)["w"].tolist() == [2.0, 4.0]  # mean-IMM: (1 + 3) / 2, (2 + 6) / 2
+    # mode-IMM: (1 * 1 + 3 * 3) / (1 + 3) = 2.5; no Fisher on the second: the mean, 4
+    torch.testing.assert_close(merged(networks, fishers)["w"], torch.tensor([2.5, 4.0]))
+
+
+@pytest.mark.parametrize("mode", [False, True])
+def test_evaluation_uses_the_merge_and_training_goes_on_from_the_tasks_own_network(mode):
+    tasks, model = tasks_of(3), model_of()
+    imm = IMM(mode=mode)
+    history = fit(model, tasks, imm, epochs=2, batch_size=20, lr=1e-2, progress=False)
+    assert all(torch.equal(p, imm.networks[-1][n]) for n, p in model.named_parameters())  # never the merge
+    fresh = model_of()
+    fresh.load_state_dict(merged(imm.networks, imm.fishers if mode else None))
+    assert history.accuracy_matrix[-1] == evaluate(fresh, tasks)
+    assert len(imm.networks) == 3 and len(imm.fishers) == (3 if mode else 0)
+
+
+def test_mode_imms_fisher_is_the_true_fisher_on_the_tasks_training_data():
+    tasks, model = tasks_of(1), model_of()
+    imm = IMM(mode=True, batch_size=25)
+    fit(model, tasks, imm, epochs=1, batch_size=20, lr=1e-2, progress=False)
+    model.eval()
+    expected = fisher_diagonal(model, [(tasks[0].x_train, tasks[0].y_train)], labels="exact")
+    for n in expected:
+        torch.testing.assert_close(imm.fishers[0][n], expected[n])
+
+
+def test_l2_transfer_adds_lam_times_the_squared_distance_to_the_last_tasks_network():
+    tasks, model = tasks_of(2), model_of()
+    imm = IMM(lam=0.5)
+    imm.networks = [{}]  # one task done: the next before_task anchors at the current parameters
+    imm.before_task(model, tasks)
+    with torch.no_grad():
+        model.fc1.weight.add_(0.1)
+    x, y = tasks[1].x_train[:5], tasks[1].y_train[:5]
+    logits = model(x)
+    plain = torch.nn.functional.cross_entropy(logits, y)
+    distance = 0.01 * model.fc1.weight.numel()
+    torch.testing.assert_close(imm.loss(model, x, y, logits, tasks), plain + 0.5 * distance)
+
+
+def test_the_registry_runs_it_in_domain_il_only():
+    assert isinstance(make_strategy("imm-mode", RunConfig()), IMM) and make_strategy("imm-mode", RunConfig()).mode
+    RunConfig(methods=("imm-mean", "imm-mode")).check()  # Permuted MNIST: domain-IL
+    with pytest.raises(ValueError, match="imm-mean runs in domain-IL only"):
+        RunConfig(methods=("imm-mean",), scenario="task").check()
