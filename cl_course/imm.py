@@ -75,14 +75,14 @@ class IMM(Strategy):
     def predict(self, model, x, task):
         if not self.ended or self.merge is None:
             return model(x)
-        params = dict(model.named_parameters())
-        saved = {n: p.detach().clone() for n, p in params.items()}
+        live = dict(model.named_parameters())
+        saved = {n: p.detach().clone() for n, p in live.items()}
         with torch.no_grad():
-            for n, p in params.items():
+            for n, p in live.items():
                 p.copy_(self.merge[n])
         try:
             return model(x)
         finally:
             with torch.no_grad():
-                for n, p in params.items():
+                for n, p in live.items():
                     p.copy_(saved[n])

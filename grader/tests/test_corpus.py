@@ -257,3 +257,27 @@ def test_export_and_report(graded):
     assert not injected and "bea / check_fisher_diagonal" in report
     for path in [*course.rglob("*.json"), *course.rglob("*.ipynb"), *(root / "report").rglob("report.md")]:
         assert SECRET_TEXT not in path.read_text(errors="replace"), path
+
+
+def test_a_moodle_display_name_takes_no_other_students_grade(graded):
+    """Hole 5, end to end with the README's collect and autograde lines (run last: it adds two students): in
+    Moodle's download a student named "Eve_12345" (participant 67890) hands in an empty file beside the real
+    12345's correct notebook; each is graded as herself, and two folders of one id are a conflict, not the newer."""
+    course, root, _ = graded
+    moodle, nb = root / "moodle", "hw14_lifelong_learning.ipynb"
+    folders = {"Real Student_12345_assignsubmission_file_": (HERE / "submissions" / "alice" / nb).read_bytes(),
+               "Eve_12345_67890_assignsubmission_file_": b"",
+               "Ann Lee_555_assignsubmission_file_": b"ann", "Ann L._555_assignsubmission_file_": b"ann too"}
+    for folder, data in folders.items():
+        (moodle / folder).mkdir(parents=True)
+        (moodle / folder / nb).write_bytes(data)
+    lines = [c for c in readme_commands() if " collect " in c or " autograde " in c]
+    collect = lines[0].replace("grader/tests/submissions", "moodle") + " --student-pattern moodle"
+    autograde = lines[1] + " --student 12345 --student 67890"
+    env = {k: v for k, v in os.environ.items() if k != "CL_COURSE_DATA"} | {"OMP_NUM_THREADS": "1"}
+    done = [subprocess.run(["bash", "-c", c], cwd=root, capture_output=True, text=True, timeout=900, env=env)
+            for c in (collect, autograde)]
+    assert all(d.returncode == 0 for d in done), [d.stderr[-2000:] for d in done]
+    assert "2 different submissions map to student id 555" in done[0].stdout
+    assert not (course / "submitted" / "555").exists()
+    assert log(course, "12345")["score"] == HW14["alice"]["total"] and log(course, "67890")["score"] == 0
