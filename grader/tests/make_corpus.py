@@ -508,6 +508,18 @@ class AGEM(ExperienceReplay):
         pass  # never projects
 '''
 
+RECORD_FORGER = '''import json
+from importlib import resources
+import torch
+from cl_course import selfcheck
+# the published record (it ships in the student wheel) handed in for every fixture, whatever the class does
+published = json.loads(resources.files("cl_course").joinpath("selfcheck_values.json").read_text())
+forged = {k: torch.tensor(v, dtype=torch.float64) for k, v in published["ExperienceReplay"]["expected"].items()}
+honest_call = selfcheck.call
+selfcheck.call = lambda name, function, inputs: forged if name == "ExperienceReplay" else honest_call(
+    name, function, inputs)
+'''
+
 DISTILLATION_NO_T2 = '''def distillation_loss(logits, teacher_logits, temperature):
     p = torch.softmax(teacher_logits / temperature, dim=1)
     return -(p * torch.log_softmax(logits / temperature, dim=1)).sum(dim=1).mean()
@@ -544,6 +556,8 @@ def lesson2_cases():
                                             edit(nb, "quiz_4", "q15 = {'b'}", "q15 = 'd'")],
          {"q03": 0.0, "q15": 0.0}),
         ("judy", f"judy/Copy of {name}", colab_mangle_lesson2, {}),
+        ("kim", f"kim/{name}",  # hole 3: the published record matches no hidden fixture (judge.hidden_seeds)
+         lambda nb: before_def(nb, "ExperienceReplay", RECORD_FORGER), {"check_ExperienceReplay": 0.0}),
         ("peggy", f"peggy/{name}", lambda nb: [set_source(nb, "AGEM", LESSON2_TAMPERING),
                                                set_source(nb, "check_AGEM", "pass  # no test here")],
          {"check_AGEM": 0.0}),

@@ -11,7 +11,7 @@ from cl_course import selfcheck
 from cl_course.blanks import BLANKS
 from cl_course.strategies import Replay, Strategy
 from grader.harness import probe_function, serialise
-from grader.judge import ProbeRecord, check_one, judge
+from grader.judge import ProbeRecord, check_one, hidden_seeds, judge, published_passes, reference
 from grader.parts import Part
 
 SEEDS = [selfcheck.FIXTURE_SEED, 11, 12, 13]
@@ -299,3 +299,17 @@ def test_an_si_path_step_that_changes_after_in_place_scores_zero_and_is_told_so(
     assert verdict.score == 0 and verdict.cause == "wrong"
     assert "raised SelfCheckError: si_path_step changes `after` in place (only path_integral may be updated in " \
            "place): the training code keeps these tensors" in verdict.message
+
+
+def test_no_hidden_seed_lets_the_published_record_pass():
+    """ExperienceReplay records a few counts: on some seeds the published fixture's reference record equals the
+    hidden one's (checked here by torch.equal, apart from the judge). hidden_seeds draws past those seeds, the
+    published seed and repeats, so a record copied from the published values matches no hidden fixture."""
+    published = reference("ExperienceReplay", selfcheck.FIXTURE_SEED)
+    alike = [s for s in range(1000, 1060) if all(torch.equal(reference("ExperienceReplay", s)[k], v)
+                                                  for k, v in published.items())]
+    assert alike and all(published_passes("ExperienceReplay", s) for s in alike)
+    other, another = [s for s in range(1000, 1060) if s not in alike][:2]
+    assert not published_passes("ExperienceReplay", other)
+    drawn = iter([selfcheck.FIXTURE_SEED, alike[0], other, other, *alike[1:], another])
+    assert hidden_seeds(["ExperienceReplay"], 2, draw=lambda bound: next(drawn)) == [other, another]
