@@ -127,24 +127,24 @@ ROWS = (
            scenarios=("class",)),
     # XdG needs the task to choose its gate: task-IL, or any scenario with --task-inference. Combined with SI or
     # EWC (Masse et al.'s best) it takes their lambda, with no default: the right one depends on the benchmark
-    Method("xdg", "context-specific", "xdg:XdG", _gates, "#ffbb78", "x", task_identity=True),
+    Method("xdg", "context-specific", "xdg:XdG", _gates, "#ffbb78", "$x$", task_identity=True),
     Method("xdg-si", "context-specific", "xdg:XdGSI", lambda c, a: _regulariser(c, a) | _gates(c, a),
-           "#98df8a", "+", task_identity=True, penalty=True),
+           "#98df8a", "$s$", task_identity=True, penalty=True),
     Method("xdg-ewc", "context-specific", "xdg:XdGEWC", lambda c, a: _fisher(c, a) | _gates(c, a),
-           "#ff9896", "2", task_identity=True, penalty=True),
+           "#ff9896", "$e$", task_identity=True, penalty=True),
     # IMM merges its task networks into one that answers every task: domain-IL. Its lambda is L2-transfer's
     # (0: weight-transfer only, as Lee et al.'s plain mean- and mode-IMM)
-    Method("imm-mean", "regularisation", "imm:IMM", _imm, "#f7b6d2", "4", lam=0.0,
+    Method("imm-mean", "regularisation", "imm:IMM", _imm, "#f7b6d2", "$m$", lam=0.0,
            scenarios=("domain",)),
-    Method("imm-mode", "regularisation", "imm:IMM", lambda c, a: _imm(c, a) | dict(mode=True), "#c7c7c7", "|",
+    Method("imm-mode", "regularisation", "imm:IMM", lambda c, a: _imm(c, a) | dict(mode=True), "#c7c7c7", "$M$",
            lam=0.0, scenarios=("domain",)),
     # HAT's gates are chosen by the task, and its heads are the tasks' own: task-IL only
     Method("hat", "context-specific", "hat:HAT",
-           lambda c, a: dict(batch_size=c.batch_size, iterations=c.iterations, seed=c.seed), "#393b79", "1",
+           lambda c, a: dict(batch_size=c.batch_size, iterations=c.iterations, seed=c.seed), "#6b6ecf", "$h$",
            scenarios=("task",), task_identity=True),
     # PackNet's masks are chosen by the task, and its head is the task's own: task-IL only
     Method("packnet", "context-specific", "packnet:PackNet",
-           lambda c, a: dict(share=1 / c.tasks, lr=c.lr, batch_size=c.batch_size, seed=c.seed), "#c5b0d5", "3",
+           lambda c, a: dict(share=1 / c.tasks, lr=c.lr, batch_size=c.batch_size, seed=c.seed), "#c5b0d5", "$p$",
            scenarios=("task",), task_identity=True),
 )
 REGISTRY = {m.name: m for m in ROWS}
