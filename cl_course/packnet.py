@@ -34,6 +34,7 @@ class PackNet(Strategy):
         self.owner = None  # {weight name: LongTensor, its shape}: 0 free, k the task (1-based) that keeps it
         self.tasks = []    # names of the tasks met, in order: a task's number is its place here + 1
         self.current = 0   # the number of the task being trained
+        self.keeping = set()  # the numbers of the tasks that kept weights when pruned
 
     def weights(self, model):
         return {f"fc{i}.weight": layer.weight for i, layer in enumerate(model.hidden, start=1)}
@@ -66,7 +67,7 @@ class PackNet(Strategy):
         return self.current if self.pruned(self.current) else 0
 
     def pruned(self, number):
-        return any((o == number).any() for o in self.owner.values())
+        return number in self.keeping  # a set: this is asked every batch
 
     def finish_task(self, model, tasks):
         """Prune and fine-tune before the task's last evaluation: the accuracy matrix holds it as it is kept."""
@@ -79,6 +80,7 @@ class PackNet(Strategy):
                     magnitude = torch.where(free, w.abs(), torch.full_like(w, -1.0))
                     kept = magnitude.flatten().topk(keep).indices
                     self.owner[name].view(-1)[kept] = number
+                    self.keeping.add(number)
                 w[self.owner[name] == 0] = 0.0  # pruned: free for the next tasks, and out of this one's answers
         if self.pruned(number) and self.retrain:
             self.fine_tune(model, tasks[-1])
