@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .strategies import Strategy
+from .context import ContextSpecific
+from .model import gate_hidden_layers
 
 S_MAX = 400.0     # the paper's s_max
 CLAMP = 6.0       # |e| after every step
@@ -42,7 +43,7 @@ def annealed(batch, batches, s_max=S_MAX):
     return 1 / s_max + (s_max - 1 / s_max) * batch / batches
 
 
-class HAT(Strategy):
+class HAT(ContextSpecific):
     """Hard attention to the task. `batch_size`, `iterations`: the run's, which give the batches of an epoch (the
     annealing's period). The task embeddings are parameters of the model (model.hat_embeddings[layer][task]),
     added in prepare_model so that the task's optimizer trains them."""
@@ -53,15 +54,8 @@ class HAT(Strategy):
         self.batch_size, self.iterations, self.s_max, self.sparsity = batch_size, iterations, s_max, sparsity
         self.batches, self.batch, self.s = 1, 0, s_max
         self.cumulative = None  # [a_<t per hidden layer], FloatTensor [units]; None before the first task ends
-        self.names = []         # task names in the order met: a task's embedding index
-        self.current = None     # the embedding trained now
-        self.shown = None       # the embedding in eval mode (None: a task not trained yet, ungated)
+        self.shown = None       # the context whose embedding eval mode uses (None: a task not trained yet, ungated)
         self.hooked = None
-
-    def index(self, task):
-        if task.name not in self.names:
-            self.names.append(task.name)
-        return self.names.index(task.name)
 
     def gates(self, model, index, s):
         return [torch.sigmoid(s * layer[index]) for layer in model.hat_embeddings]
@@ -69,14 +63,13 @@ class HAT(Strategy):
     def prepare_model(self, model, tasks):
         if not hasattr(model, "hat_embeddings"):
             model.hat_embeddings = nn.ModuleList(nn.ParameterList() for _ in model.hidden)
-        index = self.index(tasks[-1])
+        index = self.context(tasks[-1])
         for layer, embeddings in zip(model.hidden, model.hat_embeddings, strict=True):
             while len(embeddings) <= index:  # a task evaluated before it was trained has its index already
                 initial = torch.randn(layer.out_features, generator=self.generator)
                 embeddings.append(nn.Parameter(initial.to(layer.weight.device)))
         if self.hooked is not model:
-            for i, layer in enumerate(model.hidden):  # before the ReLU: relu(a z) = a relu(z) for a >= 0
-                layer.register_forward_hook(lambda module, inputs, out, i=i: out * self.gate_of(model, i, module))
+            gate_hidden_layers(model, lambda i, module: self.gate_of(model, i, module))
             self.hooked = model
 
     def gate_of(self, model, i, module):
@@ -87,7 +80,8 @@ class HAT(Strategy):
         return torch.sigmoid(self.s_max * model.hat_embeddings[i][self.shown])
 
     def before_task(self, model, tasks):
-        self.current = self.shown = self.index(tasks[-1])
+        super().before_task(model, tasks)
+        self.shown = self.current
         n = len(tasks[-1].x_train)
         self.batches = self.iterations or math.ceil(n / self.batch_size)
         self.batch = 0
@@ -127,11 +121,9 @@ class HAT(Strategy):
         self.cumulative = gates if self.cumulative is None else [
             torch.maximum(a, g) for a, g in zip(self.cumulative, gates, strict=True)]
 
-    def predict(self, model, x, task):
-        index = self.index(task)
-        trained = hasattr(model, "hat_embeddings") and index < len(model.hat_embeddings[0])
-        self.shown = index if trained else None
-        return model(x)
+    def show(self, model, context):
+        trained = hasattr(model, "hat_embeddings") and context < len(model.hat_embeddings[0])
+        self.shown = context if trained else None
 
     def units_used(self):
         """% of each hidden layer's units some task so far attends to (a_<t > 0.5)."""

@@ -17,11 +17,11 @@ What the code does differently from the paper, and why:
 import torch
 import torch.nn.functional as F
 
+from .context import ContextSpecific
 from .data import batch_indices
-from .strategies import Strategy
 
 
-class PackNet(Strategy):
+class PackNet(ContextSpecific):
     """`share`: the fraction of each hidden layer's weights a task keeps; `retrain`: batches of fine-tuning of the
     kept weights after pruning; `lr`, `batch_size`: those batches' Adam learning rate and size."""
 
@@ -31,9 +31,7 @@ class PackNet(Strategy):
             raise ValueError(f"share is the fraction of each layer a task keeps, in (0, 1], got {share}")
         self.share, self.retrain, self.lr, self.batch_size = share, retrain, lr, batch_size
         self.generator = torch.Generator().manual_seed(seed)  # the retraining's batches
-        self.owner = None  # {weight name: LongTensor, its shape}: 0 free, k the task (1-based) that keeps it
-        self.tasks = []    # names of the tasks met, in order: a task's number is its place here + 1
-        self.current = 0   # the number of the task being trained
+        self.owner = None  # {weight name: LongTensor, its shape}: 0 free, k the task number (context + 1) keeping it
         self.keeping = set()  # the numbers of the tasks that kept weights when pruned
 
     def weights(self, model):
@@ -42,36 +40,35 @@ class PackNet(Strategy):
     def biases(self, model):
         return [layer.bias for layer in model.hidden]
 
-    def number(self, task):
-        if task.name not in self.tasks:
-            self.tasks.append(task.name)
-        return self.tasks.index(task.name) + 1
-
     def before_task(self, model, tasks):
         if self.owner is None:
             self.owner = {n: torch.zeros_like(w, dtype=torch.long) for n, w in self.weights(model).items()}
-        self.current = self.number(tasks[-1])
+        super().before_task(model, tasks)
+
+    @property
+    def number(self):
+        return self.current + 1  # of the task being trained: 0 in `owner` means free
 
     def adjust_gradients(self, model, tasks):
         """Only free weights learn (before pruning) or the task's own (while retraining); biases on task 1 only."""
         for name, w in self.weights(model).items():
             if w.grad is not None:
                 w.grad.mul_(self.owner[name] == self.trainable)
-        if self.current > 1:
+        if self.number > 1:
             for b in self.biases(model):
                 if b.grad is not None:
                     b.grad.zero_()
 
     @property
     def trainable(self):
-        return self.current if self.pruned(self.current) else 0
+        return self.number if self.pruned(self.number) else 0
 
     def pruned(self, number):
         return number in self.keeping  # a set: this is asked every batch
 
     def finish_task(self, model, tasks):
         """Prune and fine-tune before the task's last evaluation: the accuracy matrix holds it as it is kept."""
-        number = self.current
+        number = self.number
         with torch.no_grad():
             for name, w in self.weights(model).items():
                 free = self.owner[name] == 0
@@ -100,7 +97,7 @@ class PackNet(Strategy):
     def predict(self, model, x, task):
         """The logits with only the weights of `task` and the tasks before it (and, for the task in training
         before its pruning, the free ones too)."""
-        number = self.number(task)
+        number = self.context(task) + 1
         if self.owner is None:
             return model(x)
         saved = {}
@@ -108,7 +105,7 @@ class PackNet(Strategy):
             for name, w in self.weights(model).items():
                 owner = self.owner[name]
                 use = (owner >= 1) & (owner <= number)
-                if number == self.current and not self.pruned(number):
+                if number == self.number and not self.pruned(number):
                     use |= owner == 0
                 saved[name] = w.clone()
                 w.mul_(use)

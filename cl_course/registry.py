@@ -88,6 +88,10 @@ def _gates(config, answers):  # XdG's: its gates drawn from the run's seed; the 
     return dict(gate_seed=config.seed, infer_task=config.task_inference)
 
 
+def _networks(config, answers):  # separate networks' and progressive columns': made from the run's seed
+    return dict(seed=config.seed, infer_task=config.task_inference)
+
+
 def _imm(config, answers):  # mode-IMM's Fisher: as the regularisers', on the task's training data
     return dict(batch_size=config.importance_batch_size, samples=config.importance_subset, seed=config.seed,
                 answers=answers)
@@ -125,6 +129,12 @@ ROWS = (
     Method("icarl", "replay", "icarl:ICaRL",
            lambda c, a: _memory(c, a) | dict(herding=(a or {}).get("herding_selection")), "#c49c94", "8",
            scenarios=("class",)),
+    # a network of its own per task (the shared MLP's parameters split among the tasks), or a column per task that
+    # reads the earlier ones: chosen by the task, so task-IL, or any scenario with --task-inference
+    Method("separate", "context-specific", "separate:SeparateNetworks",
+           lambda c, a: _networks(c, a) | dict(tasks=c.tasks), "#e7ba52", "$n$", task_identity=True),
+    Method("progressive", "context-specific", "progressive:ProgressiveNetworks", _networks, "#de9ed6", "$c$",
+           task_identity=True),
     # XdG needs the task to choose its gate: task-IL, or any scenario with --task-inference. Combined with SI or
     # EWC (Masse et al.'s best) it takes their lambda, with no default: the right one depends on the benchmark
     Method("xdg", "context-specific", "xdg:XdG", _gates, "#ffbb78", "$x$", task_identity=True),

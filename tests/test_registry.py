@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from cl_course import config, demo, lesson2, plots, registry, table
-from cl_course.blanks import BLANKS
+from cl_course import config, demo, plots, registry, table
+from cl_course.lessons import lesson2
+from cl_course.teaching.blanks import BLANKS
 from cl_course.cli import main
 from cl_course.config import RunConfig
 from cl_course.generative import GenerativeReplay
@@ -29,9 +30,11 @@ COLOURS = {"baseline": "#7f7f7f", "joint": "#000000", "ewc": "#1f77b4", "mas": "
 MARKERS = {"baseline": "o", "joint": "*", "ewc": "s", "mas": "^", "si": "D", "rwalk": "v", "scp": "P",
            "online-ewc": "H", "lwf": "<", "er": "X", "agem": ">", "gem": "h", "dgr": "p", "dgr-distill": "d",
            "icarl": "8"}
-CONTEXT = ("xdg", "xdg-si", "xdg-ewc", "hat", "packnet")  # added with the registry: the third family
+# added with the registry: the third family
+CONTEXT = ("separate", "progressive", "xdg", "xdg-si", "xdg-ewc", "hat", "packnet")
 IMM = ("imm-mean", "imm-mode")  # and IMM among the regularisers (imm.py)
-ADDED = ("xdg", "xdg-si", "xdg-ewc", "imm-mean", "imm-mode", "hat", "packnet")  # in the registry's order
+ADDED = ("separate", "progressive", "xdg", "xdg-si", "xdg-ewc", "imm-mean", "imm-mode", "hat",
+         "packnet")  # in the registry's order
 KNOWN = ", ".join(METHODS + ADDED)
 
 
@@ -194,5 +197,5 @@ def test_the_registry_imports_and_builds_every_strategy_in_the_student_edition(t
                           env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
     assert done.stdout.split() == ["student", "Strategy", "EWC", "MAS", "SI", "RWalk", "SCP", "Joint", "OnlineEWC",
                                    "LwF", "ExperienceReplay", "AGEM", "GEM", "GenerativeReplay", "GenerativeReplay",
-                                   "ICaRL", "XdG", "XdGSI", "XdGEWC", "IMM", "IMM", "HAT",
-                                   "PackNet"], done.stderr[-2000:]
+                                   "ICaRL", "SeparateNetworks", "ProgressiveNetworks", "XdG", "XdGSI", "XdGEWC", "IMM",
+                                   "IMM", "HAT", "PackNet"], done.stderr[-2000:]

@@ -1,0 +1,81 @@
+"""What the context-specific methods share: each task is a context with a part of the network of its own (a gate,
+a mask, a network, a column), chosen by the task, so the task's identity is needed at test time. Without it
+(domain- and class-IL) the context can be inferred: each sample is answered under the context, among those
+trained so far, in which the network is most confident, the lowest entropy of its softmax. That is in none of the
+methods' papers; it is the "task inference" the course's third lesson measures, and `inference_accuracy` says how
+often it picks the sample's own task (train.fit records it in History.task_inference).
+
+A subclass says how a context is shown to the forward pass in eval mode (`show`); in train mode it uses
+`self.current`, the context being trained, whatever evaluation showed between two epochs.
+"""
+import torch
+import torch.nn.functional as F
+
+from .data import index_batches
+from .strategies import Strategy
+
+
+def lowest_entropy(scores):
+    """[N] the index along dim 0 of the scores ([contexts, N, classes]) whose softmax has the lowest entropy."""
+    p = F.softmax(scores, dim=-1)
+    entropy = -(p * torch.log(p.clamp_min(1e-12))).sum(-1)  # [contexts, N]
+    return entropy.argmin(0)
+
+
+class ContextSpecific(Strategy):
+    """`infer_task`: answer under the inferred context instead of the task's own."""
+
+    def __init__(self, *args, infer_task=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.infer_task = infer_task
+        self.names = []      # task names in the order first met (the first evaluation meets them all): a task's
+                             # context is its place here
+        self.trained = 0     # contexts trained so far, the current one included: inference picks among them
+        self.current = None  # the context being trained
+
+    def context(self, task):
+        if task.name not in self.names:
+            self.names.append(task.name)
+        return self.names.index(task.name)
+
+    def show(self, model, context):
+        """Make the eval-mode forward pass use `context`."""
+        raise NotImplementedError
+
+    def before_task(self, model, tasks):
+        self.current = self.context(tasks[-1])
+        self.trained = max(self.trained, self.current + 1)
+        super().before_task(model, tasks)
+
+    def predict(self, model, x, task):
+        own = self.context(task)
+        if not self.infer_task or not self.trained:
+            self.show(model, own)
+            return model(x)
+        scores, chosen = self.infer(model, x)
+        self.show(model, own)
+        return scores[chosen, torch.arange(len(x), device=scores.device)]
+
+    def infer(self, model, x):
+        """(scores [contexts, N, classes] under each trained context, [N] the context of lowest entropy)."""
+        scores = []
+        for context in range(self.trained):
+            self.show(model, context)
+            scores.append(model(x))
+        scores = torch.stack(scores)
+        return scores, lowest_entropy(scores)
+
+    @torch.no_grad()
+    def inference_accuracy(self, model, tasks, batch_size=8192):
+        """{task name: % of its test samples whose inferred context is the task's own}, for the trained tasks."""
+        model.eval()
+        right = {}
+        for task in tasks:
+            own = self.context(task)
+            if own >= self.trained:
+                continue
+            model.use_head(task.head)
+            hits = sum((self.infer(model, x)[1] == own).sum()
+                       for x, _ in index_batches(task.x_test, task.y_test, batch_size))
+            right[task.name] = 100.0 * float(hits) / len(task.y_test)  # CPU-GPU sync point, once per task
+        return right

@@ -1,0 +1,94 @@
+"""Separate networks: one small network per task, trained on that task alone and untouched afterwards (van de
+Ven, Tuytelaars & Tolias 2022, "Three types of incremental learning", Nature Machine Intelligence, use it as the
+context-specific family's upper bound). Nothing is shared, so nothing is forgotten (BWT exactly 0 in task-IL)
+and nothing is transferred either; the task chooses the network, so it needs the task at test time, or task
+inference (context.py) without it.
+
+As van de Ven et al., the comparison is at equal total parameter count: the shared MLP's parameters (its hidden
+layers and every head) are split among the run's tasks, each network having the shared MLP's depth and the
+widest equal hidden layers that fit its share. For van de Ven & Tolias's 784-400-400 MLP with five 2-way heads
+(478,410 parameters) that is five 784-106-106-2 networks (94,766 each, 473,830 in all).
+
+What the code does differently, and why: a task's network is made when the task is first met, evaluation before
+training included (its accuracy there is an untrained network's, which forward transfer compares with), from a
+seed of its own, so that the other draws of the run stay as they are.
+"""
+import torch
+from torch import nn
+
+from .context import ContextSpecific
+from .model import MLP
+
+
+def network_parameters(in_features, width, depth, out_features):
+    """Parameters of an MLP in_features -> width (depth times) -> out_features, biases included."""
+    sizes = (in_features, *[width] * depth, out_features)
+    return sum(a * b + b for a, b in zip(sizes, sizes[1:], strict=False))
+
+
+def equal_share_width(total, tasks, in_features, depth, out_features):
+    """The widest hidden layers for which `tasks` networks together have at most `total` parameters."""
+    width = 0
+    while tasks * network_parameters(in_features, width + 1, depth, out_features) <= total:
+        width += 1
+    if width == 0:
+        raise ValueError(f"{tasks} separate networks cannot share {total} parameters: use fewer tasks")
+    return width
+
+
+class Networks(nn.Module):
+    """One network per context; the forward pass runs the current one in training, the shown one in eval."""
+
+    def __init__(self):
+        super().__init__()
+        self.networks = nn.ModuleList()
+        self.current = self.shown = 0
+
+    def forward(self, x):
+        return self.networks[self.current if self.training else self.shown](x)
+
+
+class SeparateNetworks(ContextSpecific):
+    """`tasks`: the run's number of tasks, among which the shared MLP's parameters are split."""
+
+    def __init__(self, tasks=5, seed=0, infer_task=False):
+        super().__init__(infer_task=infer_task)
+        self.tasks, self.seed = tasks, seed
+        self.shape = None  # (in_features, width, depth, out_features) of every task's network
+        self.device = None  # the model's, where new networks go
+
+    def body(self, model):
+        if model.body is None:
+            in_features, depth = model.hidden[0].in_features, len(model.hidden)
+            out_features = model.heads[0].out_features
+            total = sum(p.numel() for p in model.parameters())
+            self.shape = (in_features, equal_share_width(total, self.tasks, in_features, depth, out_features),
+                          depth, out_features)
+            self.device = next(model.parameters()).device
+            model.replace_body(Networks())
+        return model.body
+
+    def network(self, model, context):
+        """The body, with the network of `context` made if it is new."""
+        body = self.body(model)
+        while len(body.networks) <= context:
+            in_features, width, depth, out_features = self.shape
+            with torch.random.fork_rng(devices=[]):  # its own seed: the run's other draws stay as they are
+                torch.manual_seed(self.seed * 7919 + len(body.networks))
+                network = MLP(out_features, hidden=(width,) * depth, in_features=in_features)
+            body.networks.append(network.to(self.device))
+        return body
+
+    def prepare_model(self, model, tasks):
+        self.network(model, self.context(tasks[-1]))
+
+    def before_task(self, model, tasks):
+        super().before_task(model, tasks)
+        self.network(model, self.current).current = self.current
+
+    def show(self, model, context):
+        self.network(model, context).shown = context
+
+    def parameters_per_network(self):
+        in_features, width, depth, out_features = self.shape
+        return network_parameters(in_features, width, depth, out_features)
