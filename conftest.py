@@ -38,6 +38,9 @@ SLOW = {
     "tests/test_demo.py::test_bad_split_mnist_settings_are_one_line_messages_in_the_page": "draws (15 s)",
     "tests/test_cli.py::test_split_mnist_class_il_the_baseline_forgets_and_replay_remembers": "two short runs (15 s)",
     "tests/test_unchanged.py": "20 small Permuted MNIST runs against recorded accuracies (20 s)",
+    "tests/test_context_table.py::test_cells_give_the_same_runs_on_a_local_dask_cluster_as_on_the_process_pool":
+        "a Dask LocalCluster and a process pool (20 s)",
+    "tests/test_context_table.py::test_a_short_table_end_to_end": "24 short runs (40 s)",
     "tests/test_replay.py::test_the_student_wheel_stubs_gem_and_holds_none_of_its_lines": "builds the student wheel "
                                                                                           "(10-20 s)",
 }

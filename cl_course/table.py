@@ -4,6 +4,7 @@ van de Ven & Tolias's published table, with the regularisers' lambdas chosen on 
 Each finished run is kept in <out>/runs.json at once, so an interrupted table resumes where it stopped
 and a bigger one (more seeds) reuses the runs it already has.
 """
+import contextlib
 import json
 import math
 import os
@@ -15,6 +16,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from . import metrics, registry
+from .cluster import dask_pool
 from .config import RunConfig
 from .data import SCENARIOS, Task
 
@@ -46,6 +48,7 @@ TABLE_METHODS = registry.chosen("baseline", "online-ewc", "si", "lwf", "er", "ag
 # accuracy is noisy enough between neighbours that growing a narrow grid only from its end can stop too soon.
 GRIDS = {"ewc": (1e2, 1e4, 1e6, 1e8, 1e10), "online-ewc": (1e2, 1e4, 1e6, 1e8, 1e10),
          "si": (1.0, 10.0, 100.0, 1e3, 1e4, 1e5), "mas": (0.1, 1.0, 10.0)}
+GRIDS |= {"xdg-si": GRIDS["si"], "xdg-ewc": GRIDS["ewc"]}  # XdG's combinations (context_table)
 if not all(registry.spec(m).takes_lambda for m in GRIDS):  # at import, not after hours of runs nothing reads
     raise ValueError("table.GRIDS: a grid for a method that takes no lambda (only regularisers do)")
 VALIDATION = 0.1  # the share of each task's training images held out to choose lambdas
@@ -73,19 +76,21 @@ class Cell:
     budget: int | None = None  # replay methods: the memory's total budget (None: the runs before the budget,
                                # which kept 100 samples per class, growing to 1,000 by the last task)
     selection: str = "random"  # how ER, A-GEM and GEM fill the memory
+    task_inference: bool = False  # a context-specific method without the task: the context is inferred
 
     def key(self):
         labels = f"|{self.fisher_labels}" if self.fisher_labels else ""
         memory = (f"|budget {self.budget}" if self.budget else "") + \
             (f"|{self.selection}" if self.selection != "random" else "")
         return f"{self.method}|{self.scenario}|{self.seed}|{self.lam:g}|{'validation' if self.validation else 'test'}" \
-               + labels + memory
+               + labels + memory + ("|task inferred" if self.task_inference else "")
 
     def config(self, base):
         """The RunConfig of this cell's run on top of `base`."""
         return replace(base, methods=(self.method,), scenario=self.scenario, seed=self.seed,
                        lambdas={self.method: self.lam}, fisher_labels=self.fisher_labels or base.fisher_labels,
-                       memory_budget=self.budget or base.memory_budget, memory_selection=self.selection)
+                       memory_budget=self.budget or base.memory_budget, memory_selection=self.selection,
+                       task_inference=self.task_inference)
 
 
 def validation_tasks(tasks, share=VALIDATION, seed=0):
@@ -114,25 +119,28 @@ def run_cell(cell, base, tasks=None):
             tasks = validation_tasks(tasks)
     history = run_methods(config, tasks, progress=False)[cell.method]
     return {"accuracy_matrix": history.accuracy_matrix, "wall_time_s": history.wall_time,
-            "training_samples_per_task": [len(t.x_train) for t in tasks]}
+            "training_samples_per_task": [len(t.x_train) for t in tasks]} \
+        | ({"task_inference": history.task_inference} if history.task_inference else {})
 
 
 class Runs:
-    """runs.json: every finished cell by key, written after each one."""
+    """runs.json: every finished cell by key, written after each one. `pool`: an Executor the runs go to (a Dask
+    cluster's, cluster.dask_pool); None: `workers` processes here, or this process for one."""
 
-    def __init__(self, path):
+    def __init__(self, path, pool=None):
         self.path = Path(path)
+        self.pool = pool
         self.done = json.loads(self.path.read_text()) if self.path.exists() else {}
 
     def run(self, cells, base, workers=1, desc="runs"):
         todo = [c for c in dict.fromkeys(cells) if c.key() not in self.done]
         with tqdm(total=len(todo), desc=desc) as bar:
-            if workers == 1:
+            if self.pool is None and workers == 1:
                 for c in todo:
                     self.keep(c, run_cell(c, base))
                     bar.update()
             else:
-                with ProcessPoolExecutor(workers) as pool:
+                with contextlib.nullcontext(self.pool) if self.pool else ProcessPoolExecutor(workers) as pool:
                     futures = {pool.submit(run_cell, c, base): c for c in todo}
                     for f in as_completed(futures):
                         self.keep(futures[f], f.result())
@@ -243,9 +251,11 @@ def mean_sem(values):
     return mean, sem
 
 
-def build_table(out, methods=TABLE_METHODS, scenarios=SCENARIOS, seeds=3, workers=None, base=None):
-    """Tune, run every cell, and write results.json, summary.md and scenarios.png to `out`. A regulariser without
-    a grid in GRIDS is refused before any run (its lambda would be nobody's choice)."""
+def build_table(out, methods=TABLE_METHODS, scenarios=SCENARIOS, seeds=3, workers=None, base=None, scheduler=None,
+                cluster=None):
+    """Tune, run every cell, and write results.json, summary.md and scenarios.png to `out`; the runs on `workers`
+    processes here, or on a Dask cluster (`scheduler`, or `cluster="local"` of `workers` processes). A regulariser
+    without a grid in GRIDS is refused before any run (its lambda would be nobody's choice)."""
     ungridded = [m for m in methods if registry.spec(m).takes_lambda and m not in GRIDS]
     if ungridded:
         raise ValueError(f"the table chooses lambdas on held-out images from table.GRIDS, which has none for "
@@ -254,12 +264,13 @@ def build_table(out, methods=TABLE_METHODS, scenarios=SCENARIOS, seeds=3, worker
     out = Path(out)
     base = base or protocol()
     workers = workers or max(1, min(2, os.cpu_count() or 1))
-    runs = Runs(out / "runs.json")
     start = time.perf_counter()
-    chosen, tuning = choose_lambdas(runs, base, methods, scenarios, workers)
-    cells = [Cell(m, s, seed, chosen.get((m, s), 0.0), False, budget=base.memory_budget if m in REPLAY else None)
-             for seed in range(1, seeds + 1) for s in scenarios for m in methods if s in registry.spec(m).scenarios]
-    results = runs.run(cells, base, workers, desc="table")
+    with dask_pool(workers, scheduler, cluster) as pool:
+        runs = Runs(out / "runs.json", pool)
+        chosen, tuning = choose_lambdas(runs, base, methods, scenarios, workers)
+        cells = [Cell(m, s, seed, chosen.get((m, s), 0.0), False, budget=base.memory_budget if m in REPLAY else None)
+                 for seed in range(1, seeds + 1) for s in scenarios for m in methods if s in registry.spec(m).scenarios]
+        results = runs.run(cells, base, workers, desc="table")
     table = {}
     for c, r in results.items():
         table.setdefault(c.method, {}).setdefault(c.scenario, []).append(r)

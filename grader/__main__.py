@@ -95,6 +95,8 @@ def build_parser() -> Parser:
                 "nbgrader generate_feedback: feedback/<student>/<assignment>/<notebook>.html with each part's "
                 "score and the reason.")
     p.add_argument("--student", action="append", help="only this student (repeatable)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="students rendered side by side, a process each (default %(default)s)")
 
     p = command("export", "write the grades CSV",
                 "nbgrader's CSV export of the gradebook: one row per student and assignment (its column "
@@ -181,9 +183,11 @@ def autograde(args: argparse.Namespace) -> None:
 
 
 def feedback(args: argparse.Namespace) -> None:
-    from .course import Course
+    from .course import Course, CourseError
     from .report import feedback as write_feedback
-    done, failed = write_feedback(Course(args.course, args.assignment).require(), args.student)
+    if args.workers < 1:
+        raise CourseError("--workers must be at least 1")
+    done, failed = write_feedback(Course(args.course, args.assignment).require(), args.student, workers=args.workers)
     for f in done:
         print(f"wrote {f}")
     for student, why in failed:

@@ -14,7 +14,6 @@ import contextlib
 import dataclasses
 import hashlib
 import io
-import logging
 import os
 import shutil
 import tempfile
@@ -29,8 +28,7 @@ if TYPE_CHECKING:
 
     from .sandbox import Sandbox
 
-RETRIES = 3           # times a submission's run may be lost with its worker before it counts as failed
-CONNECT_SECONDS = 20  # to reach a scheduler
+RETRIES = 3  # times a submission's run may be lost with its worker before it counts as failed
 
 Site = tuple[str, bytes]  # the student site packed: (hash, zip bytes)
 # the Site on the cluster: Dask scatters a tuple item by item, and resolves the futures in a task's arguments
@@ -132,32 +130,17 @@ def open_pool(sandbox: Sandbox, workers: int = 1, scheduler: str | None = None,
     """The pool autograde runs submissions on: None (autograde's own threads, here), a LocalCluster
     of `workers` processes (cluster="local"), or the Dask cluster at `scheduler`. A Dask pool is
     checked first: every worker must run a trivial notebook in its sandbox."""
-    if scheduler and cluster:
-        raise ClusterError("give --scheduler ADDRESS or --cluster local, not both")
-    if cluster not in (None, "local"):
-        raise ClusterError(f"--cluster takes 'local' (got {cluster!r}); for another cluster pass --scheduler ADDRESS")
-    if not (scheduler or cluster):
-        yield None  # autograde runs `workers` threads here
-        return
-    import dask
-    from distributed import Client, LocalCluster
+    from cl_course.cluster import dask_client
 
     with contextlib.ExitStack() as stack:
-        # a LocalCluster's scheduler runs in this process and reads this; a running scheduler has its own
-        stack.enter_context(dask.config.set({"distributed.scheduler.allowed-failures": RETRIES}))
-        if cluster:
-            local = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                     dashboard_address=None, silence_logs=logging.ERROR,
-                                                     env={"OMP_NUM_THREADS": "1"}))
-            scheduler = local.scheduler_address
-        try:
-            client = stack.enter_context(Client(scheduler, timeout=f"{CONNECT_SECONDS}s"))
-        except (OSError, TimeoutError) as e:
-            raise ClusterError(f"cannot reach the Dask scheduler at {scheduler} ({type(e).__name__}): start one with "
-                               "`dask scheduler` and workers with `dask worker ADDRESS --nthreads 1`") from None
-        if not client.scheduler_info()["workers"]:
-            raise ClusterError(f"the scheduler at {scheduler} has no workers: start some with "
-                               f"`OMP_NUM_THREADS=1 dask worker {scheduler} --nthreads 1`")
+        try:  # the allowed failures: a LocalCluster's scheduler reads them; a running scheduler has its own
+            client = stack.enter_context(dask_client(workers, scheduler, cluster,
+                                                     {"distributed.scheduler.allowed-failures": RETRIES}))
+        except ValueError as e:
+            raise ClusterError(str(e)) from None
+        if client is None:
+            yield None  # autograde runs `workers` threads here
+            return
         site = client.scatter(packed(sandbox.student_site), broadcast=True)
         check_workers(client, site, sandbox)
         yield DaskPool(client, site)

@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,27 +60,32 @@ def bounded(memory_mb: int) -> Callable[[], None]:
 
 
 def feedback(course: Course, students: Sequence[str] | None = None, memory_mb: int = FEEDBACK_MB,
-             seconds: float = FEEDBACK_SECONDS) -> tuple[list[Path], list[tuple[str, str]]]:
+             seconds: float = FEEDBACK_SECONDS, workers: int = 2) -> tuple[list[Path], list[tuple[str, str]]]:
     """HTML feedback on the course's assignment for `students` (default: everyone autograded on it):
-    ([files written], [(student, why not)]). Each student's notebook is rendered in a process of its own,
-    bounded in memory and time, so a notebook that nbconvert cannot render, or that would take the
-    machine's memory, costs that student's feedback only."""
-    written, failed = [], []
-    for student in students or sorted(p.parent.name for p in course.path("autograded").glob(f"*/{course.assignment}")):
-        command = [sys.executable, "-m", "grader.report", str(course.root), course.assignment, student]
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=seconds, cwd=course.root,
-                                  preexec_fn=bounded(memory_mb), env=os.environ | {"PYTHONPATH": REPOSITORY})
-        except subprocess.TimeoutExpired:
-            failed.append((student, f"rendering took longer than {seconds} s: stopped (a huge notebook?)"))
-            continue
-        if done.returncode != 0:  # nbgrader reports running out of memory as its own error: say the bounds
-            said = (done.stderr.strip().splitlines() or [""])[-1] or f"exit status {done.returncode}"
-            failed.append((student, f"rendering failed within its {memory_mb:,} MB and {seconds} s "
-                                    f"({one_line(said, 200)})"))
-            continue
-        written.append(course.path("feedback", student, course.assignment, course.notebook.replace(".ipynb", ".html")))
-    return written, failed
+    ([files written], [(student, why not)]), in the students' order. Each student's notebook is rendered in a
+    process of its own, bounded in memory and time, so a notebook that nbconvert cannot render, or that would take
+    the machine's memory, costs that student's feedback only; `workers` of them side by side (each mostly starts
+    Python and imports nbgrader: one CPU each)."""
+    chosen = students or sorted(p.parent.name for p in course.path("autograded").glob(f"*/{course.assignment}"))
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        why_not = list(pool.map(lambda student: render_bounded(course, student, memory_mb, seconds), chosen))
+    written = [course.path("feedback", s, course.assignment, course.notebook.replace(".ipynb", ".html"))
+               for s, why in zip(chosen, why_not, strict=True) if why is None]
+    return written, [(s, why) for s, why in zip(chosen, why_not, strict=True) if why is not None]
+
+
+def render_bounded(course: Course, student: str, memory_mb: int, seconds: float) -> str | None:
+    """Render one student's feedback in a bounded process: None, or why it was not written."""
+    command = [sys.executable, "-m", "grader.report", str(course.root), course.assignment, student]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=seconds, cwd=course.root,
+                              preexec_fn=bounded(memory_mb), env=os.environ | {"PYTHONPATH": REPOSITORY})
+    except subprocess.TimeoutExpired:
+        return f"rendering took longer than {seconds} s: stopped (a huge notebook?)"
+    if done.returncode != 0:  # nbgrader reports running out of memory as its own error: say the bounds
+        said = (done.stderr.strip().splitlines() or [""])[-1] or f"exit status {done.returncode}"
+        return f"rendering failed within its {memory_mb:,} MB and {seconds} s ({one_line(said, 200)})"
+    return None
 
 
 def export(course: Course, out: Path, names: Sequence[str] | None = None) -> Path:

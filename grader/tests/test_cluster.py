@@ -108,7 +108,7 @@ def test_a_worker_killed_mid_run_loses_nothing(tmp_path, monkeypatch):
 
 
 def test_cluster_options_and_workers_are_checked(tmp_path, monkeypatch, student_site):
-    monkeypatch.setattr("grader.cluster.CONNECT_SECONDS", 2)
+    monkeypatch.setattr("cl_course.cluster.CONNECT_SECONDS", 2)  # where the grader opens its client
     sandbox = Sandbox(student_site, data_root())
     with pytest.raises(ClusterError, match="not both"), open_pool(sandbox, 2, "tcp://x:1", "local"):
         pass
