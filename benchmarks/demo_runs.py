@@ -26,10 +26,11 @@ from cl_course.train import load_tasks, run_methods  # noqa: E402
 
 TUNED = ROOT / "benchmarks" / "results" / "split_mnist" / "results.json"
 # Class-IL first: its forgetting and replay's rescue are what the demo must show if time runs out.
-# One regulariser family each (EWC, SI), distillation, replay (and, in class-IL, A-GEM and iCaRL), joint.
+# One regulariser family each (EWC, SI), distillation, replay (and, in class-IL, A-GEM and iCaRL), joint; the
+# context-specific family where the task is given (task-IL), and IMM's merges where one network answers (domain-IL).
 SHIPPED = {"class": ("baseline", "ewc", "si", "lwf", "er", "agem", "icarl", "joint"),
-           "domain": ("baseline", "ewc", "si", "lwf", "er", "joint"),
-           "task": ("baseline", "ewc", "si", "lwf", "er", "joint")}
+           "domain": ("baseline", "ewc", "si", "lwf", "er", "imm-mean", "imm-mode", "joint"),
+           "task": ("baseline", "ewc", "si", "lwf", "er", "separate", "xdg", "packnet", "hat", "progressive", "joint")}
 
 
 def tuned_lambdas(scenario):

@@ -89,7 +89,7 @@ class ICaRL(Strategy):
         for c in task.classes:
             x = task.x_train[task.y_train == c]
             self.exemplars[c] = x[self.herding(model.features(x), m)]
-        self.exemplars = {c: x[:m] for c, x in self.exemplars.items()}
+        self.exemplars = {c: x[:m].clone() for c, x in self.exemplars.items()}  # a slice keeps what it drops
         self.previous, self.means = frozen_copy(model), None
 
     @torch.no_grad()

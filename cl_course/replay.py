@@ -74,10 +74,16 @@ class Memory(Stored):
         self.stack()
 
     def stack(self):
-        """Every class's stored samples as one tensor each of x, label, head and task index."""
+        """Every class's stored samples as one tensor each of x, label, head and task index. The classes' entries
+        become views of it: the samples are kept once, and what a shrunk class dropped is freed (a slice x[:m] of
+        the class's earlier tensor would keep all of that alive)."""
         parts = [(x, *(torch.full((len(x),), v, dtype=torch.long, device=x.device) for v in (c, head, index)))
                  for (index, c), (x, head) in self.classes.items()]
         self.x, self.y, self.head, self.task = (torch.cat(p) for p in zip(*parts, strict=True))
+        start = 0
+        for key, (x, head) in self.classes.items():
+            self.classes[key] = self.x[start:start + len(x)], head
+            start += len(x)
 
 
 def reservoir_slots(seen, n, budget, generator=None):
