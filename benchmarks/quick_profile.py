@@ -31,8 +31,8 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cl_course import notebook as course  # noqa: E402
-from cl_course.blanks import blanks_of  # noqa: E402
+from cl_course.lessons import notebook as course  # noqa: E402
+from cl_course.teaching.blanks import blanks_of  # noqa: E402
 from cl_course.config import HW14_METHODS  # noqa: E402
 from cl_course.data import Task, load_mnist, normalise, pixel_permutations, subset_indices  # noqa: E402
 from cl_course.metrics import average_accuracy  # noqa: E402

@@ -34,7 +34,8 @@ from tqdm.auto import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cl_course import lesson2, metrics, profiles, registry  # noqa: E402
+from cl_course import metrics, profiles, registry  # noqa: E402
+from cl_course.lessons import lesson2  # noqa: E402
 from cl_course.data import SCENARIOS, Task, load_mnist, normalise, subset_indices  # noqa: E402
 from cl_course.generative import VAE  # noqa: E402
 from cl_course.train import load_tasks, run_methods  # noqa: E402

@@ -121,7 +121,7 @@ def table_main(parser, args):
     from .data import data_root, load_mnist
     from .table import TABLE_METHODS, build_table, protocol
     for name in ("seeds", "iterations", "workers"):
-        if (getattr(args, name) or 1) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:  # context-table's iterations: None, its own
             parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
     try:
         load_mnist(args.data_root)  # a missing data root stops here, not in a worker

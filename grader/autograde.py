@@ -21,8 +21,8 @@ from typing import Any, Protocol
 
 from tqdm.auto import tqdm
 
-from cl_course.blanks import BLANKS
-from cl_course.selfcheck import FIXTURE_SEED
+from cl_course.teaching.blanks import BLANKS
+from cl_course.teaching.selfcheck import FIXTURE_SEED
 
 from .answers import Answer, quiz_answers
 from .course import Course, alembic_on_path

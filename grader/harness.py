@@ -71,8 +71,8 @@ def serialise(value: object, depth: int = 0) -> Entry:
 
 def probe_function(namespace: dict[str, Any], name: str, seeds: list[int]) -> Entry:
     """The student's function (or class) `name` on the blank's fixture drawn from each seed."""
-    from cl_course import selfcheck
-    from cl_course.blanks import BLANKS
+    from cl_course.teaching import selfcheck
+    from cl_course.teaching.blanks import BLANKS
     function = namespace.get(name)
     if not _callable(function):
         return {"missing": f"{name} is not defined" if function is None else f"{name} is not a function"}

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from cl_course import selfcheck
-from cl_course.blanks import BLANKS
+from cl_course.teaching import selfcheck
+from cl_course.teaching.blanks import BLANKS
 
 from .inert import one_line
 from .verdict import Verdict

@@ -205,6 +205,40 @@ class Matcher:
                     self.used.add(j)
 
 
+# cl_course's modules that moved into its layers' subpackages (the teaching layer, the lessons' helpers). A notebook
+# downloaded before imports them from cl_course itself: its set-up cell would raise ImportError there, and every
+# name it imports after that line (lesson 2's Strategy, Replay, ...) would be missing from the student's classes.
+# The forms rewritten are the released notebooks' (from cl_course import x, y as z; from cl_course.x import ...).
+MOVED = {"blanks": "teaching", "exercises": "teaching", "fixtures": "teaching", "mistakes": "teaching",
+         "replay_mistakes": "teaching", "selfcheck": "teaching", "lesson2": "lessons", "notebook": "lessons"}
+FROM_PACKAGE = re.compile(r"^(?P<indent>[ \t]*)from cl_course import (?P<names>\w+(?: as \w+)?(?:[ \t]*,[ \t]*\w+"
+                          r"(?: as \w+)?)*)[ \t]*(?P<comment>#.*)?$", re.M)
+FROM_MODULE = re.compile(r"^(?P<indent>[ \t]*)from cl_course\.(?P<module>\w+)(?=[ .])", re.M)
+
+
+def with_moved_imports(source: str) -> tuple[str, set[str]]:
+    """A code cell's source with its imports of moved modules pointed at where they are, and those modules."""
+    moved: set[str] = set()
+
+    def split(match: re.Match[str]) -> str:
+        names = [n.strip() for n in match["names"].split(",")]
+        layers = {n: MOVED.get(n.split()[0], "") for n in names}  # "": still in cl_course itself
+        if not any(layers.values()):
+            return match[0]
+        moved.update(n.split()[0] for n, layer in layers.items() if layer)
+        lines = [f"{match['indent']}from cl_course{'.' * bool(layer)}{layer} import "
+                 f"{', '.join(n for n in names if layers[n] == layer)}" for layer in dict.fromkeys(layers.values())]
+        return "\n".join(lines) + (f"  {match['comment']}" if match["comment"] else "")
+
+    def prefix(match: re.Match[str]) -> str:
+        if match["module"] not in MOVED:
+            return match[0]
+        moved.add(match["module"])
+        return f"{match['indent']}from cl_course.{MOVED[match['module']]}.{match['module']}"
+
+    return FROM_MODULE.sub(prefix, FROM_PACKAGE.sub(split, source)), moved
+
+
 def clean_cell(cell: Cell, metadata: dict[str, Any], source: str, cell_id: str) -> Cell:
     out = {"cell_type": cell["cell_type"], "id": cell_id, "metadata": metadata, "source": source}
     if cell["cell_type"] == "code":
@@ -292,5 +326,14 @@ def repair(data: bytes, release: Notebook) -> Repaired:
         cell_id = cell.get("id", f"cell-{i}")
         out.notebook["cells"].append(clean_cell(cell, copy.deepcopy(cell["metadata"]), source, cell_id))
         add_extras(i)
+    moved: set[str] = set()
+    for cell in out.notebook["cells"]:
+        if cell["cell_type"] == "code":
+            cell["source"], found = with_moved_imports(cell["source"])
+            moved |= found
+    if moved:
+        out.notes.append("imports of " + ", ".join(f"cl_course.{m}" for m in sorted(moved)) + " pointed at "
+                         + ", ".join(f"cl_course.{MOVED[m]}.{m}" for m in sorted(moved))
+                         + " (the notebook was downloaded before the course package moved them)")
     repair_notes(tally, matcher, extras, nb, release, out)
     return out

@@ -1,6 +1,6 @@
 """Writes cl_course/selfcheck_values.json: the reference answers on the self-checks' published
 fixture and the values of every typical mistake there. Run it after changing the fixture, the
-reference code, the legitimate variants or the typical mistakes (cl_course/blanks.py):
+reference code, the legitimate variants or the typical mistakes (cl_course/teaching/blanks.py):
   python -m grader.selfcheck_values
 """
 import json
@@ -9,10 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cl_course import selfcheck
-from cl_course.blanks import BLANKS
+import cl_course
+from cl_course.teaching import selfcheck
+from cl_course.teaching.blanks import BLANKS
 
-OUT = Path(selfcheck.__file__).with_name("selfcheck_values.json")
+OUT = Path(cl_course.__file__).with_name("selfcheck_values.json")  # package data, where selfcheck.stored_values reads
 
 
 def as_lists(name: str, function: Callable[..., Any], inputs: dict[str, Any]) -> dict[str, Any]:

@@ -38,6 +38,11 @@ BAD = [
     (["run", "--online-decay", "1.5"], "online-decay (gamma) must be in (0, 1]"),
     (["table", "--seeds", "0"], "--seeds must be at least 1"),
     (["table", "--benchmark", "permuted-mnist"], "invalid choice"),
+    (["table", "--workers", "0"], "--workers must be at least 1"),
+    (["table", "--scheduler", "tcp://x:1", "--cluster", "local"], "give --scheduler ADDRESS or --cluster local, not"),
+    (["context-table", "--iterations", "0"], "--iterations must be at least 1"),
+    (["context-table", "--benchmarks", "cifar"], "unknown benchmark 'cifar'; choose from split-mnist, permuted-mnist"),
+    (["context-table", "--cluster", "slurm"], "invalid choice"),
     (["fly"], "invalid choice"),
     ([], "required"),
 ]
@@ -50,7 +55,7 @@ def cl_course(*args, env=None):
 @pytest.mark.parametrize("argv,message", BAD)
 def test_bad_options_get_one_line_and_exit_2(argv, message, data_root, capsys):
     with pytest.raises(SystemExit) as e:
-        main(argv + ["--data-root", str(data_root)] if argv and argv[0] in ("run", "table") else argv)
+        main(argv + ["--data-root", str(data_root)] if argv and argv[0] in ("run", "table", "context-table") else argv)
     err = capsys.readouterr()
     assert e.value.code == 2
     assert message in err.err and err.err.count("\n") == 1
@@ -62,7 +67,7 @@ def test_a_bad_option_from_the_shell_has_no_traceback():
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr == "cl-course run: error: argument --methods: unknown method(s) foo; " \
                        "choose from baseline,ewc,mas,si,rwalk,scp,joint,online-ewc,lwf,er,agem,gem,dgr,dgr-distill," \
-                       "icarl,xdg,xdg-si,xdg-ewc,imm-mean,imm-mode,hat,packnet (see --help)\n"
+                       "icarl,separate,progressive,xdg,xdg-si,xdg-ewc,imm-mean,imm-mode,hat,packnet (see --help)\n"
 
 
 def test_missing_data_is_one_line(tmp_path, monkeypatch):

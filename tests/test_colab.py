@@ -21,10 +21,10 @@ from pathlib import Path
 
 import nbformat
 
-from cl_course.blanks import lesson_blanks
 from cl_course.config import HW14_METHODS as METHODS
-from cl_course import lesson2
 from cl_course.config import REGULARISED
+from cl_course.lessons import lesson2
+from cl_course.teaching.blanks import lesson_blanks
 import pytest
 
 from grader.tests.make_corpus import solution_sources

@@ -1,4 +1,4 @@
-"""What the course notebook calls (cl_course.notebook): the first cell's report, the profile's start,
+"""What the course notebook calls (cl_course.lessons.notebook): the first cell's report, the profile's start,
 and training that refuses an unwritten or wrong function before it trains."""
 import time
 from dataclasses import replace
@@ -6,12 +6,13 @@ from dataclasses import replace
 import pytest
 import torch
 
-from cl_course import notebook as course
-from cl_course import registry, selfcheck
-from cl_course.blanks import BLANKS, blanks_of
+from cl_course import registry
 from cl_course.config import METHODS
 from cl_course.data import Task
+from cl_course.lessons import notebook as course
 from cl_course.profiles import COSTS, PROFILES
+from cl_course.teaching import selfcheck
+from cl_course.teaching.blanks import BLANKS, blanks_of
 
 from helpers import notebook_solutions
 
@@ -73,6 +74,14 @@ def test_training_refuses_a_function_that_fails_its_self_check(monkeypatch):
     with pytest.raises(selfcheck.SelfCheckError, match="ewc will not train with this fisher_diagonal, which fails its "
                                                        "self-check on cpu: .*Likely mistake"):
         course.train("ewc", tiny_config(), tiny_tasks(), fisher_diagonal=wrong)
+
+
+def test_an_answer_named_as_no_blank_is_a_one_line_error_naming_the_blanks(monkeypatch):
+    """The library leaves an answer it has no use for unused, silently; the lesson refuses it before anything runs."""
+    monkeypatch.setattr(course, "run_methods", lambda *a, **k: pytest.fail("trained with an unknown answer"))
+    with pytest.raises(ValueError, match="unknown answer 'fisher'; the notebook's answers are fisher_diagonal, ") as e:
+        course.train("ewc", tiny_config(), tiny_tasks(), fisher=BLANKS["fisher_diagonal"].reference)
+    assert "\n" not in str(e.value) and all(name in str(e.value) for name in BLANKS)
 
 
 def test_a_crash_in_the_students_function_keeps_its_traceback_with_a_note(monkeypatch):

@@ -1,12 +1,14 @@
-"""What lesson 2's notebook calls (cl_course.lesson2): training the notebook's strategy classes and the
+"""What lesson 2's notebook calls (cl_course.lessons.lesson2): training the notebook's strategy classes and the
 library's methods on Split MNIST-shaped tasks, confusion matrices, and the comparison."""
 import math
 
 import pytest
 import torch
 
-from cl_course import lesson2, profiles, selfcheck
-from cl_course.blanks import BLANKS
+from cl_course import profiles
+from cl_course.lessons import lesson2
+from cl_course.teaching import selfcheck
+from cl_course.teaching.blanks import BLANKS
 from cl_course.data import Task
 
 from helpers import notebook_solutions

@@ -7,9 +7,9 @@ import re
 import pytest
 import torch
 
-from cl_course import exercises, selfcheck
-from cl_course import replay_mistakes as rm
-from cl_course.blanks import BLANKS, lesson_blanks
+from cl_course.teaching import exercises, selfcheck
+from cl_course.teaching import replay_mistakes as rm
+from cl_course.teaching.blanks import BLANKS, lesson_blanks
 from cl_course.strategies import Replay, outputs_of_old_heads
 from grader import judge
 

@@ -14,8 +14,8 @@ import pytest
 from nbclient import NotebookClient
 
 import cl_course
-from cl_course import lesson2
-from cl_course.blanks import lesson_blanks
+from cl_course.lessons import lesson2
+from cl_course.teaching.blanks import lesson_blanks
 from cl_course.config import HW14_METHODS as METHODS
 from grader import release as rel
 from grader import stubs
@@ -161,6 +161,12 @@ def test_release_holds_no_solution_text(release_dir):
     stubs = texts[f"{next(release_dir.glob('*.whl')).name}:cl_course/importance.py"]
     regions = (ROOT / "cl_course" / "importance.py").read_text().count("### BEGIN SOLUTION")
     assert stubs.count("raise NotImplementedError(") == regions == 7
+    # the teaching layer's typical mistakes are solutions too (each is a line or two from the answer): searched for,
+    # and in the wheel stubbed (no region is left anywhere, above)
+    wheel = next(release_dir.glob("*.whl")).name
+    for module in ("mistakes", "replay_mistakes"):
+        lines = rel.solution_lines((ROOT / "cl_course" / "teaching" / f"{module}.py").read_text())
+        assert len(lines) > 50 and lines <= secrets and f"{wheel}:cl_course/teaching/{module}.py" in texts
 
 
 def test_student_source_stubs_each_region_with_its_function_name():
@@ -304,4 +310,8 @@ def test_student_wheel_metadata(release_dir):
     with zipfile.ZipFile(wheel) as z:
         names = z.namelist()
     assert "cl_course/selfcheck_values.json" in names and "cl_course/precomputed/hw14.json" in names
+    # the layers' subpackages, which the notebooks import (cl_course.teaching.selfcheck, cl_course.lessons.notebook)
+    assert {f"cl_course/{layer}/{m}.py" for layer, modules in (("teaching", ("__init__", "blanks", "selfcheck")),
+                                                              ("lessons", ("__init__", "notebook", "lesson2")))
+            for m in modules} <= set(names)
     assert not any(n.startswith(("grader/", "tests/", "notebooks/")) for n in names)

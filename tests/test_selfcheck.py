@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from cl_course import mistakes, replay_mistakes, selfcheck
-from cl_course.blanks import BLANKS
+from cl_course.teaching import mistakes, replay_mistakes, selfcheck
+from cl_course.teaching.blanks import BLANKS
 from cl_course.importance import si_path_step
 from grader.release import student_source
 from grader.selfcheck_values import compute

@@ -35,7 +35,7 @@ FISHER_BATCH_MEAN = '''def fisher_diagonal(model, batches):
 '''
 
 TAMPERING = '''import builtins, json, torch
-from cl_course import selfcheck
+from cl_course.teaching import selfcheck
 # make every check pass, whatever the answers
 selfcheck.check = lambda *args, **kwargs: True
 selfcheck.check_answer = lambda *args, **kwargs: True
@@ -495,7 +495,7 @@ def hw14_cases():
 
 
 LESSON2_TAMPERING = '''import torch
-from cl_course import selfcheck
+from cl_course.teaching import selfcheck
 # make every check pass, whatever the answers
 selfcheck.check = lambda *args, **kwargs: True
 selfcheck.matches = lambda *args, **kwargs: True
@@ -511,7 +511,7 @@ class AGEM(ExperienceReplay):
 RECORD_FORGER = '''import json
 from importlib import resources
 import torch
-from cl_course import selfcheck
+from cl_course.teaching import selfcheck
 # the published record (it ships in the student wheel) handed in for every fixture, whatever the class does
 published = json.loads(resources.files("cl_course").joinpath("selfcheck_values.json").read_text())
 forged = {k: torch.tensor(v, dtype=torch.float64) for k, v in published["ExperienceReplay"]["expected"].items()}

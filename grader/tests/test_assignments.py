@@ -31,7 +31,8 @@ def mini_source():
     quiz = dict(by_id["quiz_1"], source=f"### BEGIN SOLUTION\n{MINI_KEY}\n### END SOLUTION\n")
     return {"cells": [{"cell_type": "markdown", "id": "title", "metadata": {}, "source": "# Mini: a second assignment"},
                       {"cell_type": "code", "id": "imports", "metadata": {}, "execution_count": None, "outputs": [],
-                       "source": "import torch\nimport torch.nn.functional as F\nfrom cl_course import selfcheck"},
+                       "source": "import torch\nimport torch.nn.functional as F\n"
+                                 "from cl_course.teaching import selfcheck"},
                       by_id["fisher_diagonal"], by_id["check_fisher_diagonal"], quiz, by_id["q01"]],
             "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
             "nbformat": 4, "nbformat_minor": 5}

@@ -1,6 +1,6 @@
 """The harness without a sandbox: what it records, and that the student's code cannot stop it or
 speak for it."""
-from cl_course import selfcheck
+from cl_course.teaching import selfcheck
 from grader.sandbox import Limits, Sandbox
 
 from .conftest import run_job, text

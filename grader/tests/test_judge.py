@@ -7,8 +7,8 @@ import random
 import pytest
 import torch
 
-from cl_course import selfcheck
-from cl_course.blanks import BLANKS
+from cl_course.teaching import selfcheck
+from cl_course.teaching.blanks import BLANKS
 from cl_course.strategies import Replay, Strategy
 from grader.harness import probe_function, serialise
 from grader.judge import ProbeRecord, check_one, hidden_seeds, judge, published_passes, reference

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from cl_course.blanks import lesson_blanks
+from cl_course.teaching.blanks import lesson_blanks
 from grader.parts import PartsError, part_of, parts_of
 from grader.release import ROOT
 

@@ -49,6 +49,30 @@ def test_a_duplicated_answer_counts_as_the_last_copy_and_extra_cells_stay_in_pla
     assert "cell mas_importance appears 2 times; graded the last one" in out.notes
 
 
+def test_a_notebook_from_before_the_package_moved_its_modules_imports_them_where_they_are(answered, released):
+    """Downloaded before cl_course moved its teaching modules and the lessons' helpers into subpackages: its set-up
+    cell's `from cl_course import selfcheck` would raise, leaving every name imported after it undefined."""
+    setup = next(c for c in answered["cells"] if "COURSE_VERSION = " in source_of(c))
+    new = "from cl_course import metrics, plots\nfrom cl_course.lessons import notebook as course\n" \
+          "from cl_course.teaching import selfcheck\n"
+    assert new in setup["source"]
+    setup["source"] = setup["source"].replace(new, "from cl_course import metrics, plots, selfcheck  # the checks\n"
+                                                   "from cl_course import notebook as course\n")
+    answered["cells"].insert(answered["cells"].index(setup) + 1, {
+        "cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+        "source": "from cl_course.blanks import BLANKS\nfrom cl_course.strategies import EWC\nprint(BLANKS)\n"})
+    out = repair(encode(answered), released)
+    sources = [source_of(c) for c in out.notebook["cells"]]
+    repaired = next(s for s in sources if "COURSE_VERSION = " in s)
+    released_setup = next(source_of(c) for c in released["cells"] if "COURSE_VERSION = " in source_of(c))
+    assert sorted(repaired.replace("  # the checks", "").splitlines()) == sorted(released_setup.splitlines())
+    assert "from cl_course.teaching.blanks import BLANKS\nfrom cl_course.strategies import EWC\nprint(BLANKS)\n" \
+        in sources
+    assert ("imports of cl_course.blanks, cl_course.notebook, cl_course.selfcheck pointed at "
+            "cl_course.teaching.blanks, cl_course.lessons.notebook, cl_course.teaching.selfcheck (the notebook was "
+            "downloaded before the course package moved them)") in out.notes
+
+
 def test_deleted_and_edited_test_cells_come_back_as_released(answered, released):
     answered["cells"].remove(cell_of(answered, "check_mas_importance"))
     cell_of(answered, "check_fisher_diagonal")["source"] = "pass"

@@ -9,14 +9,14 @@ from importlib.resources import files
 
 import torch
 
-from . import EDITION, metrics, plots, registry
-from .blanks import BLANKS, blanks_of
-from .data import SCENARIOS, data_root
+from .. import EDITION, metrics, plots, registry
+from ..data import SCENARIOS, data_root
+from ..profiles import profile_name, split_config
+from ..table import LATER, PUBLISHED
+from ..teaching.blanks import BLANKS, blanks_of
+from ..teaching.selfcheck import NotWrittenError
+from ..train import History, load_tasks, run_methods, select_device
 from .notebook import checked
-from .selfcheck import NotWrittenError
-from .profiles import profile_name, split_config
-from .table import LATER, PUBLISHED
-from .train import History, load_tasks, run_methods, select_device
 
 # The lesson's methods, in the order the notebook meets them; EWC is the paper protocol's (summed Fishers, one
 # anchor), which the shipped table runs as online-ewc with gamma 1

@@ -16,10 +16,10 @@ come in unequal numbers, in a shuffled order; see replay_fixture.
 import torch
 import torch.nn.functional as F
 
-from .data import Task
+from ..data import Task
+from ..model import MLP
+from ..replay import flat_gradient, memory_gradient, set_flat_gradient
 from .fixtures import FIXTURE_SEED
-from .model import MLP
-from .replay import flat_gradient, memory_gradient, set_flat_gradient
 
 IN, HIDDEN, OUT, TASKS = 6, (5, 4), 2, 3
 CLASSES = 5             # distillation_loss's logits [4, 5]: C differs from N = 4 and from every T and T^2 below

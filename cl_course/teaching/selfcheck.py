@@ -41,7 +41,7 @@ class NotWrittenError(ShownInOneLine, NotImplementedError):
     says which, and where."""
 
 
-PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # cl_course/: the library's frames too
 
 
 def shown_from_your_code(error):

@@ -10,7 +10,8 @@ arrives as training passes it, a one-shot iterable: loop over it once, counting 
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import exercises, icarl, importance, mistakes, replay, strategies
+from .. import icarl, importance, replay, strategies
+from . import exercises, mistakes
 from . import replay_mistakes as rm
 from .fixtures import fixture
 

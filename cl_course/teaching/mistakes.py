@@ -1,4 +1,4 @@
-"""Typical wrong answers for each blank, written out as code (cl_course/blanks.py pairs each with the
+"""Typical wrong answers for each blank, written out as code (blanks.py pairs each with the
 message a student sees when their result matches it). Self-checks store their values on the
 published fixture; the hidden fixtures must reject every one of them. Each function has the
 signature of the answer it imitates. They are close to the solutions, so the student edition

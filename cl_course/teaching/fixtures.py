@@ -3,8 +3,8 @@ FIXTURE_SEED; the autograder draws hidden ones). Every fixture has the same size
 the numbers change with the seed."""
 import torch
 
-from . import importance
-from .model import MLP
+from .. import importance
+from ..model import MLP
 
 FIXTURE_SEED = 2021
 IN_FEATURES, HIDDEN, CLASSES = 6, (5, 4), 3  # the fixture's MLP: 6 -> 5 -> 4 -> 3 (not HW14's 784 -> ... -> 10)

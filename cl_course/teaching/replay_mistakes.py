@@ -1,4 +1,4 @@
-"""Typical wrong answers to lesson 2's blanks, written out as code (cl_course/blanks.py pairs each with
+"""Typical wrong answers to lesson 2's blanks, written out as code (blanks.py pairs each with
 the message a student whose answer behaves like it reads). Like mistakes.py, every body is a solution
 region: the student edition carries none of them. The strategy classes are written the way a student
 would write them in the notebook: a buffer of tensors per class, not the library's Memory."""
@@ -7,8 +7,8 @@ import warnings
 import torch
 import torch.nn.functional as F
 
-from .replay import flat_gradient, memory_gradient, set_flat_gradient
-from .strategies import LwF, Replay, Strategy, frozen_copy, outputs_of_old_heads
+from ..replay import flat_gradient, memory_gradient, set_flat_gradient
+from ..strategies import LwF, Replay, Strategy, frozen_copy, outputs_of_old_heads
 
 # ---- the distillation term -------------------------------------------------------------------
 

@@ -6,14 +6,16 @@ from dataclasses import replace
 
 import torch
 
-from . import EDITION, __version__, metrics, selfcheck
-from .config import HW14_LAMBDAS, HW14_METHODS, HW14_TA_RESULTS, REGULARISED
-from .data import data_root
-from .model import MLP
-from .profiles import COSTS, PROFILE_VARIABLE, profile_config, profile_name
-from .report import histories, precomputed
-from .strategies import EWC, Baseline
-from .train import fit, load_tasks, run_methods, seed_everything, select_device
+from .. import EDITION, __version__, metrics
+from ..config import HW14_LAMBDAS, HW14_METHODS, HW14_TA_RESULTS, REGULARISED
+from ..data import data_root
+from ..model import MLP
+from ..profiles import COSTS, PROFILE_VARIABLE, profile_config, profile_name
+from ..report import histories, precomputed
+from ..strategies import EWC, Baseline
+from ..teaching import selfcheck
+from ..teaching.blanks import BLANKS
+from ..train import fit, load_tasks, run_methods, seed_everything, select_device
 
 
 def welcome(profile, costs=COSTS):
@@ -50,7 +52,11 @@ def start(profile=None, **overrides):
 def checked(method, answers, device):
     """Run the self-check of each of the notebook's answers ({library name: function or class}) on the
     training device, so that an unwritten or wrong one stops `method` within a second rather than after
-    minutes of training."""
+    minutes of training. A name that is no blank's is a one-line error naming the blanks: the library would
+    leave it unused, silently."""
+    unknown = set(answers) - set(BLANKS)
+    if unknown:
+        raise ValueError(f"unknown answer {sorted(unknown)[0]!r}; the notebook's answers are {', '.join(BLANKS)}")
     for name, function in answers.items():
         try:
             selfcheck.check(name, function, verbose=False, device=device)
