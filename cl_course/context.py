@@ -79,3 +79,48 @@ class ContextSpecific(Strategy):
                        for x, _ in index_batches(task.x_test, task.y_test, batch_size))
             right[task.name] = 100.0 * float(hits) / len(task.y_test)  # CPU-GPU sync point, once per task
         return right
+
+
+class PartPerContext(ContextSpecific):
+    """A module of its own per context (separate networks' network, progressive networks' column) in a body that
+    replaces the model's layers (MLP.replace_body). A part is made when its context is first met, evaluation
+    before training included, from a seed of its own, so that the run's other draws stay as they are. A subclass
+    says how to make the body from the shared model (`new_body`), a part (`new_part`), and where the body keeps
+    them (`parts`); the body answers with `current` in training and `shown` in eval."""
+
+    def __init__(self, seed=0, infer_task=False):
+        super().__init__(infer_task=infer_task)
+        self.seed = seed
+        self.device = None  # the model's, where new parts go
+
+    def new_body(self, model):
+        raise NotImplementedError
+
+    def new_part(self, body, index):
+        raise NotImplementedError
+
+    def parts(self, body):
+        raise NotImplementedError
+
+    def body(self, model, context):
+        """The body, with the part of `context` made (and every one before it) if new."""
+        if model.body is None:
+            self.device = next(model.parameters()).device
+            model.replace_body(self.new_body(model))
+        parts = self.parts(model.body)
+        while len(parts) <= context:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.seed * 7919 + len(parts))
+                part = self.new_part(model.body, len(parts))
+            parts.append(part.to(self.device))
+        return model.body
+
+    def prepare_model(self, model, tasks):
+        self.body(model, self.context(tasks[-1]))
+
+    def before_task(self, model, tasks):
+        super().before_task(model, tasks)
+        self.body(model, self.current).current = self.current
+
+    def show(self, model, context):
+        self.body(model, context).shown = context

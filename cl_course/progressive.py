@@ -22,7 +22,7 @@ own; earlier columns run without gradients, so the optimizer never moves them.
 import torch
 from torch import nn
 
-from .context import ContextSpecific
+from .context import PartPerContext
 
 ALPHA = 0.1  # the adapters' scalar at initialisation
 
@@ -80,33 +80,13 @@ class Columns(nn.Module):
         return self.columns[k](x, earlier)[-1]
 
 
-class ProgressiveNetworks(ContextSpecific):
-    def __init__(self, seed=0, infer_task=False):
-        super().__init__(infer_task=infer_task)
-        self.seed = seed
-        self.device = None  # the model's, where new columns go
+class ProgressiveNetworks(PartPerContext):
+    def new_body(self, model):
+        return Columns((model.hidden[0].in_features, *[layer.out_features for layer in model.hidden],
+                        model.heads[0].out_features))
 
-    def column(self, model, context):
-        """The columns, with that of `context` made (and every one before it) if new."""
-        if model.body is None:
-            sizes = (model.hidden[0].in_features, *[layer.out_features for layer in model.hidden],
-                     model.heads[0].out_features)
-            self.device = next(model.parameters()).device
-            model.replace_body(Columns(sizes))
-        body = model.body
-        while len(body.columns) <= context:
-            with torch.random.fork_rng(devices=[]):  # its own seed: the run's other draws stay as they are
-                torch.manual_seed(self.seed * 7919 + len(body.columns))
-                column = Column(body.sizes, len(body.columns))
-            body.columns.append(column.to(self.device))
-        return body
+    def new_part(self, body, index):
+        return Column(body.sizes, index)  # its laterals read the `index` columns before it
 
-    def prepare_model(self, model, tasks):
-        self.column(model, self.context(tasks[-1]))
-
-    def before_task(self, model, tasks):
-        super().before_task(model, tasks)
-        self.column(model, self.current).current = self.current
-
-    def show(self, model, context):
-        self.column(model, context).shown = context
+    def parts(self, body):
+        return body.columns

@@ -13,10 +13,9 @@ What the code does differently, and why: a task's network is made when the task 
 training included (its accuracy there is an untrained network's, which forward transfer compares with), from a
 seed of its own, so that the other draws of the run stay as they are.
 """
-import torch
 from torch import nn
 
-from .context import ContextSpecific
+from .context import PartPerContext
 from .model import MLP
 
 
@@ -48,46 +47,28 @@ class Networks(nn.Module):
         return self.networks[self.current if self.training else self.shown](x)
 
 
-class SeparateNetworks(ContextSpecific):
+class SeparateNetworks(PartPerContext):
     """`tasks`: the run's number of tasks, among which the shared MLP's parameters are split."""
 
     def __init__(self, tasks=5, seed=0, infer_task=False):
-        super().__init__(infer_task=infer_task)
-        self.tasks, self.seed = tasks, seed
+        super().__init__(seed=seed, infer_task=infer_task)
+        self.tasks = tasks
         self.shape = None  # (in_features, width, depth, out_features) of every task's network
-        self.device = None  # the model's, where new networks go
 
-    def body(self, model):
-        if model.body is None:
-            in_features, depth = model.hidden[0].in_features, len(model.hidden)
-            out_features = model.heads[0].out_features
-            total = sum(p.numel() for p in model.parameters())
-            self.shape = (in_features, equal_share_width(total, self.tasks, in_features, depth, out_features),
-                          depth, out_features)
-            self.device = next(model.parameters()).device
-            model.replace_body(Networks())
-        return model.body
+    def new_body(self, model):
+        in_features, depth = model.hidden[0].in_features, len(model.hidden)
+        out_features = model.heads[0].out_features
+        total = sum(p.numel() for p in model.parameters())
+        self.shape = (in_features, equal_share_width(total, self.tasks, in_features, depth, out_features), depth,
+                      out_features)
+        return Networks()
 
-    def network(self, model, context):
-        """The body, with the network of `context` made if it is new."""
-        body = self.body(model)
-        while len(body.networks) <= context:
-            in_features, width, depth, out_features = self.shape
-            with torch.random.fork_rng(devices=[]):  # its own seed: the run's other draws stay as they are
-                torch.manual_seed(self.seed * 7919 + len(body.networks))
-                network = MLP(out_features, hidden=(width,) * depth, in_features=in_features)
-            body.networks.append(network.to(self.device))
-        return body
+    def new_part(self, body, index):
+        in_features, width, depth, out_features = self.shape
+        return MLP(out_features, hidden=(width,) * depth, in_features=in_features)
 
-    def prepare_model(self, model, tasks):
-        self.network(model, self.context(tasks[-1]))
-
-    def before_task(self, model, tasks):
-        super().before_task(model, tasks)
-        self.network(model, self.current).current = self.current
-
-    def show(self, model, context):
-        self.network(model, context).shown = context
+    def parts(self, body):
+        return body.networks
 
     def parameters_per_network(self):
         in_features, width, depth, out_features = self.shape
