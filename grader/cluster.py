@@ -2,11 +2,15 @@
 
 autograde hands each submission's run (autograde.run_cells: plain data in, a RunResult of plain data out) to a
 pool whose submit() returns concurrent futures; repairing, judging, the gradebook and the reports
-stay in the TA's process. On Dask, the student edition of cl_course travels with the job (packed
-once, unpacked once per worker machine into a cache keyed by its hash), so a worker needs only the
-repo set up (the same Python environment), bubblewrap, and the data root at the same path. Dask
-reruns the tasks of a worker that dies on another worker; each result is recorded once, by the
-TA's process.
+stay in the TA's process. On Dask, the student edition of cl_course travels in a worker plugin (packed
+once, unpacked once per worker machine into a cache keyed by its hash, by every worker that joins, a
+restarted one too), so a worker needs only the repo set up (the same Python environment), bubblewrap,
+and the data root at the same path. Dask reruns the tasks of a worker that dies on another worker;
+each result is recorded once, by the TA's process.
+
+Why a plugin and not scattered data: Dask's active memory manager drops the replicas a broadcast
+made, so the one worker left holding the site can die with it, and every run still queued then
+fails for want of its input (seen: a killed worker cost three students their marks).
 """
 from __future__ import annotations
 
@@ -23,16 +27,16 @@ from concurrent.futures import Future as ConcurrentFuture
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from distributed.diagnostics.plugin import WorkerPlugin  # the grader extra has Dask
+
 if TYPE_CHECKING:
-    from distributed import Client, Future
+    from distributed import Client, Worker
 
     from .sandbox import Sandbox
 
 RETRIES = 3  # times a submission's run may be lost with its worker before it counts as failed
 
 Site = tuple[str, bytes]  # the student site packed: (hash, zip bytes)
-# the Site on the cluster: Dask scatters a tuple item by item, and resolves the futures in a task's arguments
-ScatteredSite = tuple["Future[str]", "Future[bytes]"]
 Cells = list[dict[str, Any]]  # the harness's cells of one submission (autograde.job_cells)
 T = TypeVar("T")
 
@@ -80,24 +84,39 @@ def unpacked(site: Site) -> Path:
     return folder
 
 
-def on_worker(site: Site, sandbox: Sandbox) -> Sandbox:
-    return dataclasses.replace(sandbox, student_site=unpacked(site))
+class ShipSite(WorkerPlugin):
+    """A Dask worker plugin: every worker, on joining, unpacks the student site (once per machine)."""
+
+    def __init__(self, site: Site):
+        self.site = site
+        self.name = f"cl-grade-site-{site[0]}"  # Dask keeps one plugin per name: a second grading replaces it
+
+    def setup(self, worker: Worker) -> None:
+        unpacked(self.site)
 
 
-def run_remote(site: Site, run: Callable[[Sandbox, Cells, list[int]], T], sandbox: Sandbox, cells: Cells,
+def on_worker(digest: str, sandbox: Sandbox) -> Sandbox:
+    """The sandbox pointed at this machine's copy of the site the plugin unpacked."""
+    folder = site_cache() / digest
+    if not folder.is_dir():
+        raise ClusterError(f"this worker has no student site {digest}: it joined without the grader's plugin")
+    return dataclasses.replace(sandbox, student_site=folder)
+
+
+def run_remote(digest: str, run: Callable[[Sandbox, Cells, list[int]], T], sandbox: Sandbox, cells: Cells,
                seeds: list[int]) -> T:
     """On a worker: `run` (autograde.run_cells) with the sandbox pointed at this worker's copy."""
-    return run(on_worker(site, sandbox), cells, seeds)
+    return run(on_worker(digest, sandbox), cells, seeds)
 
 
-def worker_problem(site: Site, sandbox: Sandbox) -> str | None:
+def worker_problem(digest: str, sandbox: Sandbox) -> str | None:
     """Why this worker cannot grade, or None (run on every worker before grading starts)."""
     from .sandbox import SandboxError
     if sandbox.data_root and not sandbox.data_root.is_dir():
         return (f"the data root {sandbox.data_root} is not there: every worker needs it at the same path as "
                 "the TA's machine (or pass --data-root with a path that all of them have)")
     try:
-        on_worker(site, sandbox).check()
+        on_worker(digest, sandbox).check()
     except (SandboxError, ClusterError) as e:
         return str(e)
     return None
@@ -106,18 +125,18 @@ def worker_problem(site: Site, sandbox: Sandbox) -> str | None:
 class DaskPool:
     """submit(run_cells, sandbox, cells, seeds) -> a concurrent future, run on the cluster."""
 
-    def __init__(self, client: Client, site: ScatteredSite):
-        self.executor, self.site = client.get_executor(pure=False), site  # pure=False: equal jobs both run
+    def __init__(self, client: Client, digest: str):
+        self.executor, self.digest = client.get_executor(pure=False), digest  # pure=False: equal jobs both run
 
     def submit(self, run: Callable[..., T], *args: object) -> ConcurrentFuture[T]:
-        return self.executor.submit(run_remote, self.site, run, *args)
+        return self.executor.submit(run_remote, self.digest, run, *args)
 
 
-def check_workers(client: Client, site: ScatteredSite, sandbox: Sandbox) -> None:
+def check_workers(client: Client, digest: str, sandbox: Sandbox) -> None:
     """Every worker runs a trivial notebook in its sandbox, as a task (a few seconds: not on its
     event loop), before any submission is sent."""
     workers = list(client.scheduler_info()["workers"])
-    futures = [client.submit(worker_problem, site, sandbox, workers=[w], allow_other_workers=False, pure=False)
+    futures = [client.submit(worker_problem, digest, sandbox, workers=[w], allow_other_workers=False, pure=False)
                for w in workers]
     for worker, problem in zip(workers, client.gather(futures), strict=True):
         if problem:
@@ -141,6 +160,7 @@ def open_pool(sandbox: Sandbox, workers: int = 1, scheduler: str | None = None,
         if client is None:
             yield None  # autograde runs `workers` threads here
             return
-        site = client.scatter(packed(sandbox.student_site), broadcast=True)
-        check_workers(client, site, sandbox)
-        yield DaskPool(client, site)
+        site = packed(sandbox.student_site)
+        client.register_plugin(ShipSite(site))  # waits for every worker's setup
+        check_workers(client, site[0], sandbox)
+        yield DaskPool(client, site[0])
