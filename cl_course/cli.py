@@ -73,8 +73,8 @@ def build_parser():
                      help="class-IL lwf as van de Ven & Tolias's code: softmax over the classes seen so far, "
                           "distillation over the old classes only")
     run.add_argument("--task-inference", action="store_true",
-                     help="context-specific methods (xdg, xdg-si, xdg-ewc) in domain- or class-IL: infer each test "
-                          "sample's task as the one whose context gives the lowest entropy")
+                     help=f"context-specific methods ({', '.join(registry.names('context-specific'))}) in domain- or "
+                          "class-IL: infer each test sample's task as the one whose context gives the lowest entropy")
     run.add_argument("--online-decay", type=float, default=d.online_decay,
                      help="online EWC's gamma (default %(default)s)")
     run.add_argument("--device", default=d.device, help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N, mps")

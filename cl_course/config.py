@@ -74,7 +74,7 @@ class RunConfig:
                                       # task ends) or reservoir (every training batch); iCaRL always herds
     lwf_seen_classes: bool = False    # class-IL LwF as van de Ven & Tolias's code: softmax over the classes seen,
                                       # distillation over the old classes only (else over every output)
-    task_inference: bool = False      # context-specific methods (XdG) without the task at test time (domain-,
+    task_inference: bool = False      # context-specific methods (XdG, HAT, ...) without the task at test time (domain-,
                                       # class-IL): each sample gets the context it is most confident under
     generator_iterations: int | None = None  # DGR's VAE: batches per task in all, the classifier's and then its
                                       # own on random batches of the task (None: only the classifier's, as van de Ven

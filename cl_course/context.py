@@ -5,8 +5,9 @@ trained so far, in which the network is most confident, the lowest entropy of it
 methods' papers; it is the "task inference" the course's third lesson measures, and `inference_accuracy` says how
 often it picks the sample's own task (train.fit records it in History.task_inference).
 
-A subclass says how a context is shown to the forward pass in eval mode (`show`); in train mode it uses
-`self.current`, the context being trained, whatever evaluation showed between two epochs.
+A subclass says how a context is shown to the forward pass in eval mode (`show`), or, where the context is
+in the weights rather than in a switch (PackNet's masks), how the model answers under one (`answer`); in train
+mode it uses `self.current`, the context being trained, whatever evaluation showed between two epochs.
 """
 import torch
 import torch.nn.functional as F
@@ -47,22 +48,22 @@ class ContextSpecific(Strategy):
         self.trained = max(self.trained, self.current + 1)
         super().before_task(model, tasks)
 
+    def answer(self, model, x, context):
+        """The eval-mode logits on x under `context`."""
+        self.show(model, context)
+        return model(x)
+
     def predict(self, model, x, task):
         own = self.context(task)
         if not self.infer_task or not self.trained:
-            self.show(model, own)
-            return model(x)
+            return self.answer(model, x, own)
         scores, chosen = self.infer(model, x)
-        self.show(model, own)
+        self.show(model, own)  # what an importance computed after evaluation sees
         return scores[chosen, torch.arange(len(x), device=scores.device)]
 
     def infer(self, model, x):
         """(scores [contexts, N, classes] under each trained context, [N] the context of lowest entropy)."""
-        scores = []
-        for context in range(self.trained):
-            self.show(model, context)
-            scores.append(model(x))
-        scores = torch.stack(scores)
+        scores = torch.stack([self.answer(model, x, context) for context in range(self.trained)])
         return scores, lowest_entropy(scores)
 
     @torch.no_grad()

@@ -21,7 +21,7 @@ from .table import Cell, Runs, choose_lambdas, final_average, mean_sem, protocol
 
 BENCHMARKS = ("split-mnist", "permuted-mnist")
 TASK_METHODS = registry.chosen("baseline", "separate", "xdg", "xdg-si", "xdg-ewc", "packnet", "hat", "progressive")
-INFERRED = registry.chosen("separate", "xdg", "progressive")  # those that run with the task inferred
+INFERRED = registry.chosen("separate", "xdg", "packnet", "hat", "progressive")  # those that run with the task inferred
 REPLAY_REFERENCE = registry.chosen("er")  # lesson 2's replay, beside the turn
 
 

@@ -3,7 +3,8 @@ hidden unit, a = sigmoid(s e) of a task embedding e, that multiplies the unit's 
 so far add up to a cumulative attention a_<t (their elementwise max); a weight between two units that earlier
 tasks attend to is frozen, in proportion: its gradient is multiplied by 1 - min(a_<t of its output unit, a_<t of
 its input unit). The scale s is annealed within each epoch from 1/s_max towards s_max, so that the gates start
-soft and end almost binary; at test time s = s_max and the task chooses its embedding: it needs the task.
+soft and end almost binary; at test time s = s_max and the task chooses its embedding: it needs the task, or
+infers it (`infer_task=True`, context.py): the embedding under which the answer is most confident.
 
 The two parts that make it train (the paper's sections 2.4-2.6, and the authors' code):
 - embedding gradient compensation: the annealing scales e's gradient by s; it is rescaled to what it would be
@@ -14,7 +15,8 @@ The two parts that make it train (the paper's sections 2.4-2.6, and the authors'
   units that earlier tasks left free.
 
 What the code does differently, and why: the gates are on the hidden layers of the course's MLP (the paper also
-gates convolutions); the output heads are the task's own (task-IL), never gated or masked; a hidden bias is
+gates convolutions); the output heads are the task's own (task-IL), never gated or masked (with the task
+inferred, domain- and class-IL, the one output layer is shared and every task trains it); a hidden bias is
 masked as its unit (1 - a_<t); embeddings start Gaussian as in the paper, drawn from the run's seed by a
 generator of their own; s follows the authors' code, 1/s_max + (s_max - 1/s_max) b / B at batch b of B.
 """
@@ -48,8 +50,8 @@ class HAT(ContextSpecific):
     annealing's period). The task embeddings are parameters of the model (model.hat_embeddings[layer][task]),
     added in prepare_model so that the task's optimizer trains them."""
 
-    def __init__(self, batch_size=128, iterations=None, s_max=S_MAX, sparsity=SPARSITY, seed=0):
-        super().__init__()
+    def __init__(self, batch_size=128, iterations=None, s_max=S_MAX, sparsity=SPARSITY, seed=0, infer_task=False):
+        super().__init__(infer_task=infer_task)
         self.generator = torch.Generator().manual_seed(seed)  # the embeddings' initial values
         self.batch_size, self.iterations, self.s_max, self.sparsity = batch_size, iterations, s_max, sparsity
         self.batches, self.batch, self.s = 1, 0, s_max

@@ -2,11 +2,13 @@
 still free, give them to that task and freeze them; the rest are set to zero and left free for the next tasks.
 A task is evaluated with the weights of its own and of the tasks before it, so later tasks cannot change its
 answers: in task-IL its backward transfer is exactly zero (the task is evaluated after its pruning, which
-`finish_task` does). It needs the task at test time (its mask), as every context-specific method.
+`finish_task` does). It needs the task at test time (its mask), as every context-specific method, or infers it
+(`infer_task=True`, context.py): the mask under which the answer is most confident.
 
 What the code does differently from the paper, and why:
 - Pruned and frozen are the hidden layers' weights; the hidden biases train on the first task only and are frozen
-  after it, as in the paper; the output heads are not pruned (task-IL gives each task its own).
+  after it, as in the paper; the output heads are not pruned (task-IL gives each task its own; with the task
+  inferred, domain- and class-IL, the one output layer is shared and every task trains it).
 - Each task keeps `share` of every hidden layer's weights (default 1 / the run's tasks, so that five tasks fill
   the network), the largest by magnitude among those still free; when fewer are free it keeps what is left, and a
   task that finds none trains its head only: the capacity has run out. The paper prunes a fraction of the free
@@ -25,8 +27,8 @@ class PackNet(ContextSpecific):
     """`share`: the fraction of each hidden layer's weights a task keeps; `retrain`: batches of fine-tuning of the
     kept weights after pruning; `lr`, `batch_size`: those batches' Adam learning rate and size."""
 
-    def __init__(self, share=0.2, retrain=50, lr=1e-3, batch_size=128, seed=0):
-        super().__init__()
+    def __init__(self, share=0.2, retrain=50, lr=1e-3, batch_size=128, seed=0, infer_task=False):
+        super().__init__(infer_task=infer_task)
         if not 0.0 < share <= 1.0:
             raise ValueError(f"share is the fraction of each layer a task keeps, in (0, 1], got {share}")
         self.share, self.retrain, self.lr, self.batch_size = share, retrain, lr, batch_size
@@ -94,27 +96,23 @@ class PackNet(ContextSpecific):
             self.adjust_gradients(model, [task])
             optimizer.step()
 
-    def predict(self, model, x, task):
-        """The logits with only the weights of `task` and the tasks before it (and, for the task in training
-        before its pruning, the free ones too)."""
-        number = self.context(task) + 1
+    def answer(self, model, x, context):
+        """The logits with only the weights of `context`'s task and the tasks before it (and, for the task in
+        training before its pruning, the free ones too), the model's own weights untouched."""
+        number = context + 1
         if self.owner is None:
             return model(x)
-        saved = {}
-        with torch.no_grad():
-            for name, w in self.weights(model).items():
-                owner = self.owner[name]
-                use = (owner >= 1) & (owner <= number)
-                if number == self.number and not self.pruned(number):
-                    use |= owner == 0
-                saved[name] = w.clone()
-                w.mul_(use)
-        try:
-            return model(x)
-        finally:
-            with torch.no_grad():
-                for name, w in self.weights(model).items():
-                    w.copy_(saved[name])
+        masked = {}
+        for name, w in self.weights(model).items():
+            owner = self.owner[name]
+            use = (owner >= 1) & (owner <= number)
+            if number == self.number and not self.pruned(number):
+                use |= owner == 0
+            masked[name] = w * use
+        return torch.func.functional_call(model, masked, (x,))
+
+    def show(self, model, context):
+        pass  # a context is the weights `answer` masks, not a state of the model
 
     def capacity_left(self):
         """{weight name: % of its weights still free}."""

@@ -148,14 +148,13 @@ ROWS = (
            scenarios=("domain",)),
     Method("imm-mode", "regularisation", "imm:IMM", lambda c, a: _imm(c, a) | dict(mode=True), "#c7c7c7", "$M$",
            lam=0.0, scenarios=("domain",)),
-    # HAT's gates are chosen by the task, and its heads are the tasks' own: task-IL only
+    # HAT's gates and PackNet's masks are chosen by the task: task-IL, or any scenario with --task-inference
     Method("hat", "context-specific", "hat:HAT",
-           lambda c, a: dict(batch_size=c.batch_size, iterations=c.iterations, seed=c.seed), "#6b6ecf", "$h$",
-           scenarios=("task",), task_identity=True),
-    # PackNet's masks are chosen by the task, and its head is the task's own: task-IL only
+           lambda c, a: dict(batch_size=c.batch_size, iterations=c.iterations, seed=c.seed,
+                             infer_task=c.task_inference), "#6b6ecf", "$h$", task_identity=True),
     Method("packnet", "context-specific", "packnet:PackNet",
-           lambda c, a: dict(share=1 / c.tasks, lr=c.lr, batch_size=c.batch_size, seed=c.seed), "#c5b0d5", "$p$",
-           scenarios=("task",), task_identity=True),
+           lambda c, a: dict(share=1 / c.tasks, lr=c.lr, batch_size=c.batch_size, seed=c.seed,
+                             infer_task=c.task_inference), "#c5b0d5", "$p$", task_identity=True),
 )
 REGISTRY = {m.name: m for m in ROWS}
 

@@ -74,7 +74,30 @@ def test_gates_end_almost_binary_and_a_later_task_barely_moves_an_earlier_ones_a
     assert 0 < hat.units_used()[0] < 100
 
 
-def test_the_registry_runs_it_in_task_il_only():
+def test_the_registry_builds_it_and_refuses_other_scenarios_without_inference():
     assert isinstance(make_strategy("hat", RunConfig(batch_size=64)), HAT)
     with pytest.raises(ValueError, match="hat chooses its context by the task"):
         RunConfig(methods=("hat",)).check()
+    assert make_strategy("hat", RunConfig(methods=("hat",), task_inference=True).check()).infer_task
+
+
+def test_without_the_task_it_answers_under_the_most_confident_embedding():
+    tasks, model = tasks_of(3), model_of(1)  # one shared head, as in domain- and class-IL
+    hat = HAT(batch_size=20, infer_task=True, seed=2)
+    history = fit(model, tasks, hat, epochs=2, batch_size=20, lr=5e-3, progress=False)
+    model.eval()
+    x = tasks[2].x_test
+    with torch.no_grad():
+        got = hat.predict(model, x, tasks[2])
+        every = []
+        for k in range(3):  # under task k's gates at s_max, by hand
+            h = x
+            for layer, embeddings in zip(model.hidden, model.hat_embeddings, strict=True):
+                h = torch.relu(h @ layer.weight.T + layer.bias) * torch.sigmoid(S_MAX * embeddings[k])  # no hook
+            every.append(model.heads[0](h))
+    chosen = []
+    for i in range(len(x)):
+        entropies = [float(-(torch.softmax(s[i], 0) * torch.log_softmax(s[i], 0)).sum()) for s in every]
+        chosen.append(entropies.index(min(entropies)))
+    torch.testing.assert_close(got, torch.stack([every[k][i] for i, k in enumerate(chosen)]))
+    assert history.task_inference["t2"] == pytest.approx(100 * chosen.count(2) / len(x))

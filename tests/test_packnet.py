@@ -79,13 +79,37 @@ def test_when_the_capacity_runs_out_a_task_keeps_nothing_and_trains_its_head_onl
     assert not torch.equal(final["heads.2.weight"], ended[1]["heads.2.weight"])
 
 
-def test_the_registry_builds_it_for_task_il_only_with_a_share_per_task():
+def test_the_registry_builds_it_with_a_share_per_task_and_refuses_other_scenarios_without_inference():
     packnet = make_strategy("packnet", RunConfig(tasks=4))
-    assert isinstance(packnet, PackNet) and packnet.share == 0.25
+    assert isinstance(packnet, PackNet) and packnet.share == 0.25 and not packnet.infer_task
     with pytest.raises(ValueError, match="packnet chooses its context by the task"):
         RunConfig(methods=("packnet",)).check()  # Permuted MNIST's domain-IL
-    with pytest.raises(ValueError, match="packnet runs in task-IL only"):
-        RunConfig(methods=("packnet",), task_inference=True).check()
+    assert make_strategy("packnet", RunConfig(methods=("packnet",), task_inference=True).check()).infer_task
+
+
+def test_without_the_task_it_answers_under_the_most_confident_mask_and_leaves_the_weights_as_they_are():
+    tasks, model = tasks_of(3), model_of(1)  # one shared head, as in domain- and class-IL
+    packnet = PackNet(share=0.3, lr=1e-2, infer_task=True)
+    history = fit(model, tasks, packnet, epochs=2, batch_size=20, lr=1e-2, progress=False)
+    model.eval()
+    weights = {n: p.detach().clone() for n, p in model.named_parameters()}
+    x = tasks[1].x_test
+    with torch.no_grad():
+        got = packnet.predict(model, x, tasks[1])
+        every = []
+        for k in (1, 2, 3):  # task k's answer: the weights tasks 1..k kept, by hand
+            h = x
+            for i, layer in enumerate(model.hidden, start=1):
+                owner = packnet.owner[f"fc{i}.weight"]
+                h = torch.relu(h @ (layer.weight * ((owner >= 1) & (owner <= k))).T + layer.bias)
+            every.append(model.heads[0](h))
+    chosen = []
+    for i in range(len(x)):
+        entropies = [float(-(torch.softmax(s[i], 0) * torch.log_softmax(s[i], 0)).sum()) for s in every]
+        chosen.append(entropies.index(min(entropies)))
+    torch.testing.assert_close(got, torch.stack([every[k][i] for i, k in enumerate(chosen)]))
+    assert all(torch.equal(p, weights[n]) for n, p in model.named_parameters())
+    assert history.task_inference["t1"] == pytest.approx(100 * chosen.count(1) / len(x))
 
 
 def test_while_a_task_trains_it_is_evaluated_with_every_weight_it_trains_on():
