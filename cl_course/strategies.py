@@ -60,6 +60,13 @@ class Replay:
             return F.cross_entropy(logits, self.target)
         return (self.distillation or distillation_loss)(logits, self.target, self.temperature)
 
+    def weighed_in(self, loss, model, seen):
+        """The current batch's `loss` and the replay's together, w loss + (1 - w) replay loss, `seen` tasks so far."""
+        if self.current_weight is None:  # 1/t, in the arithmetic of the runs recorded before the weight was a
+            # field: loss * (1 / t) can differ from loss / t in the last bit
+            return loss / seen + (1 - 1 / seen) * self.loss(model)
+        return self.current_weight * loss + (1 - self.current_weight) * self.loss(model)
+
 
 def distillation_loss(logits, teacher_logits, temperature=2.0):
     """Hinton et al.'s knowledge distillation, as LwF and van de Ven & Tolias use it:
@@ -83,7 +90,7 @@ class Strategy:
       training_data   once: the (x, y, head) the task trains on
       each epoch, each batch (x, y) of it, in training mode:
         logits = model(x, head); loss(model, x, y, logits, tasks); replay(model, x, tasks), its loss weighed
-        in (Replay.current_weight); zero_grad; backward; adjust_gradients, which may rewrite p.grad;
+        in (Replay.weighed_in); zero_grad; backward; adjust_gradients, which may rewrite p.grad;
         Adam's step; after_step, which may change parameter values in place and the strategy's state
       finish_task     after the last epoch's batches, before its evaluation: what belongs to training the task
                       but changes its own answers (PackNet's pruning and fine-tuning), so that the accuracy

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .context import ContextSpecific
 from .data import BENCHMARKS, batch_indices, index_batches
 from .model import MLP
 from .methods import make_strategy
@@ -96,11 +97,8 @@ def fit(model, tasks, strategy, epochs=10, batch_size=128, lr=1e-4, eval_batch_s
                 logits = model(x, heads[idx] if isinstance(heads, torch.Tensor) else heads)
                 loss = strategy.loss(model, x, y, logits, seen)
                 old = strategy.replay(model, x, seen)
-                if old is not None and old.current_weight is None:  # 1/t, in the arithmetic of the runs
-                    # recorded before the weight was a field: loss * (1 / t) can differ from loss / t in the last bit
-                    loss = loss / len(seen) + (1 - 1 / len(seen)) * old.loss(model)
-                elif old is not None:
-                    loss = old.current_weight * loss + (1 - old.current_weight) * old.loss(model)
+                if old is not None:
+                    loss = old.weighed_in(loss, model, len(seen))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 strategy.adjust_gradients(model, seen)
@@ -125,7 +123,7 @@ def fit(model, tasks, strategy, epochs=10, batch_size=128, lr=1e-4, eval_batch_s
         history.accuracy_matrix.append(history.epoch_accuracy[-1] + evaluate(model, tasks[k + 1:], eval_batch_size,
                                                                              strategy.predict))
     bar.close()
-    if getattr(strategy, "infer_task", False):
+    if isinstance(strategy, ContextSpecific) and strategy.infer_task:
         history.task_inference = strategy.inference_accuracy(model, tasks, eval_batch_size)
     return history
 

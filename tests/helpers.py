@@ -6,11 +6,29 @@ from pathlib import Path
 
 import torch
 
+from cl_course.data import Task
+from cl_course.model import MLP
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = {"hw14": ROOT / "notebooks" / "hw14_lifelong_learning.ipynb",
              "lesson2": ROOT / "notebooks" / "lesson2_scenarios_and_replay.ipynb"}
 NOTEBOOK = NOTEBOOKS["hw14"]
 COLAB = ROOT / ".venv-colab" / "bin" / "python"  # `make colab-env`: Colab's Python and package versions
+
+
+def random_tasks(n, seed=0, heads=True, train=80, test=40):
+    """n tasks of random 8-feature inputs with random labels in 0..3 (nothing to learn: what is checked is what a
+    method keeps, not what it learns); task k answers through head k, or all through head 0."""
+    g = torch.Generator().manual_seed(seed)
+    return [Task(f"t{k}", torch.randn(train, 8, generator=g), torch.randint(0, 4, (train,), generator=g),
+                 torch.randn(test, 8, generator=g), torch.randint(0, 4, (test,), generator=g), head=k if heads else 0)
+            for k in range(n)]
+
+
+def small_mlp(heads=1, hidden=(20, 10)):
+    """An 8 -> hidden -> 4 MLP, the same weights every call."""
+    torch.manual_seed(0)
+    return MLP(out_features=4, heads=heads, hidden=hidden, in_features=8)
 
 
 def gradient(model, scalar):

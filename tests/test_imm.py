@@ -5,23 +5,11 @@ import pytest
 import torch
 
 from cl_course import RunConfig
-from cl_course.data import Task
 from cl_course.imm import IMM, merged
 from cl_course.importance import fisher_diagonal
 from cl_course.methods import make_strategy
-from cl_course.model import MLP
 from cl_course.train import evaluate, fit
-
-
-def tasks_of(n, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return [Task(f"t{k}", torch.randn(60, 8, generator=g), torch.randint(0, 4, (60,), generator=g),
-                 torch.randn(30, 8, generator=g), torch.randint(0, 4, (30,), generator=g)) for k in range(n)]
-
-
-def model_of():
-    torch.manual_seed(0)
-    return MLP(out_features=4, hidden=(6, 5), in_features=8)
+from helpers import random_tasks, small_mlp
 
 
 def test_the_merge_of_two_networks_by_hand():
@@ -34,18 +22,18 @@ def test_the_merge_of_two_networks_by_hand():
 
 @pytest.mark.parametrize("mode", [False, True])
 def test_evaluation_uses_the_merge_and_training_goes_on_from_the_tasks_own_network(mode):
-    tasks, model = tasks_of(3), model_of()
+    tasks, model = random_tasks(3, heads=False, train=60, test=30), small_mlp(hidden=(6, 5))
     imm = IMM(mode=mode)
     history = fit(model, tasks, imm, epochs=2, batch_size=20, lr=1e-2, progress=False)
     assert all(torch.equal(p, imm.networks[-1][n]) for n, p in model.named_parameters())  # never the merge
-    fresh = model_of()
+    fresh = small_mlp(hidden=(6, 5))
     fresh.load_state_dict(merged(imm.networks, imm.fishers if mode else None))
     assert history.accuracy_matrix[-1] == evaluate(fresh, tasks)
     assert len(imm.networks) == 3 and len(imm.fishers) == (3 if mode else 0)
 
 
 def test_mode_imms_fisher_is_the_true_fisher_on_the_tasks_training_data():
-    tasks, model = tasks_of(1), model_of()
+    tasks, model = random_tasks(1, heads=False, train=60, test=30), small_mlp(hidden=(6, 5))
     imm = IMM(mode=True, batch_size=25)
     fit(model, tasks, imm, epochs=1, batch_size=20, lr=1e-2, progress=False)
     model.eval()
@@ -55,7 +43,7 @@ def test_mode_imms_fisher_is_the_true_fisher_on_the_tasks_training_data():
 
 
 def test_l2_transfer_adds_lam_times_the_squared_distance_to_the_last_tasks_network():
-    tasks, model = tasks_of(2), model_of()
+    tasks, model = random_tasks(2, heads=False, train=60, test=30), small_mlp(hidden=(6, 5))
     imm = IMM(lam=0.5)
     imm.networks = [{}]  # one task done: the next before_task anchors at the current parameters
     imm.before_task(model, tasks)

@@ -5,28 +5,16 @@ import pytest
 import torch
 
 from cl_course import RunConfig
-from cl_course.data import Task
 from cl_course.methods import make_strategy
-from cl_course.model import MLP
 from cl_course.packnet import PackNet
 from cl_course.train import evaluate, fit
-
-
-def tasks_of(n, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return [Task(f"t{k}", torch.randn(80, 8, generator=g), torch.randint(0, 4, (80,), generator=g),
-                 torch.randn(40, 8, generator=g), torch.randint(0, 4, (40,), generator=g), head=k) for k in range(n)]
-
-
-def model_of(heads):
-    torch.manual_seed(0)
-    return MLP(out_features=4, heads=heads, hidden=(20, 10), in_features=8)
+from helpers import random_tasks, small_mlp
 
 
 def trained(n, share, **kwargs):
     """PackNet on n tasks; (model, packnet, history, the parameters when each task ended, the hidden weights just
     before each task's pruning)."""
-    tasks, model, packnet = tasks_of(n), model_of(n), PackNet(share=share, lr=1e-2, **kwargs)
+    tasks, model, packnet = random_tasks(n), small_mlp(n), PackNet(share=share, lr=1e-2, **kwargs)
     ended, unpruned, prune = [], [], packnet.finish_task
 
     def finish_task(model, tasks):
@@ -88,7 +76,7 @@ def test_the_registry_builds_it_with_a_share_per_task_and_refuses_other_scenario
 
 
 def test_without_the_task_it_answers_under_the_most_confident_mask_and_leaves_the_weights_as_they_are():
-    tasks, model = tasks_of(3), model_of(1)  # one shared head, as in domain- and class-IL
+    tasks, model = random_tasks(3), small_mlp(1)  # one shared head, as in domain- and class-IL
     packnet = PackNet(share=0.3, lr=1e-2, infer_task=True)
     history = fit(model, tasks, packnet, epochs=2, batch_size=20, lr=1e-2, progress=False)
     model.eval()
@@ -113,7 +101,7 @@ def test_without_the_task_it_answers_under_the_most_confident_mask_and_leaves_th
 
 
 def test_while_a_task_trains_it_is_evaluated_with_every_weight_it_trains_on():
-    tasks, model, packnet, checked = tasks_of(2), model_of(2), PackNet(share=0.3, lr=1e-2), []
+    tasks, model, packnet, checked = random_tasks(2), small_mlp(2), PackNet(share=0.3, lr=1e-2), []
 
     def on_epoch(history):
         if len(history.epoch_accuracy) == 3:  # task 2's first epoch: not pruned yet, its weights are all of them

@@ -6,29 +6,16 @@ import pytest
 import torch
 
 from cl_course import RunConfig
-from cl_course.data import Task
 from cl_course.methods import make_strategy
-from cl_course.model import MLP
 from cl_course.progressive import ProgressiveNetworks
 from cl_course.train import fit
+from helpers import random_tasks, small_mlp
 
-SIZES = (8, 20, 10, 4)  # input, the two hidden layers, a head's outputs
-
-
-def tasks_of(n, seed=0, heads=True):
-    g = torch.Generator().manual_seed(seed)
-    return [Task(f"t{k}", torch.randn(80, 8, generator=g), torch.randint(0, 4, (80,), generator=g),
-                 torch.randn(40, 8, generator=g), torch.randint(0, 4, (40,), generator=g), head=k if heads else 0)
-            for k in range(n)]
-
-
-def model_of(heads):
-    torch.manual_seed(0)
-    return MLP(out_features=SIZES[-1], heads=heads, hidden=SIZES[1:-1], in_features=SIZES[0])
+SIZES = (8, 20, 10, 4)  # small_mlp's: input, the two hidden layers, a head's outputs
 
 
 def trained(n, **kwargs):
-    tasks, model, progressive, ended = tasks_of(n), model_of(n), ProgressiveNetworks(**kwargs), []
+    tasks, model, progressive, ended = random_tasks(n), small_mlp(n), ProgressiveNetworks(**kwargs), []
     history = fit(model, tasks, progressive, epochs=2, batch_size=20, lr=1e-2, progress=False,
                   on_task=lambda m, s, k: ended.append({n: p.detach().clone() for n, p in m.named_parameters()}))
     return model, progressive, history, ended
@@ -57,7 +44,7 @@ def by_hand(model, x, k):
 def test_each_column_is_the_layer_by_layer_computation_over_the_earlier_columns():
     model, progressive, _, _ = trained(3)
     model.eval()
-    for k, task in enumerate(tasks_of(3)):
+    for k, task in enumerate(random_tasks(3)):
         with torch.no_grad():
             torch.testing.assert_close(progressive.predict(model, task.x_test, task), by_hand(model, task.x_test, k))
 
@@ -68,7 +55,7 @@ def test_the_laterals_read_frozen_columns_which_get_no_gradient_and_never_change
     for k in range(3):
         mine = [n for n in final if n.startswith(f"body.columns.{k}.")]
         assert mine and all(torch.equal(final[n], ended[k][n]) for n in mine)
-    tasks = tasks_of(3)
+    tasks = random_tasks(3)
     model.train()
     progressive.before_task(model, tasks)  # the third column in training
     model(tasks[2].x_train).sum().backward()
@@ -95,7 +82,7 @@ def test_a_columns_parameters_grow_linearly_with_the_columns_before_it():
 
 
 def test_task_inference_answers_with_the_most_confident_column():
-    tasks, model = tasks_of(3, heads=False), model_of(1)
+    tasks, model = random_tasks(3, heads=False), small_mlp(1)
     progressive = ProgressiveNetworks(infer_task=True)
     fit(model, tasks, progressive, epochs=2, batch_size=20, lr=1e-2, progress=False)
     model.eval()

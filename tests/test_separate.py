@@ -6,27 +6,15 @@ import pytest
 import torch
 
 from cl_course import RunConfig
-from cl_course.data import Task
 from cl_course.methods import make_strategy
 from cl_course.model import MLP
 from cl_course.separate import SeparateNetworks, equal_share_width, network_parameters
 from cl_course.train import fit
-
-
-def tasks_of(n, seed=0, heads=True):
-    g = torch.Generator().manual_seed(seed)
-    return [Task(f"t{k}", torch.randn(80, 8, generator=g), torch.randint(0, 4, (80,), generator=g),
-                 torch.randn(40, 8, generator=g), torch.randint(0, 4, (40,), generator=g), head=k if heads else 0)
-            for k in range(n)]
-
-
-def model_of(heads):
-    torch.manual_seed(0)
-    return MLP(out_features=4, heads=heads, hidden=(20, 10), in_features=8)
+from helpers import random_tasks, small_mlp
 
 
 def trained(n, **kwargs):
-    tasks, model, separate, ended = tasks_of(n), model_of(n), SeparateNetworks(tasks=n, **kwargs), []
+    tasks, model, separate, ended = random_tasks(n), small_mlp(n), SeparateNetworks(tasks=n, **kwargs), []
     history = fit(model, tasks, separate, epochs=2, batch_size=20, lr=1e-2, progress=False,
                   on_task=lambda m, s, k: ended.append({n: p.detach().clone() for n, p in m.named_parameters()}))
     return model, separate, history, ended
@@ -46,7 +34,7 @@ def test_the_networks_share_the_shared_mlps_parameters_at_the_widest_width_that_
 
 def test_the_model_holds_the_networks_alone_at_equal_total_count():
     model, separate, _, _ = trained(3)
-    shared = sum(p.numel() for p in model_of(3).parameters())
+    shared = sum(p.numel() for p in small_mlp(3).parameters())
     counted = sum(p.numel() for p in model.parameters())
     assert counted == 3 * separate.parameters_per_network() <= shared
     assert len(model.body.networks) == 3 and not model.hidden and not model.heads
@@ -55,7 +43,7 @@ def test_the_model_holds_the_networks_alone_at_equal_total_count():
 def test_each_task_is_answered_by_its_own_network_written_out():
     model, separate, _, _ = trained(3)
     model.eval()
-    for k, task in enumerate(tasks_of(3)):
+    for k, task in enumerate(random_tasks(3)):
         net = model.body.networks[k]
         h = task.x_test
         for layer in net.hidden:
@@ -79,7 +67,7 @@ def test_earlier_networks_never_change_again_and_backward_transfer_is_zero_to_th
 
 
 def test_task_inference_answers_with_the_most_confident_network():
-    tasks, model = tasks_of(3, heads=False), model_of(1)
+    tasks, model = random_tasks(3, heads=False), small_mlp(1)
     separate = SeparateNetworks(tasks=3, infer_task=True)
     fit(model, tasks, separate, epochs=2, batch_size=20, lr=1e-2, progress=False)
     model.eval()

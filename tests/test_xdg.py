@@ -6,23 +6,10 @@ import torch
 import torch.nn.functional as F
 
 from cl_course import RunConfig
-from cl_course.data import Task
 from cl_course.methods import make_strategy
-from cl_course.model import MLP
 from cl_course.train import evaluate, fit
 from cl_course.xdg import XdG, XdGSI
-
-
-def tasks_of(n, seed=0, heads=True):
-    g = torch.Generator().manual_seed(seed)
-    return [Task(f"t{k}", torch.randn(80, 8, generator=g), torch.randint(0, 4, (80,), generator=g),
-                 torch.randn(40, 8, generator=g), torch.randint(0, 4, (40,), generator=g), head=k if heads else 0)
-            for k in range(n)]
-
-
-def model_of(heads=1):
-    torch.manual_seed(0)
-    return MLP(out_features=4, heads=heads, hidden=(20, 10), in_features=8)
+from helpers import random_tasks, small_mlp
 
 
 def by_hand(model, x, gates):
@@ -35,7 +22,7 @@ def by_hand(model, x, gates):
 
 
 def test_each_task_keeps_a_fifth_of_each_layer_drawn_from_the_seed():
-    model, xdg = model_of(), XdG(gate_seed=3)
+    model, xdg = small_mlp(), XdG(gate_seed=3)
     first, second = xdg.gate(model, 0), xdg.gate(model, 1)
     assert [int(g.sum()) for g in first] == [4, 2] and all(set(g.tolist()) == {0.0, 1.0} for g in first)
     assert any(not torch.equal(a, b) for a, b in zip(first, second, strict=True))
@@ -46,7 +33,7 @@ def test_each_task_keeps_a_fifth_of_each_layer_drawn_from_the_seed():
 
 
 def test_the_gated_forward_pass_is_the_layer_by_layer_product():
-    tasks, model = tasks_of(2), model_of(heads=2)
+    tasks, model = random_tasks(2), small_mlp(heads=2)
     xdg = XdG(gate_seed=1)
     for k in range(len(tasks)):
         xdg.before_task(model, tasks[:k + 1])
@@ -59,7 +46,7 @@ def test_the_gated_forward_pass_is_the_layer_by_layer_product():
 
 def test_weights_into_units_a_task_switches_off_do_not_move_while_it_trains():
     """Also when another task was evaluated between two epochs: training uses the trained task's gate."""
-    tasks, model = tasks_of(2), model_of(heads=2)
+    tasks, model = random_tasks(2), small_mlp(heads=2)
     xdg, after = XdG(gate_seed=2), {}
     fit(model, tasks, xdg, epochs=2, batch_size=20, lr=1e-2, progress=False,
         on_task=lambda m, s, k: after.update({k: {n: p.detach().clone() for n, p in m.named_parameters()}}),
@@ -71,7 +58,7 @@ def test_weights_into_units_a_task_switches_off_do_not_move_while_it_trains():
 
 
 def test_task_inference_picks_the_gate_of_lowest_entropy_and_counts_its_hits():
-    tasks, model = tasks_of(3, heads=False), model_of()
+    tasks, model = random_tasks(3, heads=False), small_mlp()
     xdg = XdG(gate_seed=4, infer_task=True)
     for k in range(2):  # two trained tasks: inference chooses between their gates only
         xdg.before_task(model, tasks[:k + 1])
@@ -92,10 +79,10 @@ def test_task_inference_picks_the_gate_of_lowest_entropy_and_counts_its_hits():
 
 def test_a_run_that_infers_the_task_records_how_often_it_was_right_and_the_summary_says_so(tmp_path):
     from cl_course.report import results_dict, summary_markdown
-    tasks, model = tasks_of(2, heads=False), model_of()
+    tasks, model = random_tasks(2, heads=False), small_mlp()
     history = fit(model, tasks, XdG(gate_seed=6, infer_task=True), epochs=1, batch_size=20, progress=False)
     assert set(history.task_inference) == {"t0", "t1"} and all(0 <= v <= 100 for v in history.task_inference.values())
-    told = fit(model_of(), tasks, XdG(gate_seed=6), epochs=1, batch_size=20, progress=False)
+    told = fit(small_mlp(), tasks, XdG(gate_seed=6), epochs=1, batch_size=20, progress=False)
     assert told.task_inference is None
     config = RunConfig(methods=("xdg",), scenario="class", task_inference=True, benchmark="split-mnist")
     data = results_dict(config, {"xdg": history}, "cpu", 80)
@@ -108,7 +95,7 @@ def test_xdg_with_si_gates_and_regularises():
     config = RunConfig(methods=("xdg-si",), protocol="paper", lambdas={"xdg-si": 10.0}, scenario="task")
     strategy = make_strategy("xdg-si", config)
     assert isinstance(strategy, XdGSI) and strategy.lam == 10.0
-    tasks, model = tasks_of(2), model_of(heads=2)
+    tasks, model = random_tasks(2), small_mlp(heads=2)
     history = fit(model, tasks, strategy, epochs=1, batch_size=20, progress=False)
     assert len(strategy.gates) == 2 and strategy.importance is not None
     assert len(history.accuracy_matrix) == 2
