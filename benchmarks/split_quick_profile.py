@@ -45,7 +45,8 @@ TUNING_SEEDS = (4, 5, 6)  # disjoint from the bounds' seeds, so that the bounds 
 # every held-out run's score, kept so that a rerun resumes; tests/test_profiles.py checks the profile against it
 CACHE = ROOT / "benchmarks" / "results" / "split_quick_profile" / "held_out_runs.json"
 HELD_OUT = 500            # held-out training images per task, as many as the profile's test images
-LAMBDA_GRIDS = {"ewc": [10.0 ** k for k in range(2, 12)], "si": [10.0 ** k for k in range(-2, 8)]}  # 10 decades
+LAMBDA_GRIDS = {"ewc": [10.0 ** k for k in range(2, 12)], "si": [10.0 ** k for k in range(-2, 8)],  # 10 decades
+                "xdg-si": [10.0 ** k for k in range(0, 10)]}  # lesson 3's (lesson3_quick_profile.py), task-IL
 LAMBDA_RANGE = (1e-6, 1e16)  # how far an extension may go
 # DGR's generator: (batches per task, VAE learning rate, hidden layers, latent units). The first is van de Ven &
 # Tolias's VAE trained only alongside the classifier (the quick profile before issue 25), the second the same VAE

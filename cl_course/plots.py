@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from . import metrics, registry
 
@@ -420,4 +421,86 @@ def plot_memory_budget(sweep, path=None, title=None, published=None):
     seeds = len(sweep.seeds)
     _title(fig, title or f"Class-IL Split MNIST ({sweep.profile}): the memory's selection at equal budgets "
                          f"(mean +- SEM over {seeds} seeds)")
+    return _save(fig, path)
+
+
+def plot_capacity(capacity, accuracy, path=None, title=None):
+    """PackNet with several shares: {label: [% of hidden weights still free after each task]} (lines, left) and
+    {label: [final accuracy on each task]} (bars, right), where a task that found no free weight shows."""
+    fig, (left, right) = _grid(2, width=4.6, height=3.4)
+    labels = list(capacity)
+    for i, label in enumerate(labels):
+        colour = colormaps[TASK_CMAP](0.8 * i / max(len(labels) - 1, 1))
+        left.plot(range(1, len(capacity[label]) + 1), capacity[label], marker="o", color=colour, label=label)
+        width = 0.8 / len(labels)
+        right.bar([j + 1 + (i - (len(labels) - 1) / 2) * width for j in range(len(accuracy[label]))], accuracy[label],
+                  width=width, color=colour)
+    left.set(xlabel="after task", ylabel="hidden weights still free (%)", ylim=(0, 100))
+    right.set(xlabel="task", ylabel="final accuracy (%)",
+              ylim=(_accuracy_floor([a for v in accuracy.values() for a in v], margin=2), 100))
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    _legend_outside(fig)
+    _title(fig, title or "PackNet: the capacity left after each task, and each task's final accuracy")
+    return _save(fig, path)
+
+
+def plot_gates(units_on, overlap, path=None, title=None):
+    """HAT's gates in one hidden layer: units_on [tasks][units] (True: the task attends to the unit) as an image,
+    and overlap [tasks][tasks] (intersection over union of two tasks' units) as a heatmap."""
+    fig, (left, right) = _grid(2, width=4.8, height=3.2)
+    on = np.asarray(units_on, dtype=float)
+    left.imshow(on, aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
+    left.set(xlabel="hidden unit", ylabel="task", yticks=range(len(on)), yticklabels=range(1, len(on) + 1))
+    left.set_title("units attended to (black)")
+    image = right.imshow(np.asarray(overlap), cmap="viridis", vmin=0, vmax=1)
+    n = len(overlap)
+    right.set(xticks=range(n), yticks=range(n), xticklabels=range(1, n + 1), yticklabels=range(1, n + 1),
+              xlabel="task", ylabel="task")
+    right.set_title("overlap (intersection / union)")
+    norm = Normalize(0, 1)
+    for i in range(n):
+        for j in range(n):
+            right.text(j, i, f"{overlap[i][j]:.2f}", ha="center", va="center", fontsize=7,
+                       color=_readable_on(colormaps["viridis"], norm, overlap[i][j]))
+    _body(fig).colorbar(image, ax=right, shrink=0.8)
+    _title(fig, title or "HAT: the units each task attends to, and how much two tasks share")
+    return _save(fig, path)
+
+
+def plot_turn(told, inferred, rates, path=None, title=None):
+    """Final average accuracy told the task (task-IL: {method: %}) beside asked to infer it (class-IL: {method: %}),
+    with how often the task was inferred right ({method: %}, printed over the class-IL bar)."""
+    methods = list(dict.fromkeys((*told, *inferred)))
+    fig, (ax,) = _grid(1, width=max(6.0, 0.8 * len(methods)), height=3.6)
+    for i, m in enumerate(methods):
+        if m in told:
+            ax.bar(i - 0.2, told[m], width=0.4, color=method_colour(m), alpha=0.45)
+        if m in inferred:
+            ax.bar(i + 0.2, inferred[m], width=0.4, color=method_colour(m), hatch="//", edgecolor="white")
+        if m in rates:
+            ax.text(i + 0.2, inferred[m] + 1, f"{rates[m]:.0f}%\nright", ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(range(len(methods)), methods, rotation=30, ha="right")
+    ax.set(ylabel="final average accuracy (%)", ylim=(0, 110))
+    ax.grid(axis="y", alpha=0.3)
+    _legend_outside(fig, [Patch(color="grey", alpha=0.45), Patch(facecolor="grey", hatch="//", edgecolor="white")],
+                    ["told the task (task-IL)", "task inferred (class-IL)"])
+    _title(fig, title or "The turn: the same methods told the task, and asked to infer it")
+    return _save(fig, path)
+
+
+def plot_merge(accuracy, path=None, title=None):
+    """IMM: {method: [final accuracy on each task]} as grouped bars, one group per task."""
+    methods = list(accuracy)
+    n = len(next(iter(accuracy.values())))
+    fig, (ax,) = _grid(1, width=6.2, height=3.4)
+    width = 0.8 / len(methods)
+    for i, m in enumerate(methods):
+        ax.bar([j + 1 + (i - (len(methods) - 1) / 2) * width for j in range(n)], accuracy[m], width=width,
+               color=method_colour(m), label=m)
+    ax.set(xlabel="task", ylabel="final accuracy (%)", xticks=range(1, n + 1),
+           ylim=(_accuracy_floor([a for v in accuracy.values() for a in v], margin=3), 100))
+    ax.grid(axis="y", alpha=0.3)
+    _legend_outside(fig)
+    _title(fig, title or "IMM: each task's final accuracy, the last network alone and the merges")
     return _save(fig, path)

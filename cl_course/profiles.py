@@ -55,9 +55,11 @@ SPLIT = dict(benchmark="split-mnist", protocol="paper", tasks=5, epochs=1, batch
 # training images (benchmarks/results/split_mnist/summary.md; EWC there is online-ewc with gamma 1, the paper
 # protocol's EWC). quick: its own, the best on held-out training images at its size (`benchmarks/
 # split_quick_profile.py --sweep`, recorded in benchmarks/README.md): the full run's suit 2,000 batches per task.
-SPLIT_LAMBDAS = {"quick": {"task": {"ewc": 1e4, "si": 1e3}, "domain": {"ewc": 1e6, "si": 1e4},
+# Lesson 3's XdG with SI (task-IL): quick, chosen the same way (`benchmarks/lesson3_quick_profile.py --sweep`); full,
+# the one `python -m cl_course context-table` chose on held-out images (benchmarks/results/context/summary.md)
+SPLIT_LAMBDAS = {"quick": {"task": {"ewc": 1e4, "si": 1e3, "xdg-si": 1e6}, "domain": {"ewc": 1e6, "si": 1e4},
                            "class": {"ewc": 1e7, "si": 1e5}},
-                 "full": {"task": {"ewc": 1e10, "si": 10.0}, "domain": {"ewc": 1e8, "si": 1e7},
+                 "full": {"task": {"ewc": 1e10, "si": 10.0, "xdg-si": 1e5}, "domain": {"ewc": 1e8, "si": 1e7},
                           "class": {"ewc": 1e6, "si": 1e3}}}
 SPLIT_LAMBDAS["grading"] = SPLIT_LAMBDAS["quick"]
 # DGR's generator in the quick profile: van de Ven & Tolias's VAE (400-400, 100 latent units) trained only on the

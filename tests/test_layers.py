@@ -96,7 +96,7 @@ def test_the_layers_are_where_the_issue_puts_them():
         f"cl_course.teaching.{m}" for m in ("blanks", "mistakes", "exercises", "fixtures", "selfcheck",
                                             "replay_mistakes")}
     assert {n for n in MODULES if layer(n) == "lessons"} == {
-        "cl_course.lessons", "cl_course.lessons.notebook", "cl_course.lessons.lesson2"}
+        "cl_course.lessons", "cl_course.lessons.notebook", "cl_course.lessons.lesson2", "cl_course.lessons.lesson3"}
     assert {"cl_course.strategies", "cl_course.train", "cl_course.registry"} <= {
         n for n in MODULES if layer(n) == "library"}
 

@@ -1,0 +1,127 @@
+"""Lesson 3's quick profile (lesson 2's Split MNIST quick profile, the context-specific family on it): XdG with
+SI's lambda chosen on held-out training images, and the bounds the lesson's text relies on, checked on the test
+set for seeds 1, 2 and 3.
+
+    python benchmarks/lesson3_quick_profile.py --data-root ../shared/data            # the bounds, seeds 1-3
+    python benchmarks/lesson3_quick_profile.py --data-root ../shared/data --sweep    # how xdg-si's lambda was chosen
+
+The bounds (issue 28), on each seed's final accuracies:
+  task-IL    every context method's backward transfer within 0.5 of 0, and its final average accuracy within 2
+             points of separate networks';
+  class-IL   with the task inferred (the context of lowest entropy), every context method at least 20 points below
+             its own task-IL accuracy and at least 20 points below experience replay's class-IL accuracy (the turn).
+
+--sweep scores on held-out training images exactly as split_quick_profile.py --sweep does, into the same record
+(its Cache, TUNING_SEEDS and grid extension), so tests/test_profiles.py checks profiles.SPLIT_LAMBDAS["quick"]
+["task"]["xdg-si"] against it as it checks EWC's and SI's.
+"""
+import argparse
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from statistics import mean
+
+import torch
+from tqdm.auto import tqdm
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT.parent))
+sys.path.insert(0, str(ROOT))
+
+from split_quick_profile import BOUND_SEEDS, CACHE, TUNING_SEEDS, Cache, best_of, choose_lambda  # noqa: E402
+
+from cl_course import metrics, profiles  # noqa: E402
+from cl_course.lessons import lesson3  # noqa: E402
+from cl_course.train import load_tasks, run_methods  # noqa: E402
+
+TUNED = "xdg-si"
+BWT_MARGIN, SEPARATE_MARGIN, TURN = 0.5, 2.0, 20.0
+
+
+def sweep(cache):
+    with tqdm(desc="held-out runs", total=0) as bar:
+        scores = choose_lambda(cache, TUNED, "task", bar)
+    print(f"\n{TUNED}, task-IL, held-out final average accuracy (%), mean of seeds "
+          f"{', '.join(map(str, TUNING_SEEDS))}\n")
+    print(" | ".join(f"{lam:g}: {score:.2f}" for lam, score in scores.items()) + f"\n\nChosen: {best_of(scores):g}")
+
+
+def run(scenario, seed):
+    """{method: train.History} of the lesson's runs in `scenario`."""
+    config = lesson3.split_config(scenario, seed=seed)
+    tasks = load_tasks(config, "cpu")
+    methods = lesson3.TASK_METHODS if scenario == "task" else lesson3.INFERRED_METHODS
+    return {m: run_methods(replace(config, methods=(m,)), tasks, progress=False)[m]
+            for m in tqdm(methods, desc=f"seed {seed}, {scenario}-IL", leave=False)}
+
+
+def bounds(task, cls):
+    """[(statement, holds)] for one seed's task-IL and class-IL {method: History}."""
+    final = {s: {m: metrics.average_accuracy(h.accuracy_matrix) for m, h in runs.items()}
+             for s, runs in (("task", task), ("class", cls))}
+    out = []
+    separate = final["task"]["separate"]
+    for m in lesson3.CONTEXT_METHODS:
+        bwt = metrics.backward_transfer(task[m].accuracy_matrix)
+        out.append((f"task-IL {m}: BWT {bwt:+.2f} within {BWT_MARGIN} of 0", abs(bwt) <= BWT_MARGIN))
+        if m != "separate":
+            out.append((f"task-IL {m}: {final['task'][m]:.2f} within {SEPARATE_MARGIN:g} of separate networks' "
+                        f"{separate:.2f}", final["task"][m] >= separate - SEPARATE_MARGIN))
+    er = final["class"]["er"]
+    for m in lesson3.INFERRED:
+        c, t = final["class"][m], final["task"][m]
+        out.append((f"class-IL {m} (task inferred): {c:.2f}, at least {TURN:g} below its task-IL {t:.2f} and ER's "
+                    f"{er:.2f}", c <= t - TURN and c <= er - TURN))
+    return out
+
+
+def check_bounds(seeds):
+    failures, seconds = 0, {}
+    for seed in seeds:
+        task, cls = run("task", seed), run("class", seed)
+        for runs in (task, cls):
+            for m, h in runs.items():
+                seconds.setdefault(m, []).append(h.wall_time)
+        print(f"\nSeed {seed}: final average accuracy (%), BWT, test set\n\n| method | task-IL | BWT | class-IL "
+              "(task inferred for the context methods) | task inferred right |\n|---|---|---|---|---|")
+        for m in dict.fromkeys((*task, *cls)):
+            cells = [f"{metrics.average_accuracy(task[m].accuracy_matrix):.2f}" if m in task else "",
+                     f"{metrics.backward_transfer(task[m].accuracy_matrix):+.2f}" if m in task else "",
+                     f"{metrics.average_accuracy(cls[m].accuracy_matrix):.2f}" if m in cls else "",
+                     f"{mean(cls[m].task_inference.values()):.1f}" if m in cls and cls[m].task_inference else ""]
+            print(f"| {m} | " + " | ".join(cells) + " |")
+        print()
+        for statement, holds in bounds(task, cls):
+            failures += not holds
+            print(f"- {statement}: {'holds' if holds else 'FAILS'}")
+    print("\nSeconds per run (wall, one torch thread), mean over the seeds and both scenarios: "
+          + ", ".join(f"{m} {mean(s):.1f}" for m, s in seconds.items()))
+    print(f"\n{failures} bound(s) failed" if failures else "\nEvery bound holds")
+    return failures
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--sweep", action="store_true", help=f"{TUNED}'s held-out grid and its scores")
+    parser.add_argument("--seeds", type=int, nargs="+", default=BOUND_SEEDS, help="the bounds' seeds (default 1 2 3)")
+    parser.add_argument("--cache", default=str(CACHE), help="the sweep's finished runs (default: the recorded ones)")
+    args = parser.parse_args()
+    if args.data_root:
+        os.environ["CL_COURSE_DATA"] = str(Path(args.data_root).resolve())
+    os.environ.pop(profiles.PROFILE_VARIABLE, None)  # the quick profile, whatever the shell says
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    failed = 0
+    if args.sweep:
+        sweep(Cache(args.cache))
+    else:
+        failed = check_bounds(args.seeds)
+    print(f"({time.perf_counter() - start:.0f} s in all)")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
