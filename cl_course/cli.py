@@ -77,6 +77,9 @@ def build_parser():
                           "class-IL: infer each test sample's task as the one whose context gives the lowest entropy")
     run.add_argument("--online-decay", type=float, default=d.online_decay,
                      help="online EWC's gamma (default %(default)s)")
+    run.add_argument("--drop-transfer", type=float, default=d.drop_transfer,
+                     help="imm-mean, imm-mode: drop-transfer's p, the chance a hidden unit's outgoing weights drop to "
+                          "the last task's in a training batch (default %(default)s: off)")
     run.add_argument("--device", default=d.device, help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N, mps")
     run.add_argument("--data-root", default=None, help="torchvision MNIST root (default: $CL_COURSE_DATA, else data/)")
     run.add_argument("--out", default="runs/latest", help="output folder (default %(default)s)")
@@ -166,7 +169,7 @@ def main(argv=None):
                        test_subset=args.test_subset, seed=args.seed, fisher_labels=args.fisher_labels,
                        memory_budget=args.memory_budget, memory_selection=args.memory_selection,
                        lwf_seen_classes=args.lwf_seen_classes, task_inference=args.task_inference,
-                       online_decay=args.online_decay,
+                       online_decay=args.online_decay, drop_transfer=args.drop_transfer,
                        device=args.device, data_root=args.data_root)
     try:
         config.check()

@@ -83,6 +83,8 @@ class RunConfig:
     generator_hidden: tuple = (400, 400)  # DGR's VAE: the encoder's hidden layers, mirrored by the decoder
     generator_latent: int = 100       # DGR's VAE: latent units
     online_decay: float = 1.0         # online EWC's gamma: the running Fisher is gamma F + F_task
+    drop_transfer: float = 0.0        # IMM's drop-transfer p: a hidden unit's outgoing weights drop to the last
+                                      # task's with probability p in a training batch (0: off)
     temperature: float = 2.0          # distillation temperature (LwF, DGR+distill, iCaRL uses sigmoids)
     device: str = "auto"              # auto: CUDA, else MPS, else CPU
     data_root: str | None = None      # None: $CL_COURSE_DATA, else data/ in the repo
@@ -161,6 +163,8 @@ class RunConfig:
         self.check_generator()
         if not 0 < self.online_decay <= 1:
             raise ValueError(f"online-decay (gamma) must be in (0, 1], got {self.online_decay}")
+        if not 0 <= self.drop_transfer < 1:
+            raise ValueError(f"drop-transfer (p) must be in [0, 1), got {self.drop_transfer}")
         if not self.temperature > 0:
             raise ValueError(f"temperature must be positive, got {self.temperature}")
         if self.fisher_labels not in FISHER_LABELS:

@@ -17,7 +17,15 @@ from .strategies import Strategy
 
 
 def lowest_entropy(scores):
-    """[N] the index along dim 0 of the scores ([contexts, N, classes]) whose softmax has the lowest entropy."""
+    """Task inference: for every sample, the context under which the network is most confident, the one whose
+    softmax over the classes has the lowest entropy.
+
+    Inputs:
+    - scores: [contexts, N, classes] the logits of N samples under each context
+    Returns a LongTensor [N]: the context (an index along dim 0) of lowest entropy -sum_c p_c log p_c, p the softmax
+    of that context's logits. A probability that underflows to 0 adds 0 (p log p -> 0 as p -> 0): the log is of p
+    clamped at 1e-12, so that 0 x log 0 is not NaN. Among exactly tied entropies any choice is right.
+    """
     p = F.softmax(scores, dim=-1)
     entropy = -(p * torch.log(p.clamp_min(1e-12))).sum(-1)  # [contexts, N]
     return entropy.argmin(0)
@@ -64,7 +72,7 @@ class ContextSpecific(Strategy):
     def infer(self, model, x):
         """(scores [contexts, N, classes] under each trained context, [N] the context of lowest entropy)."""
         scores = torch.stack([self.answer(model, x, context) for context in range(self.trained)])
-        return scores, lowest_entropy(scores)
+        return scores, self.function("lowest_entropy", lowest_entropy)(scores)
 
     @torch.no_grad()
     def inference_accuracy(self, model, tasks, batch_size=8192):
@@ -89,8 +97,8 @@ class PartPerContext(ContextSpecific):
     says how to make the body from the shared model (`new_body`), a part (`new_part`), and where the body keeps
     them (`parts`); the body answers with `current` in training and `shown` in eval."""
 
-    def __init__(self, seed=0, infer_task=False):
-        super().__init__(infer_task=infer_task)
+    def __init__(self, seed=0, infer_task=False, answers=None):
+        super().__init__(infer_task=infer_task, answers=answers)
         self.seed = seed
         self.device = None  # the model's, where new parts go
 

@@ -35,8 +35,30 @@ COSH_CLAMP = 50.0  # s e inside the cosh: cosh(400 * 6) would overflow
 SPARSITY = 0.75   # the paper's c for its MNIST experiments
 
 
+def hat_gradient_mask(a_out, a_in):
+    """The factor HAT multiplies a hidden layer's weight gradient by: a weight between two units that earlier tasks
+    attend to is frozen, in proportion to the smaller of the two attentions.
+
+    Inputs:
+    - a_out: [units_out] the cumulative attention a_<t of the layer's output units, in [0, 1]
+    - a_in: [units_in] that of its input units (ones for the first layer, whose inputs, the pixels, no gate closes)
+    Returns [units_out, units_in], shaped like the layer's weight: 1 - min(a_out[i], a_in[j]) at (i, j).
+    """
+    return 1 - torch.minimum(a_out[:, None], a_in[None, :])
+
+
 def compensation(e, s, s_max=S_MAX):
-    """The factor HAT multiplies an embedding's gradient by: s_max (cosh(s e) + 1) / (s (cosh(e) + 1))."""
+    """The factor HAT multiplies a task embedding's gradient by: the annealing scales e's gradient by s, and this
+    rescales it to what it would be at s_max, times the ratio of the sigmoid's slopes at e and at s e.
+
+    Inputs:
+    - e: [units] a layer's task embedding (detached)
+    - s: the annealed scale of this batch, in [1/s_max, s_max]
+    - s_max: the scale at the end of the annealing and at test time
+    Returns [units]: s_max (cosh(s e) + 1) / (s (cosh(e) + 1)). s e is clamped to [-50, 50] inside the cosh, the
+    course's convention against overflow (cosh(400 x 6) is inf in float32 and float64): an unclamped form is the
+    same number wherever |s e| <= 50.
+    """
     return s_max * (torch.cosh((s * e).clamp(-COSH_CLAMP, COSH_CLAMP)) + 1) / (s * (torch.cosh(e) + 1))
 
 
@@ -48,10 +70,14 @@ def annealed(batch, batches, s_max=S_MAX):
 class HAT(ContextSpecific):
     """Hard attention to the task. `batch_size`, `iterations`: the run's, which give the batches of an epoch (the
     annealing's period). The task embeddings are parameters of the model (model.hat_embeddings[layer][task]),
-    added in prepare_model so that the task's optimizer trains them."""
+    added in prepare_model so that the task's optimizer trains them. `answers`: the notebook's functions by library
+    name (hat_gradient_mask, compensation), in place of the library's."""
 
-    def __init__(self, batch_size=128, iterations=None, s_max=S_MAX, sparsity=SPARSITY, seed=0, infer_task=False):
-        super().__init__(infer_task=infer_task)
+    def __init__(self, batch_size=128, iterations=None, s_max=S_MAX, sparsity=SPARSITY, seed=0, infer_task=False,
+                 answers=None):
+        super().__init__(infer_task=infer_task, answers=answers)
+        self.gradient_mask = self.function("hat_gradient_mask", hat_gradient_mask)
+        self.compensation = self.function("compensation", compensation)
         self.generator = torch.Generator().manual_seed(seed)  # the embeddings' initial values
         self.batch_size, self.iterations, self.s_max, self.sparsity = batch_size, iterations, s_max, sparsity
         self.batches, self.batch, self.s = 1, 0, s_max
@@ -98,17 +124,17 @@ class HAT(ContextSpecific):
 
     def adjust_gradients(self, model, tasks):
         if self.cumulative is not None:
-            into = None  # a_<t of a layer's inputs: the pixels of the first are not gated (attention 1)
+            # a_<t of a layer's inputs: the pixels of the first are not gated (attention 1)
+            into = self.cumulative[0].new_ones(model.hidden[0].in_features)
             for layer, a in zip(model.hidden, self.cumulative, strict=True):
-                keep = 1 - (a[:, None] if into is None else torch.minimum(a[:, None], into[None, :]))
                 if layer.weight.grad is not None:
-                    layer.weight.grad.mul_(keep)
+                    layer.weight.grad.mul_(self.gradient_mask(a, into))
                     layer.bias.grad.mul_(1 - a)
                 into = a
         for embeddings in model.hat_embeddings:
             e = embeddings[self.current]
             if e.grad is not None:
-                e.grad.mul_(compensation(e.detach(), self.s, self.s_max))
+                e.grad.mul_(self.compensation(e.detach(), self.s, self.s_max))
 
     def after_step(self, model, tasks):
         with torch.no_grad():

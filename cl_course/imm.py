@@ -15,7 +15,13 @@ What the code does differently from the paper, and why:
 - While a task trains, evaluation shows that task's own network (the curves), the merge only once it has ended.
 - F_k is the true Fisher (fisher_diagonal, every class weighted by the model's probability) on the task's
   training data, or `samples` of it; a parameter no network has Fisher for (all F_k = 0) would divide by zero,
-  so every F_k gets 1e-8 added: where all are 0, mode-IMM is mean-IMM. Drop-transfer is not implemented.
+  so every F_k gets 1e-8 added: where all are 0, mode-IMM is mean-IMM.
+- Drop-transfer (`drop` = p > 0; the paper's eq. 9) drops hidden units: in each training batch of task k > 1, each
+  hidden unit, with probability p, sends the last task's outgoing weights mu_{k-1} instead of its own, and the
+  others send (theta - p mu_{k-1}) / (1 - p), so that over the drops the expected weight is theta (test time uses
+  theta). The input pixels are not dropped (the inputs of the first layer are not units) and biases belong to no
+  incoming unit: both stay theta. Each batch is forwarded twice (the loop's pass is discarded): the price of
+  keeping drop-transfer inside the strategy.
 """
 import torch
 import torch.nn.functional as F
@@ -26,22 +32,44 @@ from .strategies import Strategy, snapshot
 EPS = 1e-8
 
 
-def merged(networks, fishers=None):
-    """The merge of `networks` ([{name: tensor}], one per task) with equal alphas: their mean, or with `fishers`
-    ([{name: tensor}] alike) the Fisher-weighted mean (mode-IMM)."""
-    if fishers is None:
-        return {n: sum(net[n] for net in networks) / len(networks) for n in networks[0]}
+def mode_merge(networks, fishers):
+    """mode-IMM's merge: every parameter the Fisher-weighted mean of the task networks' values, the mode of the
+    product of their Laplace approximations (equal alphas, which cancel).
+
+    Inputs:
+    - networks: [{name: tensor}], the K task networks' parameters
+    - fishers: [{name: tensor}] alike, each network's diagonal Fisher F_k, >= 0
+    Returns {name: tensor}: sum_k (F_k + EPS) theta_k / sum_k (F_k + EPS), elementwise. The EPS = 1e-8 added to
+    every F_k is the course's convention against dividing by zero where all F_k are 0 (there the merge is the
+    mean); where the Fishers are large against it, as in the self-checks, a merge without it agrees within their
+    tolerance.
+    """
     return {n: sum((f[n] + EPS) * net[n] for net, f in zip(networks, fishers, strict=True))
             / sum(f[n] + EPS for f in fishers) for n in networks[0]}
 
 
-class IMM(Strategy):
-    """mode: False for mean-IMM, True for mode-IMM; lam: L2-transfer's weight (0: weight-transfer only)."""
+def merged(networks, fishers=None):
+    """The merge of `networks` ([{name: tensor}], one per task) with equal alphas: their mean, or with `fishers`
+    ([{name: tensor}] alike) the Fisher-weighted mean (mode-IMM, mode_merge)."""
+    if fishers is None:
+        return {n: sum(net[n] for net in networks) / len(networks) for n in networks[0]}
+    return mode_merge(networks, fishers)
 
-    def __init__(self, lam=0.0, mode=False, batch_size=256, samples=None, seed=0, answers=None):
-        super().__init__(lam)
+
+class IMM(Strategy):
+    """mode: False for mean-IMM, True for mode-IMM; lam: L2-transfer's weight (0: weight-transfer only); drop:
+    drop-transfer's p (0: off); answers: the notebook's functions by library name (fisher_diagonal, mode_merge), in
+    place of the library's."""
+
+    def __init__(self, lam=0.0, mode=False, batch_size=256, samples=None, seed=0, answers=None, drop=0.0):
+        super().__init__(lam, answers)
+        if not 0.0 <= drop < 1.0:
+            raise ValueError(f"drop-transfer's p is in [0, 1), got {drop}")
+        self.drop = drop
+        self.drops = torch.Generator().manual_seed(seed + 1)  # which units drop: apart from the Fisher's sample
         self.mode, self.batch_size, self.samples = mode, batch_size, samples
-        self.fisher = (answers or {}).get("fisher_diagonal", fisher_diagonal)
+        self.fisher = self.function("fisher_diagonal", fisher_diagonal)
+        self.mode_merge = self.function("mode_merge", mode_merge)
         self.generator = torch.Generator().manual_seed(seed)  # the Fisher's sample of the training data
         self.networks, self.fishers = [], []  # one per finished task
         self.previous = None  # theta_{k-1}: L2-transfer's anchor
@@ -53,10 +81,24 @@ class IMM(Strategy):
         self.ended = False
 
     def loss(self, model, x, y, logits, tasks):
+        if self.drop and self.previous is not None:
+            logits = torch.func.functional_call(model, self.transferred(model), (x,))
         loss = F.cross_entropy(logits, y)
         if self.previous is None or not self.lam:
             return loss
         return loss + self.lam * sum((p - self.previous[n]).pow(2).sum() for n, p in model.named_parameters())
+
+    def transferred(self, model):
+        """Drop-transfer's weights for one batch, {name: tensor}: those of every layer whose inputs are hidden units,
+        each input unit's column mu_{k-1} with probability p, else (theta - p mu_{k-1}) / (1 - p)."""
+        names = {id(p): n for n, p in model.named_parameters()}
+        out = {}
+        for layer in [*model.hidden[1:], *model.heads]:
+            name = names[id(layer.weight)]
+            mu = self.previous[name]
+            dropped = (torch.rand(layer.in_features, generator=self.drops) < self.drop).to(mu.device)
+            out[name] = torch.where(dropped[None, :], mu, (layer.weight - self.drop * mu) / (1 - self.drop))
+        return out
 
     def finish_task(self, model, tasks):
         self.networks.append(snapshot(model))
@@ -69,7 +111,7 @@ class IMM(Strategy):
             model.eval()
             batches = ((x[i:i + self.batch_size], y[i:i + self.batch_size]) for i in range(0, len(x), self.batch_size))
             self.fishers.append({n: f.detach() for n, f in self.fisher(model, batches).items()})
-        self.merge = merged(self.networks, self.fishers if self.mode else None)
+        self.merge = self.mode_merge(self.networks, self.fishers) if self.mode else merged(self.networks)
         self.ended = True
 
     def predict(self, model, x, task):

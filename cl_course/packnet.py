@@ -23,18 +23,38 @@ from .context import ContextSpecific
 from .data import batch_indices
 
 
+def prune_mask(weight, free, keep):
+    """Which weights of a layer a task keeps when PackNet prunes it: the `keep` largest in magnitude among the
+    free ones.
+
+    Inputs:
+    - weight: [out, in] the layer's weights
+    - free: [out, in] bool, True where no task owns the weight yet: only these may be kept
+    - keep: int, how many to keep; when fewer are free, every free one is kept
+    Returns [out, in] bool, True at the kept weights; a frozen weight (not free) is never kept. Among exactly
+    tied magnitudes any choice is right (the course's convention: the self-checks' weights have no ties).
+    """
+    keep = min(keep, int(free.sum()))
+    magnitude = torch.where(free, weight.abs(), torch.full_like(weight, -1.0))  # frozen: below every free weight
+    kept = torch.zeros(weight.numel(), dtype=torch.bool, device=weight.device)
+    kept[magnitude.flatten().topk(keep).indices] = True
+    return kept.view(weight.shape)
+
+
 class PackNet(ContextSpecific):
     """`share`: the fraction of each hidden layer's weights a task keeps; `retrain`: batches of fine-tuning of the
-    kept weights after pruning; `lr`, `batch_size`: those batches' Adam learning rate and size."""
+    kept weights after pruning; `lr`, `batch_size`: those batches' Adam learning rate and size; `answers`: the
+    notebook's functions by library name (prune_mask), in place of the library's."""
 
-    def __init__(self, share=0.2, retrain=50, lr=1e-3, batch_size=128, seed=0, infer_task=False):
-        super().__init__(infer_task=infer_task)
+    def __init__(self, share=0.2, retrain=50, lr=1e-3, batch_size=128, seed=0, infer_task=False, answers=None):
+        super().__init__(infer_task=infer_task, answers=answers)
         if not 0.0 < share <= 1.0:
             raise ValueError(f"share is the fraction of each layer a task keeps, in (0, 1], got {share}")
         self.share, self.retrain, self.lr, self.batch_size = share, retrain, lr, batch_size
         self.generator = torch.Generator().manual_seed(seed)  # the retraining's batches
         self.owner = None  # {weight name: LongTensor, its shape}: 0 free, k the task number (context + 1) keeping it
         self.keeping = set()  # the numbers of the tasks that kept weights when pruned
+        self.prune_mask = self.function("prune_mask", prune_mask)
 
     def weights(self, model):
         return {f"fc{i}.weight": layer.weight for i, layer in enumerate(model.hidden, start=1)}
@@ -73,12 +93,9 @@ class PackNet(ContextSpecific):
         number = self.number
         with torch.no_grad():
             for name, w in self.weights(model).items():
-                free = self.owner[name] == 0
-                keep = min(int(free.sum()), round(self.share * w.numel()))
-                if keep:
-                    magnitude = torch.where(free, w.abs(), torch.full_like(w, -1.0))
-                    kept = magnitude.flatten().topk(keep).indices
-                    self.owner[name].view(-1)[kept] = number
+                kept = self.prune_mask(w, self.owner[name] == 0, round(self.share * w.numel()))
+                self.owner[name][kept] = number
+                if kept.any():
                     self.keeping.add(number)
                 w[self.owner[name] == 0] = 0.0  # pruned: free for the next tasks, and out of this one's answers
         if self.pruned(number) and self.retrain:

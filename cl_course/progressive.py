@@ -40,26 +40,44 @@ class Adapter(nn.Module):
         return self.out(torch.relu(self.project(self.alpha * h)))
 
 
+def lateral_forward(column, x, earlier):
+    """A progressive column's forward pass: each layer reads the column's own previous activations and, from the
+    second layer on, the earlier columns' activations of that previous layer through its lateral adapter.
+
+    Inputs:
+    - column: a Column with layers sizes[0] -> ... -> sizes[-1]: column.layers[i], an nn.Linear sizes[i] ->
+      sizes[i + 1]; column.laterals, None for the first column, else column.laterals[i - 1] the Adapter of layer
+      i >= 1, which takes [N, len(earlier) x sizes[i]]
+    - x: [N, sizes[0]] the input, which every column reads
+    - earlier: [the activations of each earlier column, as this function returns them], in column order
+    Returns [h_1, ..., logits]: the column's activations of every layer, each [N, sizes[i + 1]], with a ReLU on
+    every layer but the last. The earlier columns are frozen: their activations are read detached, so no gradient
+    reaches them (the column's own layers and adapters train).
+    """
+    h, out = x, []
+    for i, layer in enumerate(column.layers):
+        z = layer(h)
+        if column.laterals is not None and i > 0:
+            z = z + column.laterals[i - 1](torch.cat([e[i - 1] for e in earlier], 1).detach())
+        h = z if i == len(column.layers) - 1 else torch.relu(z)
+        out.append(h)
+    return out
+
+
 class Column(nn.Module):
     """One task's column: layers sizes[0] -> ... -> sizes[-1], each after the first with an adapter from the
-    `earlier` columns' previous layer."""
+    `earlier` columns' previous layer; `lateral_forward`: its forward pass, the library's or the notebook's."""
 
-    def __init__(self, sizes, earlier):
+    def __init__(self, sizes, earlier, lateral_forward=lateral_forward):
         super().__init__()
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:], strict=False))
         self.laterals = nn.ModuleList(Adapter(earlier * a, a, b) for a, b in zip(sizes[1:-1], sizes[2:], strict=False)
                                       ) if earlier else None
+        self.lateral_forward = lateral_forward
 
     def forward(self, x, earlier):
         """The column's activations of every layer, the logits last; earlier: each earlier column's, alike."""
-        h, out = x, []
-        for i, layer in enumerate(self.layers):
-            z = layer(h)
-            if self.laterals is not None and i > 0:
-                z = z + self.laterals[i - 1](torch.cat([e[i - 1] for e in earlier], 1))
-            h = z if i == len(self.layers) - 1 else torch.relu(z)
-            out.append(h)
-        return out
+        return self.lateral_forward(self, x, earlier)
 
 
 class Columns(nn.Module):
@@ -74,19 +92,25 @@ class Columns(nn.Module):
     def forward(self, x):
         k = self.current if self.training else self.shown
         earlier = []
-        with torch.no_grad():  # frozen: no gradient reaches them
+        with torch.no_grad():  # frozen: no graph for them (the laterals read them detached in any case)
             for column in self.columns[:k]:
                 earlier.append(column(x, earlier))
         return self.columns[k](x, earlier)[-1]
 
 
 class ProgressiveNetworks(PartPerContext):
+    """`answers`: the notebook's functions by library name (lateral_forward), in place of the library's."""
+
+    def __init__(self, seed=0, infer_task=False, answers=None):
+        super().__init__(seed=seed, infer_task=infer_task, answers=answers)
+        self.lateral_forward = self.function("lateral_forward", lateral_forward)
+
     def new_body(self, model):
         return Columns((model.hidden[0].in_features, *[layer.out_features for layer in model.hidden],
                         model.heads[0].out_features))
 
     def new_part(self, body, index):
-        return Column(body.sizes, index)  # its laterals read the `index` columns before it
+        return Column(body.sizes, index, self.lateral_forward)  # its laterals read the `index` columns before it
 
     def parts(self, body):
         return body.columns

@@ -85,16 +85,16 @@ def _filled(config, answers):  # ER, A-GEM and GEM: how the memory is filled (iC
 
 
 def _gates(config, answers):  # XdG's: its gates drawn from the run's seed; the task inferred or given
-    return dict(gate_seed=config.seed, infer_task=config.task_inference)
+    return dict(gate_seed=config.seed, infer_task=config.task_inference, answers=answers)
 
 
 def _networks(config, answers):  # separate networks' and progressive columns': made from the run's seed
-    return dict(seed=config.seed, infer_task=config.task_inference)
+    return dict(seed=config.seed, infer_task=config.task_inference, answers=answers)
 
 
 def _imm(config, answers):  # mode-IMM's Fisher: as the regularisers', on the task's training data
     return dict(batch_size=config.importance_batch_size, samples=config.importance_subset, seed=config.seed,
-                answers=answers)
+                answers=answers, drop=config.drop_transfer)
 
 
 def _generator(config, answers):
@@ -143,7 +143,7 @@ ROWS = (
     Method("xdg-ewc", "context-specific", "xdg:XdGEWC", lambda c, a: _fisher(c, a) | _gates(c, a),
            "#ff9896", "$e$", task_identity=True, penalty=True),
     # IMM merges its task networks into one that answers every task: domain-IL. Its lambda is L2-transfer's
-    # (0: weight-transfer only, as Lee et al.'s plain mean- and mode-IMM)
+    # (0: weight-transfer only, as Lee et al.'s plain mean- and mode-IMM); RunConfig.drop_transfer its drop-transfer
     Method("imm-mean", "regularisation", "imm:IMM", _imm, "#f7b6d2", "$m$", lam=0.0,
            scenarios=("domain",)),
     Method("imm-mode", "regularisation", "imm:IMM", lambda c, a: _imm(c, a) | dict(mode=True), "#c7c7c7", "$M$",
@@ -151,10 +151,10 @@ ROWS = (
     # HAT's gates and PackNet's masks are chosen by the task: task-IL, or any scenario with --task-inference
     Method("hat", "context-specific", "hat:HAT",
            lambda c, a: dict(batch_size=c.batch_size, iterations=c.iterations, seed=c.seed,
-                             infer_task=c.task_inference), "#6b6ecf", "$h$", task_identity=True),
+                             infer_task=c.task_inference, answers=a), "#6b6ecf", "$h$", task_identity=True),
     Method("packnet", "context-specific", "packnet:PackNet",
            lambda c, a: dict(share=1 / c.tasks, lr=c.lr, batch_size=c.batch_size, seed=c.seed,
-                             infer_task=c.task_inference), "#c5b0d5", "$p$", task_identity=True),
+                             infer_task=c.task_inference, answers=a), "#c5b0d5", "$p$", task_identity=True),
 )
 REGISTRY = {m.name: m for m in ROWS}
 

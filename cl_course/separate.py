@@ -50,8 +50,8 @@ class Networks(nn.Module):
 class SeparateNetworks(PartPerContext):
     """`tasks`: the run's number of tasks, among which the shared MLP's parameters are split."""
 
-    def __init__(self, tasks=5, seed=0, infer_task=False):
-        super().__init__(seed=seed, infer_task=infer_task)
+    def __init__(self, tasks=5, seed=0, infer_task=False, answers=None):
+        super().__init__(seed=seed, infer_task=infer_task, answers=answers)
         self.tasks = tasks
         self.shape = None  # (in_features, width, depth, out_features) of every task's network
 

@@ -104,8 +104,13 @@ class Strategy:
     """
     importance = None  # Omega, {name: tensor}, once a regulariser has one
 
-    def __init__(self, lam=0.0):
+    def __init__(self, lam=0.0, answers=None):
         self.lam = lam  # regularisers add lam * penalty(model) to the loss
+        self.answers = answers or {}  # the notebook's functions by library name (the module's docstring)
+
+    def function(self, name, library_version):
+        """The notebook's function called `name` when it was given, else the library's."""
+        return self.answers.get(name, library_version)
 
     def prepare_model(self, model, tasks):
         pass  # before the task's optimiser is built, so that what it adds is trained
@@ -160,10 +165,9 @@ class Regulariser(Strategy):
     """Quadratic penalty around the latest task's parameters: scale * sum Omega (theta - theta*)^2."""
 
     def __init__(self, lam, protocol="hw14", batch_size=8192, seed=0, answers=None, samples=None):
-        super().__init__(lam)
+        super().__init__(lam, answers)
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {protocol!r}; choose hw14 or paper")
-        self.answers = answers or {}
         self.protocol = protocol
         self.settings = PROTOCOLS[protocol]
         self.scale = self.settings.penalty_scale
@@ -202,10 +206,6 @@ class Regulariser(Strategy):
 
     def task_importance(self, model, batches):
         raise NotImplementedError
-
-    def function(self, name, library_version):
-        """The notebook's function called `name` when it was given, else the library's."""
-        return self.answers.get(name, library_version)
 
     def importance_of(self, name, library_version, model, batches, *args):
         """`name`'s importance of model on batches. From one task's training data (`paper`) it is computed on

@@ -1,13 +1,17 @@
-"""Independent reference computations: plain autograd, one sample or one slice at a time; and the
-notebook's own solutions."""
+"""Independent reference computations: plain autograd, one sample or one slice at a time; the
+notebook's own solutions; and what the self-check and the grader say of an answer."""
 import json
 import subprocess
 from pathlib import Path
 
+import pytest
 import torch
 
 from cl_course.data import Task
 from cl_course.model import MLP
+from cl_course.teaching import selfcheck
+from cl_course.teaching.blanks import BLANKS
+from grader import judge
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = {"hw14": ROOT / "notebooks" / "hw14_lifelong_learning.ipynb",
@@ -70,3 +74,19 @@ def colab_overlay(venv):
     # shim, which notebook 6.5 needs on Python 3.13)
     Path(site_packages(python), "colab.pth").write_text(f"import site; site.addsitedir({site_packages(COLAB)!r})\n")
     return python
+
+
+def rejected_with(name, answer, seed=None):
+    """The SelfCheckError's message of `answer` on the published fixture (seed None) or a hidden one."""
+    with pytest.raises(selfcheck.SelfCheckError) as info:
+        selfcheck.check(name, answer, verbose=False, seed=seed)
+    assert "\n" not in str(info.value)
+    return str(info.value)
+
+
+def judged(name, answer, seed):
+    """What the grader says of `answer` on the hidden fixture of `seed`: its judge names the typical mistakes by
+    their values on that fixture (the notebook's hidden check cannot: the student edition has none of them)."""
+    got = selfcheck.call(name, answer, BLANKS[name].fixture(seed))
+    return selfcheck.verdict(name, got, judge.reference(name, seed), judge.variant_values(name, seed),
+                             BLANKS[name].fixture(seed), judge.mistake_values(name, seed))

@@ -36,6 +36,7 @@ BAD = [
     (["run", "--methods", "lwf", "--benchmark", "split-mnist", "--scenario", "domain", "--lwf-seen-classes"],
      "lwf-seen-classes is a class-IL variant"),
     (["run", "--online-decay", "1.5"], "online-decay (gamma) must be in (0, 1]"),
+    (["run", "--drop-transfer", "1"], "drop-transfer (p) must be in [0, 1)"),
     (["table", "--seeds", "0"], "--seeds must be at least 1"),
     (["table", "--benchmark", "permuted-mnist"], "invalid choice"),
     (["table", "--workers", "0"], "--workers must be at least 1"),
@@ -83,7 +84,8 @@ def test_help_lists_every_option():
     text = build_parser()._subparsers._group_actions[0].choices["run"].format_help()
     for option in ("--methods", "--protocol", "--tasks", "--epochs", "--batch-size", "--lr", "--lambda", "--subset",
                    "--seed", "--device", "--data-root", "--out", "--benchmark", "--scenario", "--iterations",
-                   "--memory-budget", "--memory-selection", "--lwf-seen-classes", "--task-inference", "--online-decay"):
+                   "--memory-budget", "--memory-selection", "--lwf-seen-classes", "--task-inference", "--online-decay",
+                   "--drop-transfer"):
         assert option in text
 
 

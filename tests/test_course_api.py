@@ -100,7 +100,8 @@ def test_training_with_the_notebooks_solutions_runs_every_method():
         config = tiny_config()
         if registry.spec(method).task_identity:  # XdG on SI or EWC: the task told, and a lambda of the run's own
             config = replace(config, scenario="task", lambdas=config.lambdas | {method: 1.0})
-        history = course.train(method, config, tiny_tasks(), **{n: answers[n] for n in blanks_of(method)})
+        history = course.train(method, config, tiny_tasks(),
+                               **{n: answers[n] for n in blanks_of(method) if BLANKS[n].lesson == "hw14"})
         assert len(history.accuracy_matrix) == 2, method
 
 

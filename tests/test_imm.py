@@ -61,3 +61,48 @@ def test_the_registry_runs_it_in_domain_il_only():
     RunConfig(methods=("imm-mean", "imm-mode")).check()  # Permuted MNIST: domain-IL
     with pytest.raises(ValueError, match="imm-mean runs in domain-IL only"):
         RunConfig(methods=("imm-mean",), scenario="task").check()
+
+
+def test_drop_transfer_sends_the_last_tasks_column_for_a_dropped_unit_and_its_expectation_is_theta():
+    tasks, model = random_tasks(2, heads=False, train=60, test=30), small_mlp(hidden=(6, 5))
+    imm = IMM(drop=0.4, seed=3)
+    imm.networks = [{}]
+    imm.before_task(model, tasks)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn(p.shape))  # theta moved away from mu, the last task's network
+    mu = imm.previous
+    g = torch.Generator().manual_seed(3 + 1)  # the drops, drawn by hand: fc2's 6 inputs, then fc4's (the head's) 5
+    drops = {"fc2.weight": torch.rand(6, generator=g) < 0.4, "fc4.weight": torch.rand(5, generator=g) < 0.4}
+    got = imm.transferred(model)
+    assert set(got) == set(drops)  # fc1's inputs are pixels, not units: never dropped
+    for name, dropped in drops.items():
+        theta = dict(model.named_parameters())[name].detach()
+        for j in range(theta.shape[1]):
+            if dropped[j]:
+                assert torch.equal(got[name][:, j], mu[name][:, j])
+            else:
+                torch.testing.assert_close(got[name][:, j], (theta[:, j] - 0.4 * mu[name][:, j]) / 0.6)
+        kept = (theta - 0.4 * mu[name]) / 0.6
+        torch.testing.assert_close(0.4 * mu[name] + 0.6 * kept, theta)  # E over the drops: theta
+
+
+def test_drop_transfer_trains_only_the_kept_units_columns_and_leaves_the_first_task_alone():
+    tasks, model = random_tasks(2, heads=False, train=60, test=30), small_mlp(hidden=(6, 5))
+    plain = fit(small_mlp(hidden=(6, 5)), tasks[:1], IMM(), epochs=1, batch_size=20, progress=False,
+                generator=torch.Generator().manual_seed(0))
+    dropping = fit(model, tasks[:1], IMM(drop=0.5), epochs=1, batch_size=20, progress=False,
+                   generator=torch.Generator().manual_seed(0))
+    assert plain.accuracy_matrix == dropping.accuracy_matrix  # task 1 has no mu: no drop
+    imm = IMM(drop=0.5, seed=1)
+    imm.networks = [{}]
+    imm.before_task(model, tasks)
+    x, y = tasks[1].x_train[:20], tasks[1].y_train[:20]
+    g = torch.Generator().manual_seed(1 + 1)
+    dropped = torch.rand(6, generator=g) < 0.5
+    model.zero_grad(set_to_none=True)
+    imm.loss(model, x, y, model(x), tasks).backward()
+    assert dropped.any() and (~dropped).any()
+    assert torch.all(model.fc2.weight.grad[:, dropped] == 0)
+    assert torch.all(model.fc2.weight.grad[:, ~dropped].abs().sum(0) > 0)
+    assert make_strategy("imm-mean", RunConfig(drop_transfer=0.5)).drop == 0.5

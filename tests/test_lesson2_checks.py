@@ -11,28 +11,11 @@ from cl_course.teaching import exercises, selfcheck
 from cl_course.teaching import replay_mistakes as rm
 from cl_course.teaching.blanks import BLANKS, lesson_blanks
 from cl_course.strategies import Replay, outputs_of_old_heads
-from grader import judge
 
-from helpers import notebook_solutions
+from helpers import judged, notebook_solutions, rejected_with
 
 LESSON2 = lesson_blanks("lesson2")
 HIDDEN = {name: range(1, 4) if name == "reservoir_slots" else range(1, 9) for name in LESSON2}  # the reservoir: 0.3 s
-
-
-def rejected_with(name, answer, seed=None):
-    """The SelfCheckError's message of `answer` on the published fixture (seed None) or a hidden one."""
-    with pytest.raises(selfcheck.SelfCheckError) as info:
-        selfcheck.check(name, answer, verbose=False, seed=seed)
-    assert "\n" not in str(info.value)
-    return str(info.value)
-
-
-def judged(name, answer, seed):
-    """What the grader says of `answer` on the hidden fixture of `seed`: its judge names the typical mistakes by
-    their values on that fixture (the notebook's hidden check cannot: the student edition has none of them)."""
-    got = selfcheck.call(name, answer, BLANKS[name].fixture(seed))
-    return selfcheck.verdict(name, got, judge.reference(name, seed), judge.variant_values(name, seed),
-                             BLANKS[name].fixture(seed), judge.mistake_values(name, seed))
 
 
 @pytest.mark.parametrize("name,wrong,message", [(n, f, m) for n, b in LESSON2.items() for f, m in b.mistakes],

@@ -5,12 +5,16 @@ are new rows.
 Every blank is checked on a small fixture (fixtures.fixture), not on HW14's sizes: the model is a
 6-5-4-3 MLP, x is [B, 6] in three batches of 5, 3 and 2 samples (N = 10), there are 3 classes and 5 SCP
 directions [5, 3]; dictionaries are {parameter name: tensor shaped like the parameter}. `batches`
-arrives as training passes it, a one-shot iterable: loop over it once, counting the samples there.
+arrives as training passes it, a one-shot iterable: loop over it once, counting the samples there. Lesson 2's
+blanks have a fixture of their own (exercises.replay_fixture), and so have lesson 3's
+(context_exercises.context_fixture).
 """
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .. import icarl, importance, replay, strategies
+from .. import context, hat, icarl, imm, importance, packnet, progressive, replay, strategies
+from . import context_exercises as cx
+from . import context_mistakes as cm
 from . import exercises, mistakes
 from . import replay_mistakes as rm
 from .fixtures import fixture
@@ -290,6 +294,135 @@ BLANKS = {b.name: b for b in (
         exercises.replay_fixture, "lesson2", exercises.reservoir_record,
         variants=((rm.reservoir_uniform_slot, "kept with probability budget / (s + 1), then a uniformly random "
                                               "slot"),)),
+    Blank("prune_mask", ("weight", "free", "keep"), packnet.prune_mask, 2, ("packnet",), (
+        (cm.prune_signed, "keeps the largest weights by their signed value, so large negative weights are pruned; "
+                          "PackNet keeps the largest in magnitude, |weight|"),
+        (cm.prune_smallest, "keeps the smallest |weight| among the free ones (an ascending sort, or "
+                            "topk(largest=False)); PackNet keeps the largest and prunes the rest"),
+        (cm.prune_frozen_too, "keeps weights that are not free: a frozen weight belongs to an earlier task and cannot "
+                              "be given to this one; rank the free weights only (the frozen ones below every free "
+                              "one, e.g. torch.where(free, weight.abs(), -1))"),
+        (cm.prune_layer_then_free, "takes the keep largest of the whole layer, then the free ones among them: frozen "
+                                   "weights take places, so fewer than keep are kept; rank the free weights only"),
+        (cm.prune_uncapped, "when fewer than keep weights are free it fills up with frozen ones: keep at most as many "
+                            "as are free, min(keep, free.sum())"),
+        (cm.prune_transposed, "keeps weights at the wrong places: the positions are those of the transposed layer "
+                              "(weight.T flattened) written into a mask in the layer's own order; flatten and write "
+                              "back in the same order"),
+        (cm.prune_one_too_few, "keeps one weight too few: the threshold is the keep-th largest free magnitude itself, "
+                               "so keep those >= it, not > it"),
+        (cm.prune_pruned_returned, "returns the free weights it prunes, not those it keeps"),
+        (cm.prune_in_use_returned, "returns every weight in use, the frozen ones too; return only those this task "
+                                   "keeps (PackNet marks them with its number)")),
+        cx.context_fixture, "lesson3", cx.kept_weights,
+        variants=((cm.prune_threshold, "the free weights >= the keep-th largest free magnitude"),)),
+    Blank("hat_gradient_mask", ("a_out", "a_in"), hat.hat_gradient_mask, 2, ("hat",), (
+        (cm.hat_max, "uses the larger attention, 1 - max(a_out, a_in); a weight is frozen as much as the LESS attended "
+                     "of its two units: 1 - min(a_out[i], a_in[j])"),
+        (cm.hat_product, "uses the product a_out a_in; HAT takes the smaller of the two attentions: "
+                         "1 - min(a_out[i], a_in[j])"),
+        (cm.hat_attention, "returns min(a_out, a_in) itself, the attention; the gradient's factor is its complement, "
+                           "1 - min(a_out[i], a_in[j]): a weight that both its units attend to does not move"),
+        (cm.hat_output_only, "uses the output unit's attention alone, 1 - a_out[i]: that is the first layer's mask, "
+                             "whose inputs no gate closes (a_in = 1); a hidden layer's takes its input unit's too, "
+                             "1 - min(a_out[i], a_in[j])"),
+        (cm.hat_input_only, "uses the input unit's attention alone, 1 - a_in[j]; the output unit's counts too: "
+                            "1 - min(a_out[i], a_in[j])"),
+        (cm.hat_complements_product, "multiplies the two complements, (1 - a_out) (1 - a_in); HAT takes "
+                                     "1 - min(a_out[i], a_in[j])"),
+        (cm.hat_mean, "averages the two attentions; HAT takes the smaller: 1 - min(a_out[i], a_in[j])"),
+        (cm.hat_thresholded, "thresholds the attention at 0.5; HAT uses the attentions as they are (near 0 or 1 once "
+                             "annealed, but not exactly): 1 - min(a_out[i], a_in[j])")),
+        cx.context_fixture, "lesson3", cx.gradient_factors,
+        variants=((cm.hat_larger_complement, "max(1 - a_out, 1 - a_in), the same number"),)),
+    Blank("compensation", ("e", "s", "s_max"), hat.compensation, 1, ("hat",), (
+        (cm.compensation_cosh_swapped, "the cosh arguments are swapped: cosh(s e) is in the numerator, cosh(e) in the "
+                                       "denominator"),
+        (cm.compensation_scales_swapped, "s and s_max are swapped: the factor is s_max / s times the ratio of the "
+                                         "slopes"),
+        (cm.compensation_no_plus_one, "the + 1 after each cosh is missing: s_max (cosh(s e) + 1) / (s (cosh(e) + 1))"),
+        (cm.compensation_no_s, "got = s x expected: the s in the denominator is missing"),
+        (cm.compensation_no_s_max, "got = expected / s_max: the factor s_max is missing"),
+        (cm.compensation_slopes_only, "only the ratio of the sigmoid's slopes, (cosh(s e) + 1) / (cosh(e) + 1): the "
+                                      "factor s_max / s is missing"),
+        (cm.compensation_reciprocal, "the reciprocal of the compensation: s_max (cosh(s e) + 1) / (s (cosh(e) + 1)), "
+                                     "not its inverse"),
+        (cm.compensation_exp, "exp where the formula has cosh: s_max (cosh(s e) + 1) / (s (cosh(e) + 1))")),
+        cx.context_fixture, "lesson3", cx.embedding_factors, factors=cx.compensation_factors,
+        variants=((cm.compensation_unclamped, "without the clamp (the same number where |s e| <= 50)"),
+                  (cm.compensation_sigmoid_slopes, "(s_max / s) sigma'(e) / sigma'(s e)"),
+                  (cm.compensation_half_angle, "cosh(v) + 1 written as 2 cosh(v / 2)^2"))),
+    Blank("lateral_forward", ("columns", "x"), progressive.lateral_forward, 3, ("progressive",), (
+        (cm.lateral_same_layer, "the adapter of layer i reads the earlier columns' activations of layer i; it reads "
+                                "those of the layer before, earlier[j][i - 1], the same layer i reads in its own "
+                                "column"),
+        (cm.lateral_after_relu, "the lateral is added after the ReLU; it is added before: h_i = relu(W h_{i-1} + b + "
+                                "lateral)"),
+        (cm.lateral_on_first_layer, "the first layer gets a lateral too (laterals[i - 1] with i = 0 is laterals[-1], "
+                                    "the logits' adapter); the first layer reads x alone, which every column shares: "
+                                    "laterals start at the second layer"),
+        (cm.lateral_not_on_logits, "the logits get no lateral; every layer from the second on adds its adapter's "
+                                   "lateral, the output layer too"),
+        (cm.lateral_no_alpha, "alpha is not applied: the adapter is U relu(V (alpha h))"),
+        (cm.lateral_alpha_on_output, "alpha scales the lateral's output; it scales the earlier columns' activations, "
+                                     "before V: U relu(V (alpha h))"),
+        (cm.lateral_no_adapter_relu, "the adapter has no ReLU between V and U: U relu(V (alpha h))"),
+        (cm.lateral_relu_on_logits, "the logits go through a ReLU; the last layer's output is the logits as they are"),
+        (cm.lateral_pre_activations, "the activations returned are W h + b + lateral before the ReLU; return relu of "
+                                     "it (the next layer and the next columns' laterals read h)"),
+        (cm.lateral_not_detached, "a gradient of the logits reaches the earlier columns: read their activations "
+                                  "detached (torch.cat(...).detach()), so that a frozen column never changes"),
+        (cm.lateral_detached_after_adapter, "the adapters get no gradient: the lateral is detached after the adapter "
+                                            "(or computed under torch.no_grad()), so alpha, V and U never train; "
+                                            "detach the earlier columns' activations only, before the adapter")),
+        cx.context_fixture, "lesson3", cx.column_activations,
+        variants=((cm.lateral_written_out, "the adapter written out, U relu(V (alpha h))"),)),
+    Blank("mode_merge", ("networks", "fishers"), imm.mode_merge, 2, ("imm-mode",), (
+        (cm.merge_mean, "averages the networks with equal weights (mean-IMM), or weighs every network by the same "
+                        "Fisher; mode-IMM weighs each network's parameter by its own Fisher: "
+                        "sum_k F_k theta_k / sum_k F_k"),
+        (cm.merge_not_normalised, "the Fisher-weighted sum is not divided by sum_k F_k: a parameter's weights must add "
+                                  "up to 1"),
+        (cm.merge_divided_by_count, "divides the Fisher-weighted sum by the number of networks K; divide by the sum "
+                                    "of the Fishers, sum_k F_k"),
+        (cm.merge_alpha_above_only, "got = expected / K (K networks): alpha_k = 1/K is in the numerator only; equal "
+                                    "alphas cancel (leave them out, or put them in both sums)"),
+        (cm.merge_fisher_squared, "weighs by F_k^2; mode-IMM weighs by F_k itself"),
+        (cm.merge_inverse_fisher, "weighs by 1 / F_k, as if the Fisher were a variance; it is a precision: weigh by "
+                                  "F_k"),
+        (cm.merge_each_fisher_normalised, "normalises each network's Fisher over its own entries (F_k / F_k.sum()); a "
+                                          "parameter's weights are normalised across the networks: divide by "
+                                          "sum_k F_k of that same entry"),
+        (cm.merge_pairwise, "merges one network at a time, weighing the merge so far by the latest network's Fisher "
+                            "alone, so earlier networks lose weight; weigh it by the sum of the Fishers merged so far, "
+                            "or merge all at once")),
+        cx.context_fixture, "lesson3", factors=cx.merge_factors,
+        variants=((cm.merge_without_eps, "without the EPS (the same within tolerance where the Fishers are "
+                                         "positive)"),
+                  (cm.merge_one_at_a_time, "one network at a time, the merged Fishers summed"))),
+    Blank("lowest_entropy", ("scores",), context.lowest_entropy, 2,
+          ("hat", "packnet", "xdg", "xdg-si", "xdg-ewc", "separate", "progressive"), (
+              (cm.entropy_highest, "picks the context of HIGHEST entropy (argmax, or the entropy without its minus "
+                                   "sign): the network is most confident where the entropy is lowest"),
+              (cm.entropy_of_logits, "takes the entropy of the logits themselves; take it of their softmax over the "
+                                     "classes, p = softmax(scores, dim=-1)"),
+              (cm.entropy_unclamped, "log(p) of a probability that underflows to 0 gives 0 x log 0 = NaN (sample 0 "
+                                     "has one), and argmin picks the NaN; clamp p before the log "
+                                     "(p.clamp_min(1e-12)), or use log_softmax"),
+              (cm.entropy_softmax_over_contexts, "the softmax is over the contexts (dim 0); it is over the classes, "
+                                                 "dim=-1"),
+              (cm.entropy_logits_as_log_probabilities, "uses the logits as log-probabilities, -sum p s; log p is "
+                                                       "log_softmax(s) = s - logsumexp(s), which differs from context "
+                                                       "to context"),
+              (cm.entropy_largest_probability, "picks the context of the largest top probability, max_c p_c; the "
+                                               "entropy weighs every class's probability: pick its lowest"),
+              (cm.entropy_largest_logit, "picks the context of the largest logit; a context's logits shifted by a "
+                                         "constant have the same softmax: compare the entropies of the softmax"),
+              (cm.entropy_one_context_for_all, "picks one context for the whole batch (the lowest mean entropy); "
+                                               "choose one per sample")),
+          cx.context_fixture, "lesson3", cx.chosen_contexts,
+          variants=((cm.entropy_of_log_softmax, "log p from log_softmax"),
+                    (cm.entropy_of_categorical, "torch.distributions.Categorical's entropy"))),
 )}
 
 

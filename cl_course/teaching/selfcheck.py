@@ -15,7 +15,7 @@ from importlib.resources import files
 
 import torch
 
-from . import exercises
+from . import context_exercises, exercises
 from .blanks import BLANKS
 from .fixtures import CLASSES, FIXTURE_SEED, HIDDEN, IN_FEATURES, SIZES
 from .fixtures import fixture  # noqa: F401 (selfcheck.fixture is what the grader and tests call)
@@ -82,6 +82,8 @@ ITERATES_TWICE = ("iterates over `batches` twice; training passes them once, as 
 
 def sizes_hint(name):
     """The fixture's sizes, for a function that failed on a shape (typically: it assumed HW14's)."""
+    if BLANKS[name].lesson == "lesson3":
+        return f"{context_exercises.SIZES[name]}; do not hard-code sizes: use each tensor's own shape"
     if BLANKS[name].exercise is not None:
         return f"{exercises.SIZES}; do not hard-code 784, 10 or the batch size: use each tensor's own shape"
     if "batches" in BLANKS[name].arguments:
@@ -100,6 +102,10 @@ IN_PLACE = {  # why an argument changed in place breaks training, and how to lea
              "step would be wrong; compute new tensors: after[n] - before[n], not after[n] -= before[n] or .sub_()",
     "gradients": "these are the model's own p.grad; compute new tensors: gradients[n] - penalty_gradients[n], not "
                  "gradients[n] -= ... or .sub_()",
+    "weight": "PackNet passes the layer's weights themselves: weight.abs_() would flip the network's signs; compute "
+              "new tensors (weight.abs())",
+    "e": "HAT passes its embedding's values themselves (e.detach() shares their memory): changing e changes the "
+         "task's embedding; compute new tensors (s * e, not e.mul_(s))",
 }
 
 
@@ -157,7 +163,9 @@ def call(name, function, inputs):
         raise
     if twice():
         raise SelfCheckError(f"{name} {ITERATES_TWICE}")
-    if blank.exercise is None:  # an exercise drives a class through training's hooks: changing its inputs is its job
+    # a function's arguments are training's own; a class's exercise drives it through training's hooks, which is
+    # what changes its inputs
+    if not isinstance(blank.reference, type):
         if batches is not None:
             given["batches"] = batches.batches
         for argument in blank.arguments:
@@ -309,7 +317,7 @@ def what_differs(name, got, expected, inputs, mistakes):
                                   blank.factors(inputs) if blank.factors else ())
     if said:
         return f"Likely mistake: {said}."
-    meanings = exercises.ENTRIES.get(name)
+    meanings = (exercises.ENTRIES | context_exercises.ENTRIES).get(name)
     if not meanings:
         return "Compare with the formula in the markdown above."
     n = next(n for n, e in expected.items() if not matches({n: got[n]}, {n: e}))

@@ -191,11 +191,73 @@ def loop_reservoir(seen, n, budget, generator=None):
     return torch.tensor(slots)
 
 
+def loop_prune(weight, free, keep):
+    """Lesson 3's: the free weights ranked one by one by magnitude, the first `keep` of them."""
+    flat, allowed = weight.flatten().tolist(), free.flatten().tolist()
+    order = sorted((k for k in range(len(flat)) if allowed[k]), key=lambda k: -abs(flat[k]))
+    kept = [False] * len(flat)
+    for k in order[:keep]:
+        kept[k] = True
+    return torch.tensor(kept).view(weight.shape)
+
+
+def loop_gradient_mask(a_out, a_in):
+    return torch.tensor([[1.0 - min(float(o), float(i)) for i in a_in] for o in a_out], dtype=a_out.dtype)
+
+
+def exp_compensation(e, s, s_max):
+    """The factor written with exponentials, cosh(v) = (exp(v) + exp(-v)) / 2, s e clamped at 50 as the course's."""
+    def cosh(v):
+        return (math.exp(v) + math.exp(-v)) / 2
+    return torch.tensor([s_max * (cosh(max(-50.0, min(50.0, s * v))) + 1) / (s * (cosh(v) + 1)) for v in e.tolist()],
+                        dtype=e.dtype)
+
+
+def written_out_column(column, x, earlier):
+    """Each layer W h + b, plus from the second on U relu(V (alpha [the earlier columns' previous layer]) + c)."""
+    h, out = x, []
+    for i, layer in enumerate(column.layers):
+        z = torch.nn.functional.linear(h, layer.weight, layer.bias)
+        if i and column.laterals is not None:
+            adapter = column.laterals[i - 1]
+            read = torch.cat([previous[i - 1].detach() for previous in earlier], dim=1) * adapter.alpha
+            z = z + torch.nn.functional.linear(torch.relu(torch.nn.functional.linear(read, adapter.project.weight,
+                                                                                        adapter.project.bias)),
+                                               adapter.out.weight)
+        h = torch.relu(z) if i < len(column.layers) - 1 else z
+        out.append(h)
+    return out
+
+
+def loop_merge(networks, fishers):
+    merged = {}
+    for name in networks[0]:
+        values = torch.stack([net[name] for net in networks]).flatten(1).T.tolist()   # [entries, K]
+        weights = torch.stack([f[name] for f in fishers]).flatten(1).T.tolist()
+        merged[name] = torch.tensor([sum((f + 1e-8) * v for v, f in zip(vs, fs, strict=True))
+                                     / sum(f + 1e-8 for f in fs) for vs, fs in zip(values, weights, strict=True)],
+                                    dtype=networks[0][name].dtype).view(networks[0][name].shape)
+    return merged
+
+
+def loop_entropy(scores):
+    chosen = []
+    for n in range(scores.shape[1]):
+        entropies = []
+        for c in range(scores.shape[0]):
+            log_p = torch.log_softmax(scores[c, n].double(), 0)
+            entropies.append(float(-(log_p.exp() * log_p).nan_to_num().sum()))
+        chosen.append(entropies.index(min(entropies)))
+    return torch.tensor(chosen)
+
+
 INDEPENDENT = {"fisher_diagonal": brute_fisher, "mas_importance": brute_mas, "scp_importance": brute_scp,
                "si_path_step": brute_si_step, "si_importance": brute_si, "rwalk_score": brute_rwalk,
                "distillation_loss": brute_distillation, "LwF": LoopLwF, "ExperienceReplay": ListReplay,
                "AGEM": LoopAGEM, "herding_selection": brute_herding,
-               "reservoir_slots": loop_reservoir}
+               "reservoir_slots": loop_reservoir, "prune_mask": loop_prune,
+               "hat_gradient_mask": loop_gradient_mask, "compensation": exp_compensation,
+               "lateral_forward": written_out_column, "mode_merge": loop_merge, "lowest_entropy": loop_entropy}
 
 
 @pytest.mark.parametrize("name", list(INDEPENDENT))
