@@ -73,7 +73,7 @@ def test_a_short_table_end_to_end(tmp_path):
                                              eval_batch_size=256)
     split = data["benchmarks"]["split-mnist"]
     assert set(split["cells"]["task"]) == set(context_table.TASK_METHODS)
-    assert set(split["cells"]["class"]) == {"baseline", "separate", "xdg", "progressive", "er"}
+    assert set(split["cells"]["class"]) == {"baseline", "separate", "xdg", "packnet", "hat", "progressive", "er"}
     assert set(split["lambdas"]) == {"xdg-si|task", "xdg-ewc|task"}
     for m in context_table.FROZEN:  # exactly zero even on a 3-batch run
         assert split["cells"]["task"][m]["bwt"] == [0.0]
