@@ -37,7 +37,7 @@ from cl_course.lessons import lesson3  # noqa: E402
 from cl_course.train import load_tasks, run_methods  # noqa: E402
 
 TUNED = "xdg-si"
-BWT_MARGIN, SEPARATE_MARGIN, TURN = 0.5, 2.0, 20.0
+from cl_course.lessons.lesson3 import BWT_MARGIN, SEPARATE_MARGIN, TURN  # noqa: E402  the bounds the text states
 
 
 def sweep(cache):

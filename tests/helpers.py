@@ -15,6 +15,7 @@ from grader import judge
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = {"hw14": ROOT / "notebooks" / "hw14_lifelong_learning.ipynb",
+             "lesson3": ROOT / "notebooks" / "lesson3_context_specific.ipynb",
              "lesson2": ROOT / "notebooks" / "lesson2_scenarios_and_replay.ipynb"}
 NOTEBOOK = NOTEBOOKS["hw14"]
 COLAB = ROOT / ".venv-colab" / "bin" / "python"  # `make colab-env`: Colab's Python and package versions

@@ -94,6 +94,14 @@ def test_lesson2_runs_with_every_check_passing(tmp_path, grading_env):
     assert len(figures) >= 20  # digits, 3 per method's scenarios, 3 confusion matrices, the comparison
 
 
+def test_lesson3_runs_with_every_check_passing(tmp_path, grading_env):
+    """Lesson 3's source notebook (not an assignment yet: grader/assignments.py) runs with its solutions."""
+    nb = execute(NOTEBOOKS / "lesson3_context_specific.ipynb", tmp_path, env=grading_env)
+    assert_every_check_passes(nb, "lesson3", 16)
+    conclusions = next(c for c in nb.cells if "lesson.conclusions(" in c.source)
+    assert "holds in your run" in "".join(o.get("data", {}).get("text/markdown", "") for o in conclusions.outputs)
+
+
 def lesson2_table(nb):
     """The comparison's rows: {method: [task-IL this notebook, full run, published, domain-IL..., class-IL...]}."""
     table = next(o.data["text/markdown"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
@@ -118,7 +126,8 @@ def test_source_notebooks_have_nbgrader_metadata_and_no_outputs():
         assert f'COURSE_VERSION = "{cl_course.__version__}"' in nb.cells[1].source
         blocks.add(install_block(nb.cells[1].source))
     assert len(blocks) == 1  # one install cell, the same in every notebook
-    for lesson, name in (("hw14", "hw14_lifelong_learning.ipynb"), ("lesson2", "lesson2_scenarios_and_replay.ipynb")):
+    for lesson, name in (("hw14", "hw14_lifelong_learning.ipynb"), ("lesson2", "lesson2_scenarios_and_replay.ipynb"),
+                         ("lesson3", "lesson3_context_specific.ipynb")):
         nb = nbformat.read(NOTEBOOKS / name, as_version=4)
         ids = [grade_id(c) for c in nb.cells if grade_id(c)]
         assert len(ids) == len(set(ids))

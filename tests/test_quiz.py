@@ -1,4 +1,4 @@
-"""The quizzes of both lessons: every key is backed by statements the notebook teaches before the quiz.
+"""The quizzes of the three lessons: every key is backed by statements the notebook teaches before the quiz.
 The tables below name, for each question, its key and the sentences (in markdown cells above the quiz)
 that decide each option, so a key that drifts from the teaching text, or teaching text that drifts
 from a key, fails here."""
@@ -171,7 +171,63 @@ LESSON2 = {
                          "every class seen so far keeps $m = \\lfloor K / \\text{classes seen}\\rfloor$, so $m$ "
                          "shrinks as classes arrive"]),
 }
-TAUGHT = {"hw14_lifelong_learning.ipynb": HW14, "lesson2_scenarios_and_replay.ipynb": LESSON2}
+LESSON3 = {
+    "q01": ({"a", "b"}, ["chosen by the task at test time", "Told the task, such a method cannot forget what it froze",
+                         "the task must be **known at test time** to choose its parts",
+                         "This lesson's family does neither"]),
+    "q02": ({"b", "d"}, ["each task gets a 784-106-106-2 network of 94,766",
+                         "the networks together have about as many parameters as the shared MLP",
+                         "a task's network is never trained after its task",
+                         "nothing is shared, so nothing learnt on one task helps another"]),
+    "q03": ({"a", "c", "d"}, ["switches off a fixed random 80% of each hidden layer's units for each task: the gate "
+                              "is drawn once per task and never learnt",
+                              "a fifth on average are also kept by any given other task",
+                              "which protects the units the tasks share"]),
+    "q04": ({"a", "c"}, ["keeps the one under which the network is most **confident**",
+                         "a network can be confidently wrong under another task's context",
+                         "What a later task trains cannot reach an earlier task's frozen parts",
+                         "one head answers all ten digits"]),
+    "q05": ({"a", "c"}, ["it keeps the largest in magnitude",
+                         "When fewer weights are free than `keep`, every free one is kept",
+                         "a frozen weight belongs to an earlier task and can never be given to this one"]),
+    "q06": ({"a", "b", "c"}, ["the kept weights are fine-tuned for a few batches (50 here)",
+                              "the pruned ones are set to 0 and stay free for the next tasks",
+                              "A task answers with its own weights and those of the tasks before it",
+                              "The hidden biases train on the first task only"]),
+    "q07": ({"a", "b"}, ["so that the last task fills the network",
+                         "with a share of one and a half times $1/T$: the capacity runs out before the last task",
+                         "it trains only its own head", "PackNet keeps one owner per hidden weight"]),
+    "q08": ({"a", "c", "d"}, ["keeps the one under which the network is most **confident**: the lowest entropy",
+                              "It needs no labels",
+                              "every context method fell at least 20 points from task-IL to class-IL",
+                              "ER, which trains on stored samples of old tasks, needs no task identity at test time"]),
+    "q09": ({"a", "b", "c"}, ["$a_t = \\sigma(s\\, e_t)$",
+                              "Within each epoch $s$ is **annealed** from $1/s_{\\max}$ to $s_{\\max} = 400$",
+                              "at test time $s = s_{\\max}$", "learns a **gate per hidden unit and task**"]),
+    "q10": ({"a", "b", "d"}, ["The gradient that reaches $e_t$ through $\\sigma(s\\,e_t)$ is scaled by $s$",
+                              "which rescales it to what it would be at $s_{\\max}$",
+                              "It is applied to the task embeddings only, not to the weights"]),
+    "q11": ({"a", "b", "c"}, ["frozen in proportion to the smaller of their two attentions",
+                              "A weight between two units that earlier tasks both attend to (attention 1) does not "
+                              "move",
+                              "The first layer's inputs are pixels, which no gate closes: their attention is 1"]),
+    "q12": ({"a", "b", "d"}, ["a freshly initialised network, for each task",
+                              "each layer $i$ adds a **lateral adapter** of the earlier columns' activations of layer "
+                              "$i - 1$", "and freeze the earlier columns",
+                              "grows with every task, and faster than linearly"]),
+    "q13": ({"a", "b", "d"}, ["EWC keeps one importance and one anchor, whatever the number of tasks",
+                              "ER's memory is a fixed budget", "separate networks split a fixed number of parameters",
+                              "XdG's gates and HAT's embeddings grow by a few hundred numbers a task"]),
+    "q14": ({"a", "b"}, ["The entropy is that of the softmax, not of the logits, and the choice is the argmin over "
+                         "contexts", "It needs no labels"]),
+    "q15": ({"a", "b", "d"}, ["**Mean-IMM** averages the networks",
+                              "**mode-IMM** weighs each parameter by each network's Fisher",
+                              "each starting from the last (**weight-transfer**)", "so it runs in domain-IL"]),
+    "q16": ({"a", "b", "c"}, ["where every $F_k$ is 0, mode-IMM is mean-IMM", "this course merges after every task",
+                              "so that the expected weight is $\\theta$", "so the merge needs no old data"]),
+}
+TAUGHT = {"hw14_lifelong_learning.ipynb": HW14, "lesson2_scenarios_and_replay.ipynb": LESSON2,
+          "lesson3_context_specific.ipynb": LESSON3}
 lessons = pytest.mark.parametrize("name", list(TAUGHT))
 
 

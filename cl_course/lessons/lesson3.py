@@ -13,7 +13,9 @@ from ..packnet import PackNet
 from ..profiles import profile_config
 from ..profiles import split_config as lesson2_config
 from ..train import History, load_tasks, run_methods, select_device
+from ..teaching.selfcheck import NotWrittenError
 from . import lesson2
+from .notebook import checked
 
 # The family, in the order the notebook meets them
 CONTEXT_METHODS = registry.chosen("separate", "xdg", "xdg-si", "packnet", "hat", "progressive")
@@ -53,8 +55,10 @@ class Trained:
     gates: tuple = ()     # HAT: per task, per hidden layer, a BoolTensor [units]: the units it attends to
 
 
-def train(method, config, tasks, strategy=None):
-    """Train `method` (or `strategy`, a Strategy built here in its place) on `tasks`; a Trained."""
+def train(method, config, tasks, strategy=None, **answers):
+    """Train `method` (or `strategy`, a Strategy built here in its place) on `tasks` with the notebook's functions
+    (`answers`, by library name, e.g. prune_mask=prune_mask), each self-checked first; a Trained."""
+    checked(method, answers, tasks[0].x_train.device)
     capacity, gates = [], []
 
     def record(model, s, k):
@@ -65,15 +69,20 @@ def train(method, config, tasks, strategy=None):
             with torch.no_grad():
                 gates.append(tuple((g > GATE_ON).cpu() for g in s.gates(model, s.current, s.s_max)))
 
-    history = run_methods(replace(config, methods=(method,)), tasks, progress=False, on_task=record,
-                          make=strategy and (lambda m: strategy))[method]
+    try:
+        history = run_methods(replace(config, methods=(method,)), tasks, progress=False, on_task=record,
+                              answers=answers or None, make=strategy and (lambda m: strategy))[method]
+    except NotImplementedError as e:
+        why = str(e) or "a cell above still raises NotImplementedError"
+        raise NotWrittenError(f"{method} cannot train yet: {why}") from None
     return Trained(history, tuple(capacity), tuple(gates))
 
 
-def packnet_with_share(share, config):
+def packnet_with_share(share, config, **answers):
     """PackNet keeping `share` of each hidden layer per task (the registry's keeps 1 / tasks, which fills the network
-    exactly): with a larger share the capacity runs out before the last task."""
-    return PackNet(share=share, lr=config.lr, batch_size=config.batch_size, seed=config.seed)
+    exactly): with a larger share the capacity runs out before the last task. `answers`: as train's."""
+    checked("packnet", answers, "cpu")
+    return PackNet(share=share, lr=config.lr, batch_size=config.batch_size, seed=config.seed, answers=answers or None)
 
 
 def gate_overlap(gates, layer=0):
@@ -166,3 +175,92 @@ def plot_turn(task_runs, class_runs):
 def plot_merge(runs):
     """{method: Trained} of IMM and the baseline: each task's final accuracy."""
     return plots.plot_merge({m: r.history.accuracy_matrix[-1] for m, r in runs.items()})
+
+
+NAMES = {"baseline": "the baseline", "separate": "separate networks", "xdg": "XdG", "xdg-si": "XdG with SI",
+         "packnet": "PackNet", "hat": "HAT", "progressive": "progressive networks", "er": "ER",
+         "imm-mean": "mean-IMM", "imm-mode": "mode-IMM"}
+FROZEN = registry.chosen("separate", "packnet", "progressive")  # nothing later can change an old task's answers
+BWT_MARGIN, SEPARATE_MARGIN, TURN = 0.5, 2.0, 20.0  # the quick profile's bounds (benchmarks/lesson3_quick_profile.py)
+
+
+def _finals(runs):
+    return {m: final_average(r.history) for m, r in runs.items() if r}
+
+
+def _bwt(runs):
+    return {m: metrics.backward_transfer(r.history.accuracy_matrix) for m, r in runs.items() if r}
+
+
+def claims(task_runs, class_runs, imm_runs=None):
+    """The conclusions the notebook draws, each built from this notebook's runs ({method: Trained} told the task,
+    with it inferred, and IMM's) and stated only about the methods that trained; a lesson2.Claim's `holds` says
+    whether this run bears it out. The quick profile bears out the first four for seeds 1, 2 and 3
+    (benchmarks/lesson3_quick_profile.py)."""
+    out, told, bwt = [], _finals(task_runs), _bwt(task_runs)
+    context = [m for m in CONTEXT_METHODS if m in told]
+    if context:
+        worst = max(context, key=lambda m: abs(bwt[m]))
+        base = f"; the baseline's is {bwt['baseline']:+.2f}" if "baseline" in bwt else ""
+        out.append(lesson2.Claim("task", f"Told the task, no context method forgets: every backward transfer is within "
+                                         f"{BWT_MARGIN} points of 0 (the farthest, {NAMES[worst]}'s, "
+                                         f"{bwt[worst]:+.2f}{base}).", abs(bwt[worst]) <= BWT_MARGIN))
+        frozen = [m for m in FROZEN if m in bwt]
+        if frozen:
+            out.append(lesson2.Claim("task", f"The frozen ones ({', '.join(NAMES[m] for m in frozen)}) forget nothing "
+                                             "at all: their backward transfer is exactly 0.",
+                                     all(bwt[m] == 0 for m in frozen)))
+    if "separate" in told and len(context) > 1:
+        lowest = min(context, key=told.get)
+        out.append(lesson2.Claim("task", f"Every context method ends within {SEPARATE_MARGIN:g} points of separate "
+                                         f"networks' {told['separate']:.1f}% (the lowest: {NAMES[lowest]}, "
+                                         f"{told[lowest]:.1f}%).", told[lowest] >= told["separate"] - SEPARATE_MARGIN))
+    inferred = {m: v for m, v in _finals(class_runs).items() if m in INFERRED}
+    if inferred and all(m in told for m in inferred):
+        least = min(inferred, key=lambda m: told[m] - inferred[m])
+        out.append(lesson2.Claim("class", f"Asked to infer the task (class-IL), every context method falls at least "
+                                          f"{TURN:g} points below its task-IL accuracy (the smallest fall: "
+                                          f"{NAMES[least]}, {told[least]:.1f}% to {inferred[least]:.1f}%).",
+                                 told[least] - inferred[least] >= TURN))
+    if inferred and class_runs.get("er"):
+        er, best = final_average(class_runs["er"].history), max(inferred, key=inferred.get)
+        out.append(lesson2.Claim("class", f"ER, which stores samples instead of separating parameters, ends at "
+                                          f"{er:.1f}% in class-IL, at least {TURN:g} points above every context method "
+                                          f"with the task inferred (the best: {NAMES[best]}, {inferred[best]:.1f}%).",
+                                 er >= inferred[best] + TURN))
+    merged = _finals(imm_runs or {})
+    if "imm-mean" in merged and "imm-mode" in merged:
+        out.append(lesson2.Claim("domain", f"Mode-IMM ({merged['imm-mode']:.1f}%) ends above mean-IMM "
+                                           f"({merged['imm-mean']:.1f}%): weighing each parameter by each network's "
+                                           "Fisher keeps what each task relies on.",
+                                 merged["imm-mode"] > merged["imm-mean"]))
+    if "baseline" in merged and len(merged) > 1:
+        merges = {m: v for m, v in merged.items() if m != "baseline"}
+        out.append(lesson2.Claim("domain", "Every merge ends above the last network alone ("
+                                           + ", ".join(f"{NAMES[m]} {v:.1f}%" for m, v in merges.items())
+                                           + f" against {merged['baseline']:.1f}%).",
+                                 min(merges.values()) > merged["baseline"]))
+    return out
+
+
+def conclusions(task_runs, class_runs, imm_runs=None):
+    """The conclusions as markdown, one line per claim, each marked with whether this run bears it out."""
+    lines = []
+    for c in claims(task_runs, class_runs, imm_runs):
+        mark = "holds in your run" if c.holds else "**does not hold in your run**: look at the figures above"
+        lines.append(f"- {c.sentence} ({mark})")
+    return "\n".join(lines) or "Train the methods above first: the conclusions are drawn from your runs."
+
+
+def summary(runs, *methods):
+    """One line per method of `runs` ({method: Trained}) that trained: its final average accuracy and backward
+    transfer, and its final accuracy on each task."""
+    return "\n".join(f"{m}: final average {final_average(runs[m].history):.1f}%, BWT "
+                     f"{metrics.backward_transfer(runs[m].history.accuracy_matrix):+.2f}; per task "
+                     + ", ".join(f"{a:.1f}" for a in runs[m].history.accuracy_matrix[-1])
+                     for m in methods if runs.get(m))
+
+
+def histories(runs, *methods):
+    """{method: History} of those of `methods` that `runs` holds, for plots.plot_forgetting_curves."""
+    return {m: runs[m].history for m in methods if runs.get(m)}
