@@ -97,8 +97,7 @@ SPLIT_COSTS = {  # lesson 2's
 CONTEXT_COSTS = {  # lesson 3's, on lesson 2's Split MNIST sizes and lesson 1's Permuted MNIST ones (for IMM)
     "quick": "lesson 2's Split MNIST size (5 tasks x 40 batches of 128 per task on 2,000 training images): 8 runs told "
              "the task, 5 inferring it, PackNet's capacity run, 3 IMM runs on lesson 1's quick Permuted MNIST and the "
-             "cost table's one-batch runs; the whole notebook took 75 s on this course's 2-core CPU with another job "
-             "running on it",
+             "cost table's one-batch runs; the whole notebook took 70 s on an idle 2-core CPU",
     "full": SPLIT_COSTS["full"],
     "grading": "2 tasks x 5 batches, for the autograder",
 }
