@@ -130,12 +130,13 @@ class Metered:
                                    stored_bytes(self.strategy, model), seconds))
 
 
-def measure(config, method, tasks=None, progress=False):
-    """[TaskCost], one per task, of `method` trained as run_methods trains it on `config`'s tasks (or `tasks`)."""
+def measure(config, method, tasks=None, progress=False, answers=None):
+    """[TaskCost], one per task, of `method` trained as run_methods trains it on `config`'s tasks (or `tasks`), with
+    the notebook's `answers` (by library name) in place of the library's functions."""
     meters = {}
 
     def make(name):
-        meters[name] = Metered(make_strategy(name, config))
+        meters[name] = Metered(make_strategy(name, config, answers))
         return meters[name]
 
     run_methods(replace(config, methods=(method,)), tasks, progress=progress, make=make)

@@ -44,7 +44,9 @@ def hat_gradient_mask(a_out, a_in):
     - a_in: [units_in] that of its input units (ones for the first layer, whose inputs, the pixels, no gate closes)
     Returns [units_out, units_in], shaped like the layer's weight: 1 - min(a_out[i], a_in[j]) at (i, j).
     """
+    ### BEGIN SOLUTION
     return 1 - torch.minimum(a_out[:, None], a_in[None, :])
+    ### END SOLUTION
 
 
 def compensation(e, s, s_max=S_MAX):
@@ -59,7 +61,9 @@ def compensation(e, s, s_max=S_MAX):
     course's convention against overflow (cosh(400 x 6) is inf in float32 and float64): an unclamped form is the
     same number wherever |s e| <= 50.
     """
+    ### BEGIN SOLUTION
     return s_max * (torch.cosh((s * e).clamp(-COSH_CLAMP, COSH_CLAMP)) + 1) / (s * (torch.cosh(e) + 1))
+    ### END SOLUTION
 
 
 def annealed(batch, batches, s_max=S_MAX):

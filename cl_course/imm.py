@@ -44,8 +44,10 @@ def mode_merge(networks, fishers):
     mean); where the Fishers are large against it, as in the self-checks, a merge without it agrees within their
     tolerance.
     """
+    ### BEGIN SOLUTION
     return {n: sum((f[n] + EPS) * net[n] for net, f in zip(networks, fishers, strict=True))
             / sum(f[n] + EPS for f in fishers) for n in networks[0]}
+    ### END SOLUTION
 
 
 def merged(networks, fishers=None):

@@ -93,3 +93,22 @@ def test_the_figures_draw_from_the_runs():
     assert fig.axes[0].images[0].get_array().tolist() == [[1.0, 0.0], [1.0, 1.0]]
     fig = lesson3.plot_merge({"imm-mean": trained([[90.0, 80.0]]), "imm-mode": trained([[92.0, 85.0]])})
     assert [p.get_height() for p in fig.axes[0].patches] == [90.0, 80.0, 92.0, 85.0]
+
+
+def test_the_student_edition_says_what_a_run_lacks_and_trains_what_it_has(monkeypatch, capsys):
+    from cl_course.context import lowest_entropy
+    from cl_course.packnet import prune_mask
+    monkeypatch.setattr(lesson3, "EDITION", "student")
+    tasks = random_tasks(2)
+    told = RunConfig(scenario="task", tasks=2, lambdas={"xdg-si": 1.0}, **SMALL)
+    assert lesson3.train("xdg-si", told, tasks) is None
+    assert capsys.readouterr().out == ("xdg-si is not trained here: the student edition of the package leaves "
+                                       "si_path_step, si_importance to you (you wrote them in HW14); pass "
+                                       "si_path_step=si_path_step, si_importance=si_importance to train it.\n")
+    assert lesson3.train("xdg", told, tasks) is not None  # told the task, XdG calls no blank
+    inferred = RunConfig(scenario="task", tasks=2, task_inference=True, **SMALL)
+    assert lesson3.train("separate", inferred, tasks) is None and "lowest_entropy" in capsys.readouterr().out
+    assert lesson3.train("separate", inferred, tasks, lowest_entropy=lowest_entropy).history.task_inference
+    strategy = lesson3.packnet_with_share(0.5, told, prune_mask=prune_mask)  # its answers are the strategy's
+    assert lesson3.train("packnet", told, tasks, strategy).capacity
+    assert lesson3.train("packnet", told, tasks) is None and "prune_mask=prune_mask" in capsys.readouterr().out

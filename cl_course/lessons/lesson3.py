@@ -6,13 +6,14 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from .. import metrics, plots, registry
+from .. import EDITION, metrics, plots, registry
 from ..cost import growth_exponent, growth_law, measure
 from ..hat import HAT
 from ..packnet import PackNet
 from ..profiles import profile_config
 from ..profiles import split_config as lesson2_config
 from ..train import History, load_tasks, run_methods, select_device
+from ..teaching.blanks import BLANKS, blanks_of
 from ..teaching.selfcheck import NotWrittenError
 from . import lesson2
 from .notebook import checked
@@ -55,9 +56,27 @@ class Trained:
     gates: tuple = ()     # HAT: per task, per hidden layer, a BoolTensor [units]: the units it attends to
 
 
+def missing(method, config, given):
+    """The blanks `method` calls in `config` that the notebook did not give (`given`: their names): the student
+    edition cannot train it without them. Inference (lowest_entropy) is called only where the task is inferred."""
+    return [n for n in blanks_of(method) if n not in given and (n != "lowest_entropy" or config.task_inference)]
+
+
+def not_here(method, needs):
+    """Say, in one line, why the student edition does not train `method`, and what to pass."""
+    hw14 = [n for n in needs if BLANKS[n].lesson == "hw14"]
+    print(f"{method} is not trained here: the student edition of the package leaves {', '.join(needs)} to you"
+          + (" (you wrote them in HW14)" if hw14 else "") + f"; pass {', '.join(f'{n}={n}' for n in needs)} to "
+          "train it.")
+
+
 def train(method, config, tasks, strategy=None, **answers):
     """Train `method` (or `strategy`, a Strategy built here in its place) on `tasks` with the notebook's functions
-    (`answers`, by library name, e.g. prune_mask=prune_mask), each self-checked first; a Trained."""
+    (`answers`, by library name, e.g. prune_mask=prune_mask), each self-checked first; a Trained, or None when the
+    student edition cannot train it (it says why)."""
+    needs = missing(method, config, {*answers, *(strategy.answers if strategy else ())})
+    if EDITION == "student" and needs:
+        return not_here(method, needs)
     checked(method, answers, tasks[0].x_train.device)
     capacity, gates = [], []
 
@@ -122,17 +141,24 @@ def imm_start(profile=None, **overrides):
     return config, tasks
 
 
-def costs(methods=COST_METHODS, at=(5, 10, 20), profile=None):
+def costs(methods=COST_METHODS, at=(5, 10, 20), profile=None, **answers):
     """{method: {T: cost.TaskCost once the last of T tasks is trained}} of short task-IL Permuted MNIST runs, a run
     per T (a method makes its parts for every task it meets, and the first evaluation meets them all). Short: one
-    batch a task, an MLP 784-100-100 (the costs do not depend on how well the tasks are learnt)."""
-    out = {m: {} for m in methods}
+    batch a task, an MLP 784-100-100 (the costs do not depend on how well the tasks are learnt). `answers`: the
+    notebook's functions, as train's; the student edition leaves out a method it lacks one for, and says so."""
+    out = {}
     for t in at:
         config = profile_config(profile, scenario="task", tasks=t, epochs=1, iterations=1, subset=256,
                                 test_subset=64, hidden=COST_HIDDEN, lambdas={"ewc": 1.0}, importance_subset=128)
         data = load_tasks(config, select_device(config.device))
         for m in methods:
-            out[m][t] = measure(config, m, data)[-1]
+            needs = missing(m, config, answers)
+            if EDITION == "student" and needs:
+                if t == at[0]:
+                    not_here(m, needs)
+                continue
+            used = {n: f for n, f in answers.items() if n in blanks_of(m)}
+            out.setdefault(m, {})[t] = measure(config, m, data, answers=used or None)[-1]
     return out
 
 
@@ -167,9 +193,9 @@ def plot_gates(trained, layer=0):
 def plot_turn(task_runs, class_runs):
     """{method: Trained} told the task and with it inferred: the turn as bars."""
     rates = {m: sum(r.history.task_inference.values()) / len(r.history.task_inference)
-             for m, r in class_runs.items() if r.history.task_inference}
-    return plots.plot_turn({m: final_average(r.history) for m, r in task_runs.items()},
-                           {m: final_average(r.history) for m, r in class_runs.items()}, rates)
+             for m, r in class_runs.items() if r and r.history.task_inference}
+    return plots.plot_turn({m: final_average(r.history) for m, r in task_runs.items() if r},
+                           {m: final_average(r.history) for m, r in class_runs.items() if r}, rates)
 
 
 def plot_merge(runs):
