@@ -15,24 +15,21 @@ The bounds (issue 28), on each seed's final accuracies:
 (its Cache, TUNING_SEEDS and grid extension), so tests/test_profiles.py checks profiles.SPLIT_LAMBDAS["quick"]
 ["task"]["xdg-si"] against it as it checks EWC's and SI's.
 """
-import argparse
-import os
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 from statistics import mean
 
-import torch
 from tqdm.auto import tqdm
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 sys.path.insert(0, str(ROOT))
 
-from split_quick_profile import BOUND_SEEDS, CACHE, TUNING_SEEDS, Cache, best_of, choose_lambda  # noqa: E402
+import split_quick_profile  # noqa: E402
+from split_quick_profile import TUNING_SEEDS, best_of, choose_lambda  # noqa: E402
 
-from cl_course import metrics, profiles  # noqa: E402
+from cl_course import metrics  # noqa: E402
 from cl_course.lessons import lesson3  # noqa: E402
 from cl_course.train import load_tasks, run_methods  # noqa: E402
 
@@ -102,26 +99,5 @@ def check_bounds(seeds):
     return failures
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-root", default=None)
-    parser.add_argument("--sweep", action="store_true", help=f"{TUNED}'s held-out grid and its scores")
-    parser.add_argument("--seeds", type=int, nargs="+", default=BOUND_SEEDS, help="the bounds' seeds (default 1 2 3)")
-    parser.add_argument("--cache", default=str(CACHE), help="the sweep's finished runs (default: the recorded ones)")
-    args = parser.parse_args()
-    if args.data_root:
-        os.environ["CL_COURSE_DATA"] = str(Path(args.data_root).resolve())
-    os.environ.pop(profiles.PROFILE_VARIABLE, None)  # the quick profile, whatever the shell says
-    torch.set_num_threads(1)
-    start = time.perf_counter()
-    failed = 0
-    if args.sweep:
-        sweep(Cache(args.cache))
-    else:
-        failed = check_bounds(args.seeds)
-    print(f"({time.perf_counter() - start:.0f} s in all)")
-    sys.exit(1 if failed else 0)
-
-
 if __name__ == "__main__":
-    main()
+    split_quick_profile.main(sweep, check_bounds, __doc__, f"{TUNED}'s held-out grid and its scores")

@@ -268,10 +268,12 @@ def wall_and_cpu(runs):
     return f"{mean(wall):.1f} / {mean(cpu):.1f}"
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(sweep=sweep, check_bounds=check_bounds, doc=__doc__, sweep_help="the held-out grids and their scores"):
+    """The command line of a quick profile's script (this one's, or lesson3_quick_profile.py's): --sweep runs
+    sweep(Cache), otherwise check_bounds(seeds) returns the number of bounds that failed (the exit status)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--data-root", default=None)
-    parser.add_argument("--sweep", action="store_true", help="the held-out grids and their scores")
+    parser.add_argument("--sweep", action="store_true", help=sweep_help)
     parser.add_argument("--seeds", type=int, nargs="+", default=BOUND_SEEDS, help="the bounds' seeds (default 1 2 3)")
     parser.add_argument("--cache", default=str(CACHE), help="the sweep's finished runs (default: the recorded ones)")
     args = parser.parse_args()
@@ -287,7 +289,6 @@ def main():
         failed = check_bounds(args.seeds)
     print(f"({time.perf_counter() - start:.0f} s in all)")
     sys.exit(1 if failed else 0)
-
 
 if __name__ == "__main__":
     main()
