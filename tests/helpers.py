@@ -36,6 +36,16 @@ def small_mlp(heads=1, hidden=(20, 10)):
     return MLP(out_features=4, heads=heads, hidden=hidden, in_features=8)
 
 
+def most_confident(every):
+    """Task inference by hand: every = [logits [N, C] under each context]; ([N, C] each sample's logits under its
+    context of lowest softmax entropy, [N] that context), one sample and one context at a time."""
+    chosen = []
+    for i in range(len(every[0])):
+        entropies = [float(-(torch.softmax(s[i], 0) * torch.log_softmax(s[i], 0)).sum()) for s in every]
+        chosen.append(entropies.index(min(entropies)))
+    return torch.stack([every[k][i] for i, k in enumerate(chosen)]), chosen
+
+
 def gradient(model, scalar):
     model.zero_grad(set_to_none=True)
     scalar.backward()

@@ -11,6 +11,7 @@ from cl_course.hat import HAT, S_MAX, annealed, compensation
 from cl_course.methods import make_strategy
 from cl_course.model import MLP
 from cl_course.train import fit
+from helpers import most_confident
 
 
 def tasks_of(n, seed=0):
@@ -95,9 +96,6 @@ def test_without_the_task_it_answers_under_the_most_confident_embedding():
             for layer, embeddings in zip(model.hidden, model.hat_embeddings, strict=True):
                 h = torch.relu(h @ layer.weight.T + layer.bias) * torch.sigmoid(S_MAX * embeddings[k])  # no hook
             every.append(model.heads[0](h))
-    chosen = []
-    for i in range(len(x)):
-        entropies = [float(-(torch.softmax(s[i], 0) * torch.log_softmax(s[i], 0)).sum()) for s in every]
-        chosen.append(entropies.index(min(entropies)))
-    torch.testing.assert_close(got, torch.stack([every[k][i] for i, k in enumerate(chosen)]))
+    answers, chosen = most_confident(every)
+    torch.testing.assert_close(got, answers)
     assert history.task_inference["t2"] == pytest.approx(100 * chosen.count(2) / len(x))

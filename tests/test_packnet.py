@@ -8,7 +8,7 @@ from cl_course import RunConfig
 from cl_course.methods import make_strategy
 from cl_course.packnet import PackNet
 from cl_course.train import evaluate, fit
-from helpers import random_tasks, small_mlp
+from helpers import most_confident, random_tasks, small_mlp
 
 
 def trained(n, share, **kwargs):
@@ -91,11 +91,8 @@ def test_without_the_task_it_answers_under_the_most_confident_mask_and_leaves_th
                 owner = packnet.owner[f"fc{i}.weight"]
                 h = torch.relu(h @ (layer.weight * ((owner >= 1) & (owner <= k))).T + layer.bias)
             every.append(model.heads[0](h))
-    chosen = []
-    for i in range(len(x)):
-        entropies = [float(-(torch.softmax(s[i], 0) * torch.log_softmax(s[i], 0)).sum()) for s in every]
-        chosen.append(entropies.index(min(entropies)))
-    torch.testing.assert_close(got, torch.stack([every[k][i] for i, k in enumerate(chosen)]))
+    answers, chosen = most_confident(every)
+    torch.testing.assert_close(got, answers)
     assert all(torch.equal(p, weights[n]) for n, p in model.named_parameters())
     assert history.task_inference["t1"] == pytest.approx(100 * chosen.count(1) / len(x))
 
